@@ -1,0 +1,62 @@
+namespace EdgeCounter.Detection;
+
+/// <summary>An axis-aligned box in image pixels, corners inclusive-exclusive.</summary>
+public readonly record struct BoxF(float X1, float Y1, float X2, float Y2)
+{
+    public float Width => MathF.Max(0, X2 - X1);
+    public float Height => MathF.Max(0, Y2 - Y1);
+    public float Area => Width * Height;
+    public float CenterX => (X1 + X2) / 2;
+    public float CenterY => (Y1 + Y2) / 2;
+
+    public float IoU(in BoxF other)
+    {
+        var iw = MathF.Min(X2, other.X2) - MathF.Max(X1, other.X1);
+        var ih = MathF.Min(Y2, other.Y2) - MathF.Max(Y1, other.Y1);
+        if (iw <= 0 || ih <= 0) return 0;
+        var inter = iw * ih;
+        return inter / (Area + other.Area - inter);
+    }
+
+    public BoxF Scale(float sx, float sy) => new(X1 * sx, Y1 * sy, X2 * sx, Y2 * sy);
+}
+
+/// <summary>One detected cell.</summary>
+/// <param name="Label">The finest label the model gives (a WBC subtype such as "neutrophil", or "RBC").</param>
+/// <param name="Class">The detector class the box came from ("WBC", "RBC", "Platelets").</param>
+/// <param name="Score">Detection confidence, 0..1.</param>
+/// <param name="Box">Box in the pixels of the image given to the detector.</param>
+public sealed record Detection(string Label, string Class, float Score, BoxF Box);
+
+/// <summary>The detections of one image and the time each step took.</summary>
+public sealed record DetectionResult(
+    IReadOnlyList<Detection> Detections,
+    double PreprocessMs,
+    double InferenceMs,
+    double PostprocessMs)
+{
+    public double TotalMs => PreprocessMs + InferenceMs + PostprocessMs;
+}
+
+/// <summary>What the loaded model is and what it can say.</summary>
+/// <param name="Labels">Every label a detection can carry, in report order.</param>
+/// <param name="Groups">Report groups: group name to the labels it adds up (e.g. WBC = the five subtypes).</param>
+/// <param name="DifferentialLabels">Labels whose shares make up the white-cell differential.</param>
+public sealed record ModelInfo(
+    string Name,
+    string Version,
+    IReadOnlyList<string> Labels,
+    IReadOnlyDictionary<string, IReadOnlyList<string>> Groups,
+    IReadOnlyList<string> DifferentialLabels);
+
+/// <summary>Finds cells in an image. One real implementation (ONNX Runtime); tests use it with real models.</summary>
+public interface ICellDetector : IDisposable
+{
+    ModelInfo Model { get; }
+
+    /// <summary>"CUDA" or "CPU": the execution provider actually in use.</summary>
+    string ExecutionProvider { get; }
+
+    /// <summary>Detects cells in a BGR 8-bit image. Not thread-safe: one caller at a time.</summary>
+    DetectionResult Detect(OpenCvSharp.Mat bgrImage);
+}

@@ -1,0 +1,2 @@
+BenchmarkDotNet.Running.BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+public partial class Program {}
