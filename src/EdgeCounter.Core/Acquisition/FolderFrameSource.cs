@@ -1,0 +1,91 @@
+using Microsoft.Extensions.Logging;
+using OpenCvSharp;
+
+namespace EdgeCounter.Acquisition;
+
+/// <summary>
+/// A folder of still images, each shown as if the stage stopped on it for <see cref="SourceOptions.FolderImageHold"/>:
+/// the same image repeated at the configured rate, so the field stage sees a still, sharp field and counts it once.
+/// Files that are not images, or are corrupt, are skipped and logged.
+/// </summary>
+public sealed class FolderFrameSource(SourceOptions options, ILogger<FolderFrameSource> logger, TimeProvider? clock = null) : IFrameSource
+{
+    private static readonly HashSet<string> Extensions = new(StringComparer.OrdinalIgnoreCase) { ".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp" };
+    private readonly TimeProvider _clock = clock ?? TimeProvider.System;
+    private readonly double _fps = options.FramesPerSecond > 0 ? options.FramesPerSecond : 10;
+    private string[] _files = [];
+    private int _fileIndex = -1;
+    private Mat? _current;
+    private int _repeatsLeft;
+    private long _index;
+    private DateTimeOffset _start;
+    private long _startTicks;
+
+    public string Description => $"folder {options.Path}";
+
+    public int SkippedFiles { get; private set; }
+
+    public Task OpenAsync(CancellationToken cancellationToken)
+    {
+        if (!Directory.Exists(options.Path))
+            throw new FrameSourceException($"image folder '{options.Path}' does not exist");
+        _files = Directory.EnumerateFiles(options.Path!)
+            .Where(f => Extensions.Contains(Path.GetExtension(f)))
+            .Order(StringComparer.Ordinal)
+            .ToArray();
+        logger.LogInformation("Folder {Path}: {Count} images, each held {Hold}", options.Path, _files.Length, options.FolderImageHold);
+        _start = _clock.GetUtcNow();
+        _startTicks = _clock.GetTimestamp();
+        return Task.CompletedTask;
+    }
+
+    public async ValueTask<Frame?> ReadAsync(CancellationToken cancellationToken)
+    {
+        if (_repeatsLeft == 0 && !NextImage()) return null;
+        var offset = TimeSpan.FromSeconds(_index / _fps);
+        if (options.RealTime)
+        {
+            var wait = offset - _clock.GetElapsedTime(_startTicks);
+            if (wait > TimeSpan.Zero) await Task.Delay(wait, _clock, cancellationToken).ConfigureAwait(false);
+        }
+        _repeatsLeft--;
+        return new Frame(_current!.Clone(), _index++, _start + offset);
+    }
+
+    private bool NextImage()
+    {
+        _current?.Dispose();
+        _current = null;
+        while (++_fileIndex < _files.Length)
+        {
+            var file = _files[_fileIndex];
+            Mat image;
+            try
+            {
+                image = Cv2.ImRead(file, ImreadModes.Color);
+            }
+            catch (Exception e) when (e is OpenCVException or OpenCvSharpException)
+            {
+                image = new Mat();
+            }
+            if (image.Empty())
+            {
+                image.Dispose();
+                SkippedFiles++;
+                logger.LogWarning("Skipped {File}: not a readable image (corrupt or truncated)", file);
+                continue;
+            }
+            _current = image;
+            _repeatsLeft = Math.Max(2, (int)Math.Ceiling(options.FolderImageHold.TotalSeconds * _fps));
+            return true;
+        }
+        return false;
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        _current?.Dispose();
+        _current = null;
+        return ValueTask.CompletedTask;
+    }
+}

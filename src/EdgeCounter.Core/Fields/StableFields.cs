@@ -1,0 +1,27 @@
+using System.Reactive.Linq;
+using EdgeCounter.Acquisition;
+
+namespace EdgeCounter.Fields;
+
+/// <summary>A frame with its scores and what the field stage decided about it.</summary>
+public sealed record ScoredFrame(Frame Frame, FrameScore Score, FieldDecision Decision);
+
+public static class StableFieldsExtensions
+{
+    /// <summary>
+    /// Rx operator: decides for each (frame, score) whether it is the stable field of a stop. Frames are judged on
+    /// their own capture timestamps, so recorded or simulated streams debounce exactly as a live camera does.
+    /// Emits every frame with its decision; filter on <see cref="FieldDecision.Take"/> for the fields.
+    /// Subscribers must not keep the Frame beyond OnNext: the producer disposes it (clone what you keep).
+    /// </summary>
+    public static IObservable<ScoredFrame> DecideFields(this IObservable<(Frame Frame, FrameScore Score)> frames, FieldOptions options) =>
+        Observable.Defer(() =>
+        {
+            var detector = new StableFieldDetector(options);
+            return frames.Select(f => new ScoredFrame(f.Frame, f.Score, detector.Next(f.Frame.CapturedAt, f.Score)));
+        });
+
+    /// <summary>Only the frames to count: one per stop, taken once the stage is still and the image sharp.</summary>
+    public static IObservable<ScoredFrame> StableFields(this IObservable<(Frame Frame, FrameScore Score)> frames, FieldOptions options) =>
+        frames.DecideFields(options).Where(f => f.Decision == FieldDecision.Take);
+}
