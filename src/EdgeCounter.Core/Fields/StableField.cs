@@ -1,0 +1,16 @@
+using EdgeCounter.Simulation;
+using OpenCvSharp;
+
+namespace EdgeCounter.Fields;
+
+/// <summary>A field taken for counting. Owns its image (a copy of the frame); the consumer disposes it.</summary>
+public sealed class StableField(Mat image, long frameIndex, DateTimeOffset capturedAt, FrameScore score, FrameTruth? truth) : IDisposable
+{
+    public Mat Image { get; } = image;
+    public long FrameIndex { get; } = frameIndex;
+    public DateTimeOffset CapturedAt { get; } = capturedAt;
+    public FrameScore Score { get; } = score;
+    public FrameTruth? Truth { get; } = truth;
+
+    public void Dispose() => Image.Dispose();
+}
