@@ -84,7 +84,10 @@ internal sealed class SlideCell
                             var f = k / 4f;
                             nucleus.Add(new Blob(p.X + (lobe.X - p.X) * f, p.Y + (lobe.Y - p.Y) * f, (float)(r * 0.07)));
                         }
-                    nucleus.Add(lobe);
+                    // Each lobe is a short sausage across the arc, not a ball.
+                    var (ex, ey) = ((float)(Math.Cos(t) * lobe.R * 0.4), (float)(Math.Sin(t) * lobe.R * 0.4 * _aspect));
+                    nucleus.Add(lobe with { X = lobe.X + ex, Y = lobe.Y + ey, R = lobe.R * 0.78f });
+                    nucleus.Add(lobe with { X = lobe.X - ex, Y = lobe.Y - ey, R = lobe.R * 0.78f });
                     previous = lobe;
                 }
                 break;
@@ -159,8 +162,8 @@ internal sealed class SlideCell
                 for (var i = 0; i < lobes; i++)
                 {
                     var t = rng.Range(0, 2 * Math.PI);
-                    var d = r * Math.Sqrt(rng.NextDouble()) * 0.42;
-                    nucleus.Add(new Blob((float)(d * Math.Cos(t)), (float)(d * Math.Sin(t) * _aspect), (float)(r * rng.Range(0.16, 0.26))));
+                    var d = r * Math.Sqrt(rng.NextDouble()) * 0.45;
+                    nucleus.Add(new Blob((float)(d * Math.Cos(t)), (float)(d * Math.Sin(t) * _aspect), (float)(r * rng.Range(0.18, 0.3))));
                 }
                 break;
             }
@@ -293,8 +296,9 @@ internal sealed class SlideCell
             }
             case CellType.Platelet:
             {
-                var g = 0.6f + 0.8f * Smoothstep(0.35f, 0.75f, tex.Fine.At(tx, ty));
-                return p.Platelet * (g * (1.1f - 0.4f * rho));
+                // Pale hyalomere with a darker granular centre.
+                var g = 0.45f + 0.5f * tex.Fine.At(tx, ty) + 0.9f * tex.FineGranules.At(tx, ty) * (1 - rho);
+                return p.Platelet * (g * (1.15f - 0.5f * rho));
             }
             default:
                 return ShadeWhite(u, v, rho, tx, ty, p, tex);
@@ -303,7 +307,8 @@ internal sealed class SlideCell
 
     private Density ShadeWhite(float u, float v, float rho, int tx, int ty, StainPalette p, SlideTextures tex)
     {
-        var rough = (tex.Coarse.At(tx, ty) - 0.5f) * 0.25f;
+        // Lymphocyte and plasma-cell nuclei are smooth and round; the others irregular.
+        var rough = (tex.Coarse.At(tx, ty) - 0.5f) * (Type is CellType.Lymphocyte or CellType.PlasmaCell ? 0.12f : 0.4f);
         var nuc = BlobCoverage(_nucleus, u, v, rough);
         if (_notch is { } notch) nuc *= 1 - Coverage(notch, u, v);
         var chromatin = 1 - (float)_chromatinContrast * 0.5f + (float)_chromatinContrast * tex.Medium.At(tx, ty);
@@ -315,18 +320,19 @@ internal sealed class SlideCell
         {
             case CellType.Neutrophil:
                 cyto = p.NeutrophilCytoplasm * (0.9f + 0.3f * fine);
-                granules = p.NeutrophilGranule * (0.5f * Smoothstep(0.55f, 0.85f, fine));
+                granules = p.NeutrophilGranule * (0.7f * tex.FineGranules.At(tx, ty));
                 nucleus = p.Nucleus * chromatin;
                 break;
             case CellType.Eosinophil:
                 cyto = p.NeutrophilCytoplasm * 0.6f;
-                granules = p.EosinophilGranule * (0.45f + 1.1f * Smoothstep(0.3f, 0.7f, tex.Granule.At(tx, ty)));
+                granules = p.EosinophilGranule * (0.45f + 1.0f * tex.Granule.At(tx, ty));
                 nucleus = p.Nucleus * (chromatin * 0.9f);
                 break;
             case CellType.Basophil:
                 cyto = p.NeutrophilCytoplasm * 0.7f;
-                granules = p.BasophilGranule * (0.15f + 0.95f * Smoothstep(0.5f, 0.8f, tex.Granule.At(tx, ty)));
-                granuleOverNucleus = 0.85f;
+                // Coarse dark granules everywhere, over the nucleus too, hiding its outline.
+                granules = p.BasophilGranule * (0.1f + 0.9f * Smoothstep(0.05f, 0.6f, tex.Granule.At(tx, ty)) + 0.5f * Smoothstep(0.1f, 0.5f, tex.Granule.At(tx + 97, ty + 31)));
+                granuleOverNucleus = 1f;
                 nucleus = p.Nucleus * (chromatin * 0.85f);
                 break;
             case CellType.Lymphocyte:
@@ -342,8 +348,13 @@ internal sealed class SlideCell
             }
             case CellType.PlasmaCell:
             {
-                var halo = _halo is { } h ? Coverage(new Blob(h.X, h.Y, h.R * (1 + rough)), u, v) : 0f;
-                cyto = p.PlasmaCytoplasm * ((0.85f + 0.2f * fine) * (1 - 0.65f * halo));
+                var halo = 0f;
+                if (_halo is { } h)
+                {
+                    var d = MathF.Sqrt((u - h.X) * (u - h.X) + (v - h.Y) * (v - h.Y));
+                    halo = 1 - Smoothstep(h.R * 0.4f, h.R * 1.3f, d);
+                }
+                cyto = p.PlasmaCytoplasm * ((0.85f + 0.2f * fine) * (1 - 0.55f * halo));
                 nucleus = p.LymphocyteNucleus * (chromatin * 1.05f);
                 break;
             }

@@ -3,8 +3,13 @@ namespace EdgeCounter.Simulation;
 /// <summary>Noise textures of one slide, scaled to the pixel size (granules about 0.5 um, chromatin about 1 um).</summary>
 internal sealed class SlideTextures(ulong slideSeed, double micrometresPerPixel)
 {
-    public NoiseTexture Fine { get; } = new(Hashing.Of(slideSeed, 0xF1), 0.3 / micrometresPerPixel);
-    public NoiseTexture Granule { get; } = new(Hashing.Of(slideSeed, 0x62), 0.6 / micrometresPerPixel);
+    public NoiseTexture Fine { get; } = new(Hashing.Of(slideSeed, 0xF1), 0.4 / micrometresPerPixel);
+
+    /// <summary>Fine, sparse dots: neutrophil granules, platelet granulomere.</summary>
+    public NoiseTexture FineGranules { get; } = new(Hashing.Of(slideSeed, 0x61), 0.12 / micrometresPerPixel, 0.25);
+
+    /// <summary>Coarse, packed dots: eosinophil and basophil granules.</summary>
+    public NoiseTexture Granule { get; } = new(Hashing.Of(slideSeed, 0x62), 0.3 / micrometresPerPixel, 0.75);
     public NoiseTexture Medium { get; } = new(Hashing.Of(slideSeed, 0x3E), 1.0 / micrometresPerPixel);
     public NoiseTexture Coarse { get; } = new(Hashing.Of(slideSeed, 0xC0), 3.0 / micrometresPerPixel);
     public NoiseTexture Film { get; } = new(Hashing.Of(slideSeed, 0xF7), 12.0 / micrometresPerPixel);

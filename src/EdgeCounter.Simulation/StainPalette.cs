@@ -44,14 +44,14 @@ internal sealed class StainPalette
         Density A(double r, double g, double b) => Shape(Density.FromRgb(r, g, b), azure);
 
         // Target colours (RGB) of Wright-Giemsa components on a white background.
-        Background = E(236, 226, 228);
-        Erythrocyte = E(214, 142, 146);
+        Background = E(234, 226, 230);
+        Erythrocyte = E(218, 148, 152);
         NeutrophilCytoplasm = E(226, 204, 214);
         EosinophilGranule = E(226, 110, 84);
         MegakaryocyteCytoplasm = E(206, 168, 204);
-        Nucleus = A(104, 58, 148);
-        LymphocyteNucleus = A(78, 44, 124);
-        MonocyteNucleus = A(128, 92, 170);
+        Nucleus = A(102, 66, 158);
+        LymphocyteNucleus = A(80, 52, 140);
+        MonocyteNucleus = A(130, 100, 178);
         NeutrophilGranule = A(196, 160, 200);
         BasophilGranule = A(58, 28, 92);
         LymphocyteCytoplasm = A(158, 188, 226);
@@ -105,28 +105,63 @@ internal sealed class NoiseTexture
 
     public NoiseTexture(ulong seed, double periodPixels)
     {
-        // Lattice period rounded to a power of two so the texture tiles seamlessly.
-        var period = 1;
-        while (period * 2 <= Math.Clamp(periodPixels, 1, 128)) period *= 2;
+        // Three octaves (period, period/2, period/4) so chromatin and film look organic rather than blocky.
+        var rng = new DeterministicRandom(seed);
+        double[] weights = [0.55, 0.3, 0.15];
+        var basePeriod = Math.Clamp(periodPixels, 2, 128);
+        for (var octave = 0; octave < 3; octave++)
+        {
+            var period = 1;
+            while (period * 2 <= basePeriod / (1 << octave)) period *= 2; // power of two: tiles seamlessly
+            AddOctave(ref rng, period, (float)weights[octave]);
+        }
+    }
+
+    /// <summary>A texture of round dots (granules): value 1 at a dot centre falling to 0 at its radius.</summary>
+    public NoiseTexture(ulong seed, double dotRadius, double coverage)
+    {
+        var rng = new DeterministicRandom(seed);
+        var r = Math.Max(0.7, dotRadius);
+        var count = (int)(coverage * Size * Size / (Math.PI * r * r));
+        var reach = (int)Math.Ceiling(r);
+        for (var i = 0; i < count; i++)
+        {
+            var cx = rng.Range(0, Size);
+            var cy = rng.Range(0, Size);
+            var rr = r * rng.Range(0.75, 1.25);
+            for (var dy = -reach - 1; dy <= reach + 1; dy++)
+                for (var dx = -reach - 1; dx <= reach + 1; dx++)
+                {
+                    var x = (int)Math.Floor(cx) + dx;
+                    var y = (int)Math.Floor(cy) + dy;
+                    var d = Math.Sqrt((x + 0.5 - cx) * (x + 0.5 - cx) + (y + 0.5 - cy) * (y + 0.5 - cy));
+                    var v = (float)Math.Clamp(1 - d / (rr + 0.5), 0, 1);
+                    var idx = ((y & Mask) << 9) | (x & Mask);
+                    if (v > Values[idx]) Values[idx] = v;
+                }
+        }
+    }
+
+    private void AddOctave(ref DeterministicRandom rng, int period, float weight)
+    {
         var cells = Size / period;
         var lattice = new float[cells * cells];
-        var rng = new DeterministicRandom(seed);
         for (var i = 0; i < lattice.Length; i++) lattice[i] = (float)rng.NextDouble();
         for (var y = 0; y < Size; y++)
         {
             var fy = (double)y / period;
             var y0 = (int)fy;
             var ty = Smooth(fy - y0);
+            var y1 = (y0 + 1) % cells;
             for (var x = 0; x < Size; x++)
             {
                 var fx = (double)x / period;
                 var x0 = (int)fx;
                 var tx = Smooth(fx - x0);
                 var x1 = (x0 + 1) % cells;
-                var y1 = (y0 + 1) % cells;
                 var a = lattice[y0 * cells + x0] + (lattice[y0 * cells + x1] - lattice[y0 * cells + x0]) * tx;
                 var b = lattice[y1 * cells + x0] + (lattice[y1 * cells + x1] - lattice[y1 * cells + x0]) * tx;
-                Values[y * Size + x] = (float)(a + (b - a) * ty);
+                Values[y * Size + x] += (float)(a + (b - a) * ty) * weight;
             }
         }
     }
