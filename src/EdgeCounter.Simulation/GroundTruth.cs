@@ -17,7 +17,11 @@ public enum CellType
 }
 
 /// <summary>One cell seen in a frame: its identity on the slide, its type and its box in frame pixels.</summary>
-public sealed record CellTruth(long CellId, CellType Type, Rect2f Box);
+public sealed record CellTruth(long CellId, CellType Type, Rect2f Box)
+{
+    /// <summary>The cell runs over the frame edge, so the box holds only its visible part.</summary>
+    public bool Truncated { get; init; }
+}
 
 /// <summary>What was true when a frame was taken.</summary>
 /// <param name="FrameIndex">0-based index of the frame in the run.</param>

@@ -1,0 +1,167 @@
+using OpenCvSharp;
+
+namespace EdgeCounter.Simulation;
+
+/// <summary>
+/// A microscope with a motorised stage and a camera over one procedurally generated slide.
+/// Frame n is taken at time n / FramesPerSecond, exposed for Exposure; everything (slide, path, noise) follows
+/// from the options, so the same options give the same frames. Not thread-safe: render from one thread.
+/// </summary>
+public sealed class SimulatedMicroscope : IDisposable
+{
+    private readonly MicroscopeOptions _options;
+    private readonly SlideRenderer _slide;
+    private readonly CameraOptics _optics;
+    private readonly StageScript _stage;
+    private readonly double _fps;
+    private readonly double _exposure;
+    private readonly List<(long Id, CellType Type)[]> _stopCells = new();
+    private readonly Dictionary<long, CellType> _countable = new();
+    private int _countedStops; // stops [0, _countedStops) already folded into _countable
+    private long _countedUpTo = -1;
+
+    public SimulatedMicroscope(MicroscopeOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        _options = options;
+        _fps = options.FramesPerSecond;
+        _exposure = options.Exposure.TotalSeconds;
+        var slideSeed = Hashing.Of(options.Seed, 0x511DE);
+        _slide = new SlideRenderer(slideSeed, options.Profile, options.MicrometresPerPixel, options.SlideWidthPixels, options.SlideHeightPixels,
+            options.NoiseSigma, options.TileCacheCapacity);
+        _optics = new CameraOptics(options.Width, options.Height, _slide.Palette.VignetteStrength, _slide.Palette.NoiseSigma, slideSeed);
+        _stage = new StageScript(options);
+    }
+
+    public MicroscopeOptions Options => _options;
+
+    public TimeSpan FrameInterval => TimeSpan.FromSeconds(1 / _fps);
+
+    /// <summary>Slide tiles rendered so far (the rest came from the cache).</summary>
+    public long TilesRendered => _slide.TilesRendered;
+
+    /// <summary>The stage's stop with this index (generated on demand).</summary>
+    public StopInfo GetStop(int index) => _stage.Info(index);
+
+    /// <summary>The last stop reached by the given frame's exposure start (the stage is there or moving on from it).</summary>
+    public int StopIndexAt(long frameIndex) => _stage.LastStopBy(frameIndex / _fps);
+
+    /// <summary>The first frame at the stop that is still and sharp, or -1 if the stop ends before one.</summary>
+    public long FirstCountableFrame(int stopIndex)
+    {
+        var from = Math.Max(_stage.ArriveSeconds(stopIndex), _stage.SharpFromSeconds(stopIndex));
+        var frame = (long)Math.Ceiling(from * _fps - 1e-9);
+        return frame / _fps + _exposure <= _stage.LeaveSeconds(stopIndex) + 1e-9 ? frame : -1;
+    }
+
+    /// <summary>Cells of a stop that a perfect counter counts there: those whose centre lies inside the field.</summary>
+    public IReadOnlyList<(long Id, CellType Type)> CountableCellsAt(int stopIndex)
+    {
+        while (_stopCells.Count <= stopIndex)
+        {
+            var (x, y) = _stage.StopPosition(_stopCells.Count);
+            _stopCells.Add(_slide.Layout.CellsIn(x, y, x + _options.Width, y + _options.Height)
+                .Where(c => c.Cx >= x && c.Cx < x + _options.Width && c.Cy >= y && c.Cy < y + _options.Height)
+                .Select(c => (c.Id, c.Type)).ToArray());
+        }
+        return _stopCells[stopIndex];
+    }
+
+    /// <summary>
+    /// The distinct cells a perfect counter has counted by the given frame: the union, over every stop that had
+    /// at least one still and sharp frame at or before lastFrameIndex, of the cells whose centre lies in that field.
+    /// A revisit or an overlapping neighbour adds nothing for cells already counted.
+    /// </summary>
+    public IReadOnlyDictionary<long, CellType> CountableCellTypes(long lastFrameIndex)
+    {
+        if (lastFrameIndex < _countedUpTo) return Countable(lastFrameIndex, 0, new Dictionary<long, CellType>());
+        _countedStops = Fold(lastFrameIndex, _countedStops, _countable);
+        _countedUpTo = lastFrameIndex;
+        return new Dictionary<long, CellType>(_countable);
+    }
+
+    /// <summary>The ids of <see cref="CountableCellTypes"/>.</summary>
+    public IReadOnlySet<long> CountableCells(long lastFrameIndex) => CountableCellTypes(lastFrameIndex).Keys.ToHashSet();
+
+    private Dictionary<long, CellType> Countable(long lastFrameIndex, int fromStop, Dictionary<long, CellType> into)
+    {
+        Fold(lastFrameIndex, fromStop, into);
+        return into;
+    }
+
+    /// <summary>Adds countable stops from fromStop on; returns the first stop not yet complete (still able to become countable).</summary>
+    private int Fold(long lastFrameIndex, int fromStop, Dictionary<long, CellType> into)
+    {
+        if (lastFrameIndex < 0) return fromStop;
+        var lastStop = _stage.LastStopBy(lastFrameIndex / _fps);
+        var firstOpen = fromStop;
+        for (var i = fromStop; i <= lastStop; i++)
+        {
+            var first = FirstCountableFrame(i);
+            if (first >= 0 && first <= lastFrameIndex)
+                foreach (var (id, type) in CountableCellsAt(i)) into.TryAdd(id, type);
+            else if (first > lastFrameIndex) continue; // may still become countable later
+            if (firstOpen == i) firstOpen = i + 1;
+        }
+        return firstOpen;
+    }
+
+    /// <summary>Renders frame n (BGR 8UC3, caller disposes) and says what was true when it was taken.</summary>
+    public Mat RenderFrame(long frameIndex, out FrameTruth truth)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(frameIndex);
+        var t0 = frameIndex / _fps;
+        var t1 = t0 + _exposure;
+        var stop = _stage.LastStopBy(t0);
+        var still = t1 <= _stage.LeaveSeconds(stop) + 1e-12 && t0 >= _stage.ArriveSeconds(stop);
+        var (x0, y0) = _stage.PositionAt(t0);
+        var (x1, y1) = _stage.PositionAt(t1);
+        var (xm, ym) = _stage.PositionAt((t0 + t1) / 2);
+        var x = (int)Math.Round(xm);
+        var y = (int)Math.Round(ym);
+        var defocus = still ? _stage.DefocusAt(stop, t0) : _options.MovingDefocusSigma;
+
+        var frame = new Mat(_options.Height, _options.Width, MatType.CV_8UC3);
+        try
+        {
+            _slide.Compose(frame, x, y);
+            // The field slides under the camera: image content moves opposite to the stage.
+            if (!still) CameraOptics.Blur(frame, x1 - x0, y1 - y0, defocus);
+            else CameraOptics.Blur(frame, 0, 0, defocus);
+            _optics.Sensor(frame, Hashing.Of(_options.Seed, 0xF4A3E, frameIndex));
+            CameraOptics.Jpeg(frame, _options.JpegQuality);
+        }
+        catch
+        {
+            frame.Dispose();
+            throw;
+        }
+
+        var stopInfo = still ? stop : -1;
+        var revisitOf = still ? _stage.Info(stop).RevisitOf : -1;
+        truth = new FrameTruth(frameIndex, TimeSpan.FromTicks((long)Math.Round(t0 * TimeSpan.TicksPerSecond)), x, y, !still, defocus, stopInfo, revisitOf,
+            CellsInView(_slide.Layout, x, y, _options.Width, _options.Height));
+        return frame;
+    }
+
+    /// <summary>Cells whose drawn box meets the view, boxes in view pixels clipped to it.</summary>
+    internal static IReadOnlyList<CellTruth> CellsInView(SlideLayout layout, int x, int y, int width, int height)
+    {
+        var cells = layout.CellsIn(x, y, x + width, y + height);
+        var result = new List<CellTruth>(cells.Count);
+        foreach (var c in cells)
+        {
+            var left = Math.Max(c.X0 - x, 0);
+            var top = Math.Max(c.Y0 - y, 0);
+            var right = Math.Min(c.X1 - x, width);
+            var bottom = Math.Min(c.Y1 - y, height);
+            if (right <= left || bottom <= top) continue;
+            var truncated = c.X0 - x < 0 || c.Y0 - y < 0 || c.X1 - x > width || c.Y1 - y > height;
+            result.Add(new CellTruth(c.Id, c.Type, new Rect2f((float)left, (float)top, (float)(right - left), (float)(bottom - top))) { Truncated = truncated });
+        }
+        return result;
+    }
+
+    public void Dispose() => _slide.Dispose();
+}

@@ -1,0 +1,130 @@
+using OpenCvSharp;
+
+namespace EdgeCounter.Simulation;
+
+/// <summary>
+/// Draws a slide lazily: 256x256 tiles are rendered on first use from the cells that reach into them and kept
+/// in a bounded LRU cache, so memory stays flat however long the stage wanders. A field is composed by copying
+/// from tiles. Not thread-safe: one renderer per thread.
+/// </summary>
+internal sealed class SlideRenderer : IDisposable
+{
+    public const int TileSize = 256;
+
+    private readonly int _capacity;
+    private readonly Dictionary<long, LinkedListNode<(long Key, Mat Tile)>> _index = new();
+    private readonly LinkedList<(long Key, Mat Tile)> _lru = new();
+    private readonly float[] _density = new float[TileSize * TileSize * 3];
+
+    public SlideRenderer(ulong slideSeed, SlideProfile profile, double micrometresPerPixel, int widthPixels, int heightPixels,
+        double? noiseSigma, int tileCacheCapacity)
+    {
+        Seed = slideSeed;
+        Layout = new SlideLayout(slideSeed, profile, micrometresPerPixel, widthPixels, heightPixels);
+        Palette = new StainPalette(slideSeed, noiseSigma);
+        Textures = new SlideTextures(slideSeed, micrometresPerPixel);
+        _capacity = tileCacheCapacity;
+    }
+
+    public ulong Seed { get; }
+    public SlideLayout Layout { get; }
+    public StainPalette Palette { get; }
+    public SlideTextures Textures { get; }
+
+    /// <summary>Tiles rendered so far (cache misses); for tests and diagnostics.</summary>
+    public long TilesRendered { get; private set; }
+
+    public int CachedTiles => _lru.Count;
+
+    /// <summary>Copies slide region (x, y, dst.Width, dst.Height) into dst (BGR 8UC3), without camera effects.</summary>
+    public void Compose(Mat dst, int x, int y)
+    {
+        var w = dst.Width;
+        var h = dst.Height;
+        var tx0 = FloorDiv(x, TileSize);
+        var ty0 = FloorDiv(y, TileSize);
+        var tx1 = FloorDiv(x + w - 1, TileSize);
+        var ty1 = FloorDiv(y + h - 1, TileSize);
+        for (var ty = ty0; ty <= ty1; ty++)
+            for (var tx = tx0; tx <= tx1; tx++)
+            {
+                var tile = Tile(tx, ty);
+                var left = Math.Max(x, tx * TileSize);
+                var top = Math.Max(y, ty * TileSize);
+                var right = Math.Min(x + w, (tx + 1) * TileSize);
+                var bottom = Math.Min(y + h, (ty + 1) * TileSize);
+                using var src = new Mat(tile, new Rect(left - tx * TileSize, top - ty * TileSize, right - left, bottom - top));
+                using var target = new Mat(dst, new Rect(left - x, top - y, right - left, bottom - top));
+                src.CopyTo(target);
+            }
+    }
+
+    private static int FloorDiv(int a, int b) => (int)Math.Floor((double)a / b);
+
+    private Mat Tile(int tx, int ty)
+    {
+        var key = ((long)ty << 32) ^ (uint)tx;
+        if (_index.TryGetValue(key, out var node))
+        {
+            _lru.Remove(node);
+            _lru.AddFirst(node);
+            return node.Value.Tile;
+        }
+        var tile = RenderTile(tx * TileSize, ty * TileSize);
+        TilesRendered++;
+        _index[key] = _lru.AddFirst((key, tile));
+        while (_lru.Count > _capacity)
+        {
+            var last = _lru.Last!;
+            _lru.RemoveLast();
+            _index.Remove(last.Value.Key);
+            last.Value.Tile.Dispose();
+        }
+        return tile;
+    }
+
+    private unsafe Mat RenderTile(int left, int top)
+    {
+        var density = _density;
+        var bg = Palette.Background;
+        var film = Textures.Film;
+        for (var y = 0; y < TileSize; y++)
+            for (var x = 0; x < TileSize; x++)
+            {
+                // Plasma film: faint pink, thicker and thinner in broad patches.
+                var k = 0.7f + 0.6f * film.At(left + x, top + y);
+                var i = (y * TileSize + x) * 3;
+                density[i] = bg.B * k;
+                density[i + 1] = bg.G * k;
+                density[i + 2] = bg.R * k;
+            }
+        foreach (var cell in Layout.CellsIn(left, top, left + TileSize, top + TileSize))
+            cell.Paint(density, left, top, TileSize, TileSize, Palette, Textures);
+
+        var tile = new Mat(TileSize, TileSize, MatType.CV_8UC3);
+        var lutB = Palette.Lut[0];
+        var lutG = Palette.Lut[1];
+        var lutR = Palette.Lut[2];
+        for (var y = 0; y < TileSize; y++)
+        {
+            var row = (byte*)tile.Ptr(y);
+            for (var x = 0; x < TileSize; x++)
+            {
+                var i = (y * TileSize + x) * 3;
+                row[x * 3] = lutB[Quantise(density[i])];
+                row[x * 3 + 1] = lutG[Quantise(density[i + 1])];
+                row[x * 3 + 2] = lutR[Quantise(density[i + 2])];
+            }
+        }
+        return tile;
+    }
+
+    private static int Quantise(float od) => Math.Clamp((int)(od * StainPalette.LutScale + 0.5f), 0, StainPalette.LutMax);
+
+    public void Dispose()
+    {
+        foreach (var (_, tile) in _lru) tile.Dispose();
+        _lru.Clear();
+        _index.Clear();
+    }
+}
