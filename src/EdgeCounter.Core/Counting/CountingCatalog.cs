@@ -1,0 +1,78 @@
+using EdgeCounter.Detection;
+
+namespace EdgeCounter.Counting;
+
+/// <summary>What a session counts and how it reports: labels in report order, report groups, differential labels.</summary>
+public sealed class CountingCatalog
+{
+    public CountingCatalog(
+        IReadOnlyList<string> labels,
+        IReadOnlyDictionary<string, IReadOnlyList<string>> groups,
+        IReadOnlyList<string> differentialLabels)
+    {
+        ArgumentNullException.ThrowIfNull(labels);
+        ArgumentNullException.ThrowIfNull(groups);
+        ArgumentNullException.ThrowIfNull(differentialLabels);
+        if (labels.Count == 0) throw new ArgumentException("At least one label is needed.", nameof(labels));
+        if (labels.Distinct(StringComparer.Ordinal).Count() != labels.Count)
+            throw new ArgumentException("Labels must be unique.", nameof(labels));
+        if (differentialLabels.Count == 0)
+            throw new ArgumentException("At least one differential label is needed (the target counts them).", nameof(differentialLabels));
+        var known = new HashSet<string>(labels, StringComparer.Ordinal);
+        foreach (var label in differentialLabels)
+            if (!known.Contains(label)) throw new ArgumentException($"Differential label '{label}' is not a model label.", nameof(differentialLabels));
+        foreach (var (group, members) in groups)
+        {
+            if (members.Count == 0) throw new ArgumentException($"Group '{group}' is empty.", nameof(groups));
+            foreach (var member in members)
+                if (!known.Contains(member)) throw new ArgumentException($"Group '{group}' names '{member}', which is not a model label.", nameof(groups));
+        }
+
+        Labels = labels.ToArray();
+        Groups = groups.ToDictionary(g => g.Key, g => (IReadOnlyList<string>)g.Value.ToArray(), StringComparer.Ordinal);
+        GroupOrder = groups.Keys.ToArray();
+        DifferentialLabels = differentialLabels.ToArray();
+    }
+
+    public IReadOnlyList<string> Labels { get; }
+
+    public IReadOnlyDictionary<string, IReadOnlyList<string>> Groups { get; }
+
+    /// <summary>Group names in the order they were configured (model groups first, then extra groups).</summary>
+    public IReadOnlyList<string> GroupOrder { get; }
+
+    public IReadOnlyList<string> DifferentialLabels { get; }
+
+    /// <summary>The model's labels, groups and differential, plus extra report groups from configuration
+    /// (an extra group with the same name as a model group replaces it).</summary>
+    public static CountingCatalog FromModel(ModelInfo model, IReadOnlyDictionary<string, string[]>? extraGroups = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        var groups = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
+        var order = new List<string>();
+        foreach (var (name, members) in model.Groups) { groups[name] = members; order.Add(name); }
+        if (extraGroups is not null)
+            foreach (var (name, members) in extraGroups)
+            {
+                if (!groups.ContainsKey(name)) order.Add(name);
+                groups[name] = members;
+            }
+        var ordered = order.ToDictionary(n => n, n => groups[n], StringComparer.Ordinal);
+        return new CountingCatalog(model.Labels, new OrderedGroups(order, ordered), model.DifferentialLabels);
+    }
+
+    /// <summary>Keeps configured group order (Dictionary enumeration order is not guaranteed after removals).</summary>
+    private sealed class OrderedGroups(IReadOnlyList<string> order, IReadOnlyDictionary<string, IReadOnlyList<string>> map)
+        : IReadOnlyDictionary<string, IReadOnlyList<string>>
+    {
+        public IReadOnlyList<string> this[string key] => map[key];
+        public IEnumerable<string> Keys => order;
+        public IEnumerable<IReadOnlyList<string>> Values => order.Select(k => map[k]);
+        public int Count => order.Count;
+        public bool ContainsKey(string key) => map.ContainsKey(key);
+        public bool TryGetValue(string key, [System.Diagnostics.CodeAnalysis.MaybeNullWhen(false)] out IReadOnlyList<string> value) => map.TryGetValue(key, out value);
+        public IEnumerator<KeyValuePair<string, IReadOnlyList<string>>> GetEnumerator() =>
+            order.Select(k => new KeyValuePair<string, IReadOnlyList<string>>(k, map[k])).GetEnumerator();
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+    }
+}

@@ -1,0 +1,134 @@
+using EdgeCounter.Detection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace EdgeCounter.Counting;
+
+/// <summary>The outcome of one counted field.</summary>
+/// <param name="Accepted">False when the session is completed or stopped (the field was not counted).</param>
+/// <param name="Tally">The field's id and counts; null when not accepted.</param>
+/// <param name="Counts">The session after the field.</param>
+/// <param name="CompletedNow">This field reached the target.</param>
+public sealed record FieldCountResult(bool Accepted, FieldTally? Tally, CountsSnapshot Counts, bool CompletedNow);
+
+/// <summary>Owns the current session: thread-safe, persists every change, opens a session at start.
+/// Fields from the pipeline and commands from MQTT both come through here.</summary>
+public sealed class CountingService
+{
+    private readonly object _gate = new();
+    private readonly CountingCatalog _catalog;
+    private readonly CountingOptions _options;
+    private readonly SessionStore _store;
+    private readonly TimeProvider _clock;
+    private readonly ILogger _logger;
+    private CountingSession _session;
+
+    /// <summary>Restores the saved session, or opens a new running one (default target) when none was saved
+    /// or the file is unreadable (the bad file is kept aside as *.corrupt).</summary>
+    public CountingService(CountingCatalog catalog, CountingOptions options, SessionStore store, TimeProvider? clock = null, ILogger<CountingService>? logger = null)
+    {
+        _catalog = catalog ?? throw new ArgumentNullException(nameof(catalog));
+        _options = options ?? throw new ArgumentNullException(nameof(options));
+        _store = store ?? throw new ArgumentNullException(nameof(store));
+        _clock = clock ?? TimeProvider.System;
+        _logger = (ILogger?)logger ?? NullLogger.Instance;
+        var errors = options.Validate();
+        if (errors.Count > 0) throw new ArgumentException(string.Join(" ", errors), nameof(options));
+
+        _session = RestoreOrStart();
+    }
+
+    /// <summary>Raised (outside the lock) after every change of the session: field counted, start, stop, reset.</summary>
+    public event Action<CountsSnapshot>? Changed;
+
+    public CountingCatalog Catalog => _catalog;
+
+    public CountsSnapshot Snapshot()
+    {
+        lock (_gate) return _session.Snapshot();
+    }
+
+    public FieldCountResult CountField(IReadOnlyList<Detection.Detection> detections)
+    {
+        ArgumentNullException.ThrowIfNull(detections);
+        FieldCountResult result;
+        lock (_gate)
+        {
+            if (!_session.TryAddField(detections, _clock.GetUtcNow(), out var tally))
+                return new FieldCountResult(false, null, _session.Snapshot(), false);
+            Persist();
+            var completed = _session.State == SessionState.Completed;
+            if (completed)
+                _logger.LogInformation("Session {SessionId} (sample {SampleId}) completed: {WhiteCells} white cells in {Fields} fields",
+                    _session.SessionId, _session.SampleId, _session.WhiteCells, _session.Fields);
+            result = new FieldCountResult(true, tally, _session.Snapshot(), completed);
+        }
+        Changed?.Invoke(result.Counts);
+        return result;
+    }
+
+    /// <summary>Applies a validated command and returns the new state.</summary>
+    public CountsSnapshot Apply(SessionCommand command)
+    {
+        ArgumentNullException.ThrowIfNull(command);
+        CountsSnapshot snapshot;
+        lock (_gate)
+        {
+            var now = _clock.GetUtcNow();
+            switch (command.Action)
+            {
+                case SessionAction.Start:
+                    _session = CountingSession.Start(_catalog, NewSessionId(now), command.SampleId ?? _options.DefaultSampleId,
+                        command.Target ?? _options.DefaultTarget, now);
+                    break;
+                case SessionAction.Reset:
+                    _session = CountingSession.Start(_catalog, NewSessionId(now), _session.SampleId, _session.Target, now);
+                    break;
+                case SessionAction.Stop:
+                    _session.Stop(now);
+                    break;
+                default:
+                    throw new ArgumentOutOfRangeException(nameof(command), command.Action, "unknown action");
+            }
+            Persist();
+            _logger.LogInformation("Session command {Action}: session {SessionId}, sample {SampleId}, target {Target}, state {State}",
+                command.Action, _session.SessionId, _session.SampleId, _session.Target, _session.State);
+            snapshot = _session.Snapshot();
+        }
+        Changed?.Invoke(snapshot);
+        return snapshot;
+    }
+
+    private CountingSession RestoreOrStart()
+    {
+        try
+        {
+            var record = _store.Load();
+            if (record is not null)
+            {
+                var restored = CountingSession.FromRecord(_catalog, record);
+                _logger.LogInformation("Restored session {SessionId} (sample {SampleId}, {State}): {Fields} fields, next field id {NextFieldId}",
+                    restored.SessionId, restored.SampleId, restored.State, restored.Fields, restored.NextFieldId);
+                return restored;
+            }
+        }
+        catch (InvalidDataException ex)
+        {
+            var aside = _store.FilePath + ".corrupt";
+            File.Move(_store.FilePath, aside, overwrite: true);
+            _logger.LogWarning(ex, "Session file unreadable, moved to {Path}; starting a new session", aside);
+        }
+
+        var now = _clock.GetUtcNow();
+        var session = CountingSession.Start(_catalog, NewSessionId(now), _options.DefaultSampleId, _options.DefaultTarget, now);
+        _store.Save(session.ToRecord());
+        _logger.LogInformation("Opened session {SessionId} with target {Target}", session.SessionId, session.Target);
+        return session;
+    }
+
+    private void Persist() => _store.Save(_session.ToRecord());
+
+    /// <summary>Sortable and unique: UTC start time plus random suffix.</summary>
+    private static string NewSessionId(DateTimeOffset now) =>
+        $"{now.UtcDateTime:yyyyMMdd'T'HHmmss'Z'}-{Guid.NewGuid().ToString("N")[..8]}";
+}

@@ -1,0 +1,140 @@
+using EdgeCounter.Counting;
+using OpenCvSharp;
+
+namespace EdgeCounter.Publishing;
+
+/// <summary>Draws a field for people: boxes coloured by label with the label written on them, and a header band
+/// above the image with text lines and a colour legend. Works on a copy; the input Mat is not changed.</summary>
+public sealed class FieldAnnotator
+{
+    // Distinct BGR colours; labels take them in report order so a label keeps its colour across fields.
+    private static readonly Scalar[] Palette =
+    [
+        new(60, 76, 231), new(113, 204, 46), new(219, 152, 52), new(15, 196, 241), new(182, 89, 155),
+        new(0, 84, 211), new(156, 188, 26), new(94, 73, 52), new(34, 126, 230), new(166, 165, 149),
+        new(133, 160, 22), new(43, 57, 192),
+    ];
+
+    private readonly IReadOnlyList<string> _labels;
+
+    /// <param name="labels">The labels in report order (e.g. ModelInfo.Labels): they get palette colours in that order.</param>
+    public FieldAnnotator(IReadOnlyList<string> labels)
+    {
+        ArgumentNullException.ThrowIfNull(labels);
+        _labels = labels.ToArray();
+    }
+
+    public Scalar ColourOf(string label)
+    {
+        var index = -1;
+        for (var i = 0; i < _labels.Count; i++)
+            if (string.Equals(_labels[i], label, StringComparison.Ordinal)) { index = i; break; }
+        if (index < 0) index = _labels.Count + (int)((uint)StableHash(label) % (uint)Palette.Length);
+        return Palette[index % Palette.Length];
+    }
+
+    /// <summary>Returns a new BGR image: a header band (text lines, then a legend of the labels present) on top of
+    /// the field with every detection boxed. Boxes are in the field's pixels.</summary>
+    public Mat Annotate(Mat bgr, IReadOnlyList<Detection.Detection> detections, IReadOnlyList<string> headerLines)
+    {
+        ArgumentNullException.ThrowIfNull(bgr);
+        ArgumentNullException.ThrowIfNull(detections);
+        ArgumentNullException.ThrowIfNull(headerLines);
+        if (bgr.Empty() || bgr.Type() != MatType.CV_8UC3) throw new ArgumentException("Expected a non-empty 8-bit BGR image.", nameof(bgr));
+
+        var fontScale = Math.Clamp(bgr.Width / 1400.0, 0.4, 1.2);
+        var thickness = Math.Max(1, (int)Math.Round(fontScale * 2));
+        var lineHeight = (int)Math.Ceiling(28 * fontScale) + 6;
+        var legend = _labels.Concat(detections.Select(d => d.Label).Where(l => !_labels.Contains(l)).Distinct()).ToArray();
+        var legendRows = LayoutLegend(legend, bgr.Width, fontScale, thickness);
+        var bandHeight = lineHeight * (headerLines.Count + legendRows.Count) + 8;
+
+        var canvas = new Mat();
+        try
+        {
+            Cv2.CopyMakeBorder(bgr, canvas, bandHeight, 0, 0, 0, BorderTypes.Constant, new Scalar(30, 30, 30));
+            var y = lineHeight;
+            foreach (var line in headerLines)
+            {
+                Cv2.PutText(canvas, line, new Point(8, y - 6), HersheyFonts.HersheySimplex, fontScale, Scalar.White, thickness, LineTypes.AntiAlias);
+                y += lineHeight;
+            }
+            foreach (var row in legendRows)
+            {
+                foreach (var (label, x) in row)
+                {
+                    var size = lineHeight - 12;
+                    Cv2.Rectangle(canvas, new Rect(x, y - lineHeight + 4, size, size), ColourOf(label), -1);
+                    Cv2.PutText(canvas, label, new Point(x + size + 6, y - 6), HersheyFonts.HersheySimplex, fontScale, Scalar.White, thickness, LineTypes.AntiAlias);
+                }
+                y += lineHeight;
+            }
+
+            foreach (var detection in detections)
+            {
+                var colour = ColourOf(detection.Label);
+                var box = detection.Box;
+                var rect = new Rect((int)MathF.Round(box.X1), (int)MathF.Round(box.Y1) + bandHeight,
+                    Math.Max(1, (int)MathF.Round(box.Width)), Math.Max(1, (int)MathF.Round(box.Height)));
+                Cv2.Rectangle(canvas, rect, colour, thickness + 1, LineTypes.AntiAlias);
+                var caption = $"{detection.Label} {detection.Score:0.00}";
+                var textSize = Cv2.GetTextSize(caption, HersheyFonts.HersheySimplex, fontScale * 0.8, thickness, out var baseline);
+                var top = Math.Max(bandHeight, rect.Y - textSize.Height - baseline - 2);
+                Cv2.Rectangle(canvas, new Rect(rect.X, top, textSize.Width + 4, textSize.Height + baseline + 2), colour, -1);
+                Cv2.PutText(canvas, caption, new Point(rect.X + 2, top + textSize.Height + 1), HersheyFonts.HersheySimplex, fontScale * 0.8,
+                    Scalar.Black, thickness, LineTypes.AntiAlias);
+            }
+            return canvas;
+        }
+        catch
+        {
+            canvas.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Header lines for a counted field: session, field, target progress, then group and label totals.</summary>
+    public static IReadOnlyList<string> HeaderFor(CountsSnapshot counts, long fieldId)
+    {
+        ArgumentNullException.ThrowIfNull(counts);
+        var sample = string.IsNullOrEmpty(counts.SampleId) ? "" : $"sample {counts.SampleId}  ";
+        return
+        [
+            $"{sample}field {fieldId}  white cells {counts.WhiteCells}/{counts.Target} ({counts.Progress * 100:0}%)  {counts.State.ToString().ToLowerInvariant()}",
+            string.Join("  ", counts.Groups.Select(g => $"{g.Key} {g.Value}")),
+            string.Join("  ", counts.Totals.Where(t => t.Value > 0).Select(t => $"{t.Key} {t.Value}")),
+        ];
+    }
+
+    private static List<List<(string Label, int X)>> LayoutLegend(IReadOnlyList<string> labels, int width, double fontScale, int thickness)
+    {
+        var rows = new List<List<(string, int)>>();
+        var row = new List<(string, int)>();
+        var x = 8;
+        var square = (int)Math.Ceiling(28 * fontScale) - 6;
+        foreach (var label in labels)
+        {
+            var w = square + 6 + Cv2.GetTextSize(label, HersheyFonts.HersheySimplex, fontScale, thickness, out _).Width + 16;
+            if (x + w > width && row.Count > 0)
+            {
+                rows.Add(row);
+                row = [];
+                x = 8;
+            }
+            row.Add((label, x));
+            x += w;
+        }
+        if (row.Count > 0) rows.Add(row);
+        return rows;
+    }
+
+    private static int StableHash(string text)
+    {
+        unchecked
+        {
+            var hash = (int)2166136261;
+            foreach (var c in text) hash = (hash ^ c) * 16777619;
+            return hash;
+        }
+    }
+}

@@ -1,0 +1,80 @@
+using EdgeCounter.Counting;
+using EdgeCounter.Detection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using OpenCvSharp;
+
+namespace EdgeCounter.Publishing;
+
+/// <summary>A field the pipeline accepted (still and sharp) and ran the detector on.</summary>
+/// <param name="Image">The field's BGR frame; the reporter only reads it (the caller still owns and disposes it).</param>
+public sealed record FieldObservation(
+    Mat Image,
+    DetectionResult Detection,
+    DateTimeOffset CapturedAt,
+    double FocusScore,
+    double MotionScore);
+
+/// <summary>Counts a field and queues what the broker should get, in this order: the field result, the new totals,
+/// the annotated image. The one call the pipeline makes per field.</summary>
+public sealed class FieldReporter
+{
+    private readonly CountingService _counting;
+    private readonly MqttPublisher _publisher;
+    private readonly ModelPayload _model;
+    private readonly string _executionProvider;
+    private readonly FieldAnnotator _annotator;
+    private readonly MqttOptions _options;
+    private readonly ILogger _logger;
+
+    public FieldReporter(CountingService counting, MqttPublisher publisher, MqttOptions options, ModelInfo model, string executionProvider,
+        ILogger<FieldReporter>? logger = null)
+    {
+        _counting = counting ?? throw new ArgumentNullException(nameof(counting));
+        _publisher = publisher ?? throw new ArgumentNullException(nameof(publisher));
+        _options = options ?? throw new ArgumentNullException(nameof(options));
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentException.ThrowIfNullOrWhiteSpace(executionProvider);
+        _model = new ModelPayload(model.Name, model.Version);
+        _executionProvider = executionProvider;
+        _annotator = new FieldAnnotator(model.Labels);
+        _logger = (ILogger?)logger ?? NullLogger.Instance;
+    }
+
+    /// <summary>Counts the field. When the session is completed or stopped nothing is counted or sent
+    /// (Accepted is false).</summary>
+    public FieldCountResult Report(FieldObservation field)
+    {
+        ArgumentNullException.ThrowIfNull(field);
+        var result = _counting.CountField(field.Detection.Detections);
+        if (!result.Accepted)
+        {
+            _logger.LogDebug("Field not counted: session {SessionId} is {State}", result.Counts.SessionId, result.Counts.State);
+            return result;
+        }
+
+        var tally = result.Tally!;
+        _publisher.EnqueueField(new FieldMessage(
+            tally.SessionId, result.Counts.SampleId, tally.FieldId, field.CapturedAt,
+            field.Detection.Detections.Select(DetectionPayload.From).ToArray(), tally.Counts,
+            Math.Round(field.FocusScore, 3), Math.Round(field.MotionScore, 3), Math.Round(field.Detection.InferenceMs, 2),
+            _model, _executionProvider));
+        _publisher.EnqueueCounts(result.Counts);
+
+        if (_options.PublishImages)
+        {
+            try
+            {
+                using var annotated = _annotator.Annotate(field.Image, field.Detection.Detections, FieldAnnotator.HeaderFor(result.Counts, tally.FieldId));
+                var jpeg = JpegBudgetEncoder.Encode(annotated, _options.MaxImageBytes);
+                _publisher.EnqueueFieldImage(jpeg.Bytes);
+            }
+            catch (Exception ex) when (ex is InvalidOperationException or ArgumentException or OpenCVException)
+            {
+                // The image is a convenience; the result above is what counts.
+                _logger.LogWarning(ex, "Field {FieldId} image not published", tally.FieldId);
+            }
+        }
+        return result;
+    }
+}

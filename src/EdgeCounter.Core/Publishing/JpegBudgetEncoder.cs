@@ -1,0 +1,38 @@
+using OpenCvSharp;
+
+namespace EdgeCounter.Publishing;
+
+/// <summary>A JPEG and how it was made.</summary>
+public sealed record JpegEncoding(byte[] Bytes, int Quality, double Scale, int Width, int Height);
+
+/// <summary>Encodes a BGR image as JPEG under a byte budget: lowers the quality first, then the scale.</summary>
+public static class JpegBudgetEncoder
+{
+    private static readonly int[] Qualities = [90, 80, 70, 60, 50, 40];
+    private const double ScaleStep = 0.75;
+    private const int MinSide = 64;
+
+    public static JpegEncoding Encode(Mat bgr, int maxBytes)
+    {
+        ArgumentNullException.ThrowIfNull(bgr);
+        if (bgr.Empty()) throw new ArgumentException("Image is empty.", nameof(bgr));
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxBytes, 1024);
+
+        var scale = 1.0;
+        while (true)
+        {
+            var width = (int)Math.Round(bgr.Width * scale);
+            var height = (int)Math.Round(bgr.Height * scale);
+            if (Math.Min(width, height) < MinSide)
+                throw new InvalidOperationException($"Cannot fit a {bgr.Width}x{bgr.Height} image into {maxBytes} bytes.");
+
+            using var scaled = scale == 1.0 ? bgr.Clone() : bgr.Resize(new Size(width, height), 0, 0, InterpolationFlags.Area);
+            foreach (var quality in Qualities)
+            {
+                Cv2.ImEncode(".jpg", scaled, out var bytes, new ImageEncodingParam(ImwriteFlags.JpegQuality, quality));
+                if (bytes.Length <= maxBytes) return new JpegEncoding(bytes, quality, scale, width, height);
+            }
+            scale *= ScaleStep;
+        }
+    }
+}

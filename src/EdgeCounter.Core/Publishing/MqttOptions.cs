@@ -1,0 +1,101 @@
+namespace EdgeCounter.Publishing;
+
+public enum MqttMode
+{
+    /// <summary>Run the MQTTnet broker inside the service (loopback only) and publish to it.</summary>
+    Embedded,
+
+    /// <summary>Publish to a broker elsewhere (host, port, TLS, credentials).</summary>
+    External,
+}
+
+/// <summary>Configuration section "Mqtt".</summary>
+public sealed class MqttOptions
+{
+    public const string SectionName = "Mqtt";
+
+    public MqttMode Mode { get; set; } = MqttMode.Embedded;
+
+    /// <summary>External broker host; the embedded broker is always reached on 127.0.0.1.</summary>
+    public string Host { get; set; } = "127.0.0.1";
+
+    /// <summary>Broker port (the embedded broker listens on it).</summary>
+    public int Port { get; set; } = 1883;
+
+    public bool UseTls { get; set; }
+
+    /// <summary>Accept a self-signed broker certificate (external broker on a closed ward network).</summary>
+    public bool AllowUntrustedCertificates { get; set; }
+
+    public string? Username { get; set; }
+    public string? Password { get; set; }
+
+    /// <summary>Identifies this device in topics and client ids.</summary>
+    public string DeviceId { get; set; } = Environment.MachineName.ToLowerInvariant();
+
+    /// <summary>Client id; default "edgecounter-&lt;DeviceId&gt;".</summary>
+    public string? ClientId { get; set; }
+
+    /// <summary>Topic prefix P; default "edgecounter/&lt;DeviceId&gt;".</summary>
+    public string? TopicPrefix { get; set; }
+
+    public TimeSpan KeepAlive { get; set; } = TimeSpan.FromSeconds(15);
+    public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(10);
+    public TimeSpan ReconnectMinDelay { get; set; } = TimeSpan.FromSeconds(0.5);
+    public TimeSpan ReconnectMaxDelay { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Annotated field images are made smaller until their JPEG fits (default below 1 MB, the usual broker packet limit).</summary>
+    public int MaxImageBytes { get; set; } = 900 * 1024;
+
+    /// <summary>Publish P/field/image at all.</summary>
+    public bool PublishImages { get; set; } = true;
+
+    /// <summary>Outbox bound: messages waiting for the broker.</summary>
+    public int OutboxMaxMessages { get; set; } = 50_000;
+
+    /// <summary>Outbox bound: payload bytes waiting for the broker.</summary>
+    public long OutboxMaxBytes { get; set; } = 256L * 1024 * 1024;
+
+    /// <summary>Outbox file name inside the service's state directory.</summary>
+    public string OutboxFileName { get; set; } = "mqtt-outbox.db";
+
+    public TimeSpan StatsInterval { get; set; } = TimeSpan.FromSeconds(10);
+
+    public string EffectiveClientId => string.IsNullOrWhiteSpace(ClientId) ? $"edgecounter-{DeviceId}" : ClientId;
+
+    public string EffectiveTopicPrefix => string.IsNullOrWhiteSpace(TopicPrefix) ? $"edgecounter/{DeviceId}" : TopicPrefix.TrimEnd('/');
+
+    /// <summary>The host a client connects to in this mode.</summary>
+    public string EffectiveHost => Mode == MqttMode.Embedded ? "127.0.0.1" : Host;
+
+    public IReadOnlyList<string> Validate()
+    {
+        var errors = new List<string>();
+        if (!Enum.IsDefined(Mode)) errors.Add($"Mqtt:Mode '{Mode}' is not Embedded or External.");
+        if (Port is < 1 or > 65535) errors.Add($"Mqtt:Port must be 1..65535 (is {Port}).");
+        if (Mode == MqttMode.External && string.IsNullOrWhiteSpace(Host)) errors.Add("Mqtt:Host is required for an external broker.");
+        if (Mode == MqttMode.Embedded && UseTls) errors.Add("Mqtt:UseTls applies to an external broker only (the embedded broker listens on loopback).");
+        if (string.IsNullOrWhiteSpace(DeviceId) || DeviceId.IndexOfAny(['/', '+', '#']) >= 0)
+            errors.Add("Mqtt:DeviceId must be non-empty and free of '/', '+', '#'.");
+        if (TopicPrefix is not null && (TopicPrefix.IndexOfAny(['+', '#']) >= 0 || TopicPrefix.Trim('/').Length == 0))
+            errors.Add("Mqtt:TopicPrefix must be non-empty and free of wildcards '+' and '#'.");
+        if (Password is not null && Username is null) errors.Add("Mqtt:Password needs Mqtt:Username.");
+        if (KeepAlive < TimeSpan.FromSeconds(1) || KeepAlive > TimeSpan.FromHours(18)) errors.Add("Mqtt:KeepAlive must be 1 s..18 h.");
+        if (ConnectTimeout <= TimeSpan.Zero) errors.Add("Mqtt:ConnectTimeout must be positive.");
+        if (ReconnectMinDelay <= TimeSpan.Zero || ReconnectMaxDelay < ReconnectMinDelay)
+            errors.Add("Mqtt:ReconnectMinDelay must be positive and at most ReconnectMaxDelay.");
+        if (MaxImageBytes < 16 * 1024) errors.Add("Mqtt:MaxImageBytes must be at least 16384.");
+        if (OutboxMaxMessages < 10) errors.Add("Mqtt:OutboxMaxMessages must be at least 10.");
+        if (OutboxMaxBytes < 2L * MaxImageBytes) errors.Add("Mqtt:OutboxMaxBytes must hold at least two images (2 x MaxImageBytes).");
+        if (string.IsNullOrWhiteSpace(OutboxFileName) || OutboxFileName.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0)
+            errors.Add("Mqtt:OutboxFileName must be a plain file name.");
+        if (StatsInterval < TimeSpan.FromSeconds(1)) errors.Add("Mqtt:StatsInterval must be at least 1 s.");
+        return errors;
+    }
+
+    public void ThrowIfInvalid()
+    {
+        var errors = Validate();
+        if (errors.Count > 0) throw new ArgumentException("Invalid MQTT options: " + string.Join(" ", errors));
+    }
+}

@@ -1,0 +1,94 @@
+using EdgeCounter.Detection;
+
+namespace EdgeCounter.Publishing;
+
+/// <summary>One detection on P/field. Box = [x1, y1, x2, y2] in frame pixels.</summary>
+public sealed record DetectionPayload(string Label, string Class, double Score, float[] Box)
+{
+    public static DetectionPayload From(Detection.Detection d) => new(
+        d.Label, d.Class, Math.Round(d.Score, 3),
+        [MathF.Round(d.Box.X1, 1), MathF.Round(d.Box.Y1, 1), MathF.Round(d.Box.X2, 1), MathF.Round(d.Box.Y2, 1)]);
+}
+
+public sealed record ModelPayload(string Name, string Version);
+
+/// <summary>P/field: one counted field. (sessionId, fieldId) identifies it; drop repeats by that pair.</summary>
+/// <param name="FocusScore">Sharpness measure of the field's frame (higher is sharper), as computed by the field detector.</param>
+/// <param name="MotionScore">Frame-to-frame change when the field was taken (lower is stiller).</param>
+public sealed record FieldMessage(
+    string SessionId,
+    string SampleId,
+    long FieldId,
+    DateTimeOffset CapturedAt,
+    IReadOnlyList<DetectionPayload> Detections,
+    IReadOnlyDictionary<string, int> Counts,
+    double FocusScore,
+    double MotionScore,
+    double InferenceMs,
+    ModelPayload Model,
+    string ExecutionProvider);
+
+/// <summary>P/session/error: why a command changed nothing. Raw is the received text, truncated.</summary>
+public sealed record SessionErrorMessage(string Error, string Raw, DateTimeOffset At)
+{
+    public const int MaxRawChars = 256;
+
+    public static SessionErrorMessage Create(string error, ReadOnlySpan<byte> raw, DateTimeOffset at)
+    {
+        var slice = raw.Length > MaxRawChars * 4 ? raw[..(MaxRawChars * 4)] : raw;
+        var text = System.Text.Encoding.UTF8.GetString(slice);
+        if (text.Length > MaxRawChars || raw.Length > slice.Length) text = text[..Math.Min(text.Length, MaxRawChars)] + "…";
+        return new SessionErrorMessage(error, text, at);
+    }
+}
+
+/// <summary>What the frame pipeline knows about its own throughput, for P/stats.</summary>
+/// <param name="InferenceMsAverage">Moving average of the detector's inference time.</param>
+public sealed record PipelineStats(
+    double CameraFps,
+    long ProcessedFields,
+    long SkippedFields,
+    double InferenceMsAverage,
+    string ExecutionProvider,
+    TimeSpan Uptime);
+
+/// <summary>The publisher's own figures.</summary>
+public sealed record PublisherStats(
+    ConnectionState Connection,
+    long Reconnects,
+    int OutboxMessages,
+    long OutboxBytes,
+    long DroppedImages,
+    long DroppedResults,
+    long Published);
+
+/// <summary>P/stats payload.</summary>
+public sealed record StatsMessage(
+    DateTimeOffset At,
+    double CameraFps,
+    long ProcessedFields,
+    long SkippedFields,
+    double InferenceMsAverage,
+    string ExecutionProvider,
+    double UptimeSeconds,
+    bool MqttConnected,
+    long Reconnects,
+    int OutboxMessages,
+    long OutboxBytes,
+    long DroppedImages,
+    long DroppedResults)
+{
+    public static StatsMessage Create(PipelineStats pipeline, PublisherStats publisher, DateTimeOffset at) => new(
+        at, Math.Round(pipeline.CameraFps, 2), pipeline.ProcessedFields, pipeline.SkippedFields,
+        Math.Round(pipeline.InferenceMsAverage, 2), pipeline.ExecutionProvider, Math.Round(pipeline.Uptime.TotalSeconds, 1),
+        publisher.Connection == ConnectionState.Connected, publisher.Reconnects, publisher.OutboxMessages, publisher.OutboxBytes,
+        publisher.DroppedImages, publisher.DroppedResults);
+}
+
+public enum ConnectionState
+{
+    Disconnected,
+    Connecting,
+    Connected,
+    Stopped,
+}

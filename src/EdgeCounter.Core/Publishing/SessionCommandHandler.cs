@@ -1,0 +1,52 @@
+using EdgeCounter.Counting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace EdgeCounter.Publishing;
+
+/// <summary>Connects P/session/set to the counting service: valid commands change the session and are echoed on
+/// P/session/state (retained) with new P/counts; anything else gets a reply on P/session/error and changes nothing.</summary>
+public sealed class SessionCommandHandler : IDisposable
+{
+    private readonly CountingService _counting;
+    private readonly MqttPublisher _publisher;
+    private readonly TimeProvider _clock;
+    private readonly ILogger _logger;
+
+    /// <summary>Attaches to <see cref="MqttPublisher.SessionCommandReceived"/>.</summary>
+    public SessionCommandHandler(CountingService counting, MqttPublisher publisher, TimeProvider? clock = null, ILogger<SessionCommandHandler>? logger = null)
+    {
+        _counting = counting ?? throw new ArgumentNullException(nameof(counting));
+        _publisher = publisher ?? throw new ArgumentNullException(nameof(publisher));
+        _clock = clock ?? TimeProvider.System;
+        _logger = (ILogger?)logger ?? NullLogger.Instance;
+        _publisher.SessionCommandReceived += HandleAsync;
+    }
+
+    /// <summary>Queues the current state and counts (retained), e.g. at service start so dashboards have them at once.</summary>
+    public void PublishCurrentState()
+    {
+        var snapshot = _counting.Snapshot();
+        _publisher.EnqueueSessionState(snapshot);
+        _publisher.EnqueueCounts(snapshot);
+    }
+
+    public async Task HandleAsync(ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
+    {
+        var parsed = SessionCommandParser.Parse(payload.Span);
+        if (!parsed.IsValid)
+        {
+            _logger.LogWarning("Session command refused: {Error}", parsed.Error);
+            var sent = await _publisher.PublishSessionErrorAsync(SessionErrorMessage.Create(parsed.Error!, payload.Span, _clock.GetUtcNow()), cancellationToken)
+                .ConfigureAwait(false);
+            if (!sent) _logger.LogWarning("Could not send the session error reply (not connected)");
+            return;
+        }
+
+        var snapshot = _counting.Apply(parsed.Command!);
+        _publisher.EnqueueSessionState(snapshot);
+        _publisher.EnqueueCounts(snapshot);
+    }
+
+    public void Dispose() => _publisher.SessionCommandReceived -= HandleAsync;
+}

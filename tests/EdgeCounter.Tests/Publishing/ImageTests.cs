@@ -1,0 +1,75 @@
+using EdgeCounter.Detection;
+using EdgeCounter.Publishing;
+using OpenCvSharp;
+
+namespace EdgeCounter.Tests.Publishing;
+
+public class ImageTests
+{
+    private static readonly string[] Labels = ["neutrophil", "lymphocyte", "RBC"];
+
+    private static Mat NoisyField(int width, int height)
+    {
+        // Noise defeats JPEG compression, so the budget really has to bite.
+        var mat = new Mat(height, width, MatType.CV_8UC3);
+        Cv2.Randu(mat, Scalar.All(0), Scalar.All(255));
+        return mat;
+    }
+
+    [Fact]
+    public void Annotator_adds_a_header_band_draws_label_colours_and_leaves_the_input_alone()
+    {
+        using var field = new Mat(200, 300, MatType.CV_8UC3, Scalar.All(255));
+        using var before = field.Clone();
+        var annotator = new FieldAnnotator(Labels);
+        var box = new BoxF(50, 60, 120, 140);
+
+        using var annotated = annotator.Annotate(field, [new Detection.Detection("lymphocyte", "WBC", 0.8f, box)], ["sample S-1 field 3", "WBC 3"]);
+
+        var band = annotated.Height - field.Height;
+        Assert.True(band > 0);
+        Assert.Equal(field.Width, annotated.Width);
+        // The left edge of the box, in the lymphocyte colour, sits at the box's x, shifted down by the band.
+        var colour = annotator.ColourOf("lymphocyte");
+        var pixel = annotated.At<Vec3b>(band + 100, 50);
+        Assert.Equal(((byte)colour.Val0, (byte)colour.Val1, (byte)colour.Val2), (pixel.Item0, pixel.Item1, pixel.Item2));
+        // Away from the box the field is unchanged.
+        Assert.Equal(new Vec3b(255, 255, 255), annotated.At<Vec3b>(band + 190, 290));
+        using var diff = new Mat();
+        Cv2.Absdiff(field, before, diff);
+        Assert.Equal(0, Cv2.CountNonZero(diff.Reshape(1)));
+    }
+
+    [Fact]
+    public void Labels_keep_distinct_colours()
+    {
+        var annotator = new FieldAnnotator(Labels);
+        Assert.Equal(3, Labels.Select(l => annotator.ColourOf(l)).Distinct().Count());
+        Assert.Equal(annotator.ColourOf("mystery"), annotator.ColourOf("mystery"));
+    }
+
+    [Fact]
+    public void Encoder_keeps_full_quality_when_it_fits()
+    {
+        using var flat = new Mat(480, 640, MatType.CV_8UC3, new Scalar(200, 180, 160));
+        var jpeg = JpegBudgetEncoder.Encode(flat, 900_000);
+        Assert.Equal(90, jpeg.Quality);
+        Assert.Equal(1.0, jpeg.Scale);
+        using var decoded = Cv2.ImDecode(jpeg.Bytes, ImreadModes.Color);
+        Assert.Equal(new Size(640, 480), decoded.Size());
+    }
+
+    [Fact]
+    public void Encoder_lowers_quality_then_scale_until_under_budget()
+    {
+        using var noise = NoisyField(1600, 1200);
+        const int budget = 120_000;
+        var jpeg = JpegBudgetEncoder.Encode(noise, budget);
+        Assert.True(jpeg.Bytes.Length <= budget, $"{jpeg.Bytes.Length} bytes");
+        Assert.True(jpeg.Scale < 1.0);
+        using var decoded = Cv2.ImDecode(jpeg.Bytes, ImreadModes.Color);
+        Assert.Equal(jpeg.Width, decoded.Width);
+        Assert.Equal(jpeg.Height, decoded.Height);
+        Assert.True(decoded.Width < 1600);
+    }
+}

@@ -1,0 +1,94 @@
+using System.Text.Json;
+using EdgeCounter.Counting;
+using EdgeCounter.Detection;
+using EdgeCounter.Publishing;
+using EdgeCounter.Tests.Counting;
+
+namespace EdgeCounter.Tests.Publishing;
+
+public class PayloadJsonTests
+{
+    private static JsonElement Parse(byte[] bytes) => JsonDocument.Parse(bytes).RootElement;
+
+    [Fact]
+    public void Field_message_has_the_documented_camelCase_shape()
+    {
+        var capturedAt = new DateTimeOffset(2026, 11, 26, 9, 30, 15, 250, TimeSpan.FromHours(2));
+        var message = new FieldMessage("sess-1", "S-1", 7, capturedAt,
+            [DetectionPayload.From(new Detection.Detection("neutrophil", "WBC", 0.91234f, new BoxF(10.04f, 20f, 50.26f, 61f)))],
+            new Dictionary<string, int> { ["neutrophil"] = 1 }, 123.4567, 0.0123, 18.5,
+            new ModelPayload("edgecounter-cellnet", "1.0.0"), "CPU");
+
+        var json = Parse(PublishingJson.Serialize(message));
+
+        Assert.Equal("sess-1", json.GetProperty("sessionId").GetString());
+        Assert.Equal("S-1", json.GetProperty("sampleId").GetString());
+        Assert.Equal(7, json.GetProperty("fieldId").GetInt64());
+        Assert.Equal("2026-11-26T07:30:15.250Z", json.GetProperty("capturedAt").GetString());
+        var detection = json.GetProperty("detections")[0];
+        Assert.Equal("neutrophil", detection.GetProperty("label").GetString());
+        Assert.Equal("WBC", detection.GetProperty("class").GetString());
+        Assert.Equal(0.912, detection.GetProperty("score").GetDouble(), 6);
+        Assert.Equal([10f, 20f, 50.3f, 61f], detection.GetProperty("box").EnumerateArray().Select(e => e.GetSingle()).ToArray());
+        Assert.Equal(1, json.GetProperty("counts").GetProperty("neutrophil").GetInt32());
+        Assert.Equal(123.4567, json.GetProperty("focusScore").GetDouble());
+        Assert.Equal(0.0123, json.GetProperty("motionScore").GetDouble());
+        Assert.Equal(18.5, json.GetProperty("inferenceMs").GetDouble());
+        Assert.Equal("edgecounter-cellnet", json.GetProperty("model").GetProperty("name").GetString());
+        Assert.Equal("1.0.0", json.GetProperty("model").GetProperty("version").GetString());
+        Assert.Equal("CPU", json.GetProperty("executionProvider").GetString());
+    }
+
+    [Fact]
+    public void Counts_snapshot_serialises_state_as_a_word_and_keeps_label_keys()
+    {
+        var session = CountingSession.Start(CountingTestData.Catalog(), "sess-2", "S-2", 4, DateTimeOffset.UnixEpoch);
+        session.TryAddField(CountingTestData.Field(("neutrophil", 3), ("monocyte", 1), ("RBC", 9)), DateTimeOffset.UnixEpoch.AddSeconds(5), out _);
+
+        var json = Parse(PublishingJson.Serialize(session.Snapshot()));
+
+        Assert.Equal("completed", json.GetProperty("state").GetString());
+        Assert.Equal(1, json.GetProperty("fields").GetInt64());
+        Assert.Equal(9, json.GetProperty("totals").GetProperty("RBC").GetInt64());
+        Assert.Equal(4, json.GetProperty("groups").GetProperty("WBC").GetInt64());
+        Assert.Equal(75.0, json.GetProperty("differential").GetProperty("neutrophil").GetDouble());
+        Assert.Equal(4, json.GetProperty("whiteCells").GetInt64());
+        Assert.Equal(4, json.GetProperty("target").GetInt32());
+        Assert.Equal(1.0, json.GetProperty("progress").GetDouble());
+        Assert.Equal("1970-01-01T00:00:00.000Z", json.GetProperty("startedAt").GetString());
+        Assert.Equal("1970-01-01T00:00:05.000Z", json.GetProperty("endedAt").GetString());
+    }
+
+    [Fact]
+    public void Session_error_truncates_the_raw_text()
+    {
+        var raw = System.Text.Encoding.UTF8.GetBytes(new string('x', 5000));
+        var error = SessionErrorMessage.Create("too big", raw, DateTimeOffset.UnixEpoch);
+        Assert.Equal(SessionErrorMessage.MaxRawChars + 1, error.Raw.Length);
+        Assert.EndsWith("…", error.Raw);
+        var json = Parse(PublishingJson.Serialize(error));
+        Assert.Equal("too big", json.GetProperty("error").GetString());
+        Assert.StartsWith("xxx", json.GetProperty("raw").GetString());
+
+        var small = SessionErrorMessage.Create("bad", "{\"a\":1}"u8, DateTimeOffset.UnixEpoch);
+        Assert.Equal("{\"a\":1}", small.Raw);
+    }
+
+    [Fact]
+    public void Stats_message_merges_pipeline_and_publisher_figures()
+    {
+        var stats = StatsMessage.Create(
+            new PipelineStats(29.97, 120, 30, 41.256, "CUDA", TimeSpan.FromSeconds(3600.04)),
+            new PublisherStats(ConnectionState.Connected, 2, 5, 1000, 1, 0, 400), DateTimeOffset.UnixEpoch);
+        var json = Parse(PublishingJson.Serialize(stats));
+        Assert.Equal(29.97, json.GetProperty("cameraFps").GetDouble());
+        Assert.Equal(120, json.GetProperty("processedFields").GetInt64());
+        Assert.Equal(30, json.GetProperty("skippedFields").GetInt64());
+        Assert.Equal(41.26, json.GetProperty("inferenceMsAverage").GetDouble());
+        Assert.Equal("CUDA", json.GetProperty("executionProvider").GetString());
+        Assert.Equal(3600.0, json.GetProperty("uptimeSeconds").GetDouble());
+        Assert.True(json.GetProperty("mqttConnected").GetBoolean());
+        Assert.Equal(5, json.GetProperty("outboxMessages").GetInt32());
+        Assert.Equal(1, json.GetProperty("droppedImages").GetInt64());
+    }
+}
