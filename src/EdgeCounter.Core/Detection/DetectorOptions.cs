@@ -34,6 +34,10 @@ public sealed class DetectorOptions
     /// <summary>Per-class score thresholds replacing the sidecar's operating points (class name → threshold).</summary>
     public IDictionary<string, float>? ScoreThresholdOverrides { get; set; }
 
+    /// <summary>When set, every class decodes at this score instead of its operating threshold: for evaluation,
+    /// whose precision/recall curves need the low-scoring detections too (the sidecar thresholds stay in ModelLabels).</summary>
+    public float? EvaluationScoreFloor { get; set; }
+
     public string ResolvedLabelsPath => LabelsPath ?? DefaultLabelsPath(ModelPath);
 
     public static string DefaultLabelsPath(string modelPath) =>
@@ -47,6 +51,8 @@ public sealed class DetectorOptions
             throw new ArgumentException($"Detector:InputScale must be in (0, 16], was {s}");
         if (CameraMicrometresPerPixel is { } c && (!double.IsFinite(c) || c <= 0))
             throw new ArgumentException($"Detector:CameraMicrometresPerPixel must be positive, was {c}");
+        if (EvaluationScoreFloor is { } floor && !(floor >= 0 && floor <= 1))
+            throw new ArgumentException($"Detector:EvaluationScoreFloor must be in [0, 1], was {floor}");
         if (ScoreThresholdOverrides is not null)
             foreach (var (name, t) in ScoreThresholdOverrides)
                 if (!(t >= 0 && t <= 1)) throw new ArgumentException($"Detector:ScoreThresholdOverrides:{name} must be in [0, 1], was {t}");

@@ -61,7 +61,12 @@ public sealed class OnnxCellDetector : ICellDetector
             labels ??= LabelsFromMetadata(_session, modelPath, labelsPath);
             _labels = labels;
             _hasSubtypes = labels.SubtypeOf is not null;
-            try { _thresholds = labels.ThresholdsWith(options.ScoreThresholdOverrides); }
+            try
+            {
+                _thresholds = options.EvaluationScoreFloor is { } floor
+                    ? Enumerable.Repeat(floor, labels.Classes.Count).ToArray()
+                    : labels.ThresholdsWith(options.ScoreThresholdOverrides);
+            }
             catch (ArgumentException e) { throw new ModelLoadException(e.Message, e); }
             ValidateContract(_session, labels, modelPath);
             _inputNames = [labels.InputName];
