@@ -1,12 +1,87 @@
+using System.Globalization;
+using EdgeCounter.Detection;
+using Microsoft.Extensions.Logging;
+using OpenCvSharp;
+
 namespace EdgeCounter.Commands;
 
+/// <summary>
+/// <c>count</c>: per-image cell counts of image files or folders (the paper's per-image statistics): one line per image
+/// with every label, the model's groups and the white-cell differential, then the total over all images.
+/// </summary>
 public static class CountCommand
 {
-    public const string Usage = "count: not built yet";
+    public const string Usage = """
+        count: count cells in image files or folders
+          EdgeCounter count PATH... [options]
+            PATH                 image files (jpg, jpeg, png, bmp, tif, tiff) or folders of them (not recursive)
+            --model PATH         ONNX model (default: models/cellnet.onnx beside the executable or in the repository)
+            --labels PATH        sidecar labels (default: model path with .labels.json)
+            --input-scale F      resize images by F before inference (boxes mapped back; default: 1)
+            --provider P         auto | cuda | cpu (default auto)
+            --threads N          ONNX Runtime intra-op threads (default: number of cores)
+        """;
 
-    public static Task<int> RunAsync(CommandLine args, CancellationToken cancellationToken)
+    private static readonly string[] ImageExtensions = [".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"];
+
+    public static async Task<int> RunAsync(CommandLine args, CancellationToken cancellationToken)
     {
-        Console.Error.WriteLine(Usage);
-        return Task.FromResult(2);
+        var options = EvalCommand.DetectorOptionsFrom(args);
+        args.ThrowOnUnknown();
+        if (args.Positional.Count == 0) throw new CommandLineException("give at least one image file or folder");
+        var files = new List<string>();
+        foreach (var path in args.Positional)
+        {
+            if (Directory.Exists(path))
+                files.AddRange(Directory.EnumerateFiles(path).Where(IsImage).Order(StringComparer.Ordinal));
+            else if (File.Exists(path)) files.Add(path);
+            else throw new CommandLineException($"not found: {path}");
+        }
+        if (files.Count == 0) { Console.Error.WriteLine("count: no images found"); return 1; }
+
+        using var loggerFactory = EvalCommand.CreateLoggerFactory();
+        var logger = loggerFactory.CreateLogger("count");
+        OnnxCellDetector detector;
+        try { detector = new OnnxCellDetector(options, loggerFactory.CreateLogger<OnnxCellDetector>()); }
+        catch (ModelLoadException e) { Console.Error.WriteLine($"count: {e.Message}"); return 1; }
+
+        using (detector)
+        {
+            var total = new DetectionTally(detector.Model);
+            var counted = 0;
+            double totalMs = 0;
+            var width = Math.Min(40, files.Max(f => Path.GetFileName(f).Length));
+            foreach (var file in files)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                using var image = Cv2.ImRead(file, ImreadModes.Color);
+                if (image.Empty()) { logger.LogWarning("Cannot read image {Path}: skipped", file); continue; }
+                var result = detector.Detect(image);
+                var tally = new DetectionTally(detector.Model);
+                tally.Add(result.Detections);
+                total.Add(tally);
+                counted++;
+                totalMs += result.TotalMs;
+                Console.WriteLine($"{Path.GetFileName(file).PadRight(width)}  {Format(tally)}");
+                await Task.Yield();
+            }
+            Console.WriteLine($"{"TOTAL".PadRight(width)}  {Format(total)}  ({counted} images)");
+            if (counted > 0)
+                Console.Error.WriteLine($"count: {detector.ExecutionProvider}, mean {totalMs / counted:0.0} ms per image (detector only)");
+        }
+        return 0;
+    }
+
+    private static bool IsImage(string path) => ImageExtensions.Contains(Path.GetExtension(path), StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>"label=n ... | group=n ... | diff label p% ..." (labels, groups and differential from the model).</summary>
+    internal static string Format(DetectionTally tally)
+    {
+        var labels = string.Join(" ", tally.Labels.Select(l => $"{l.Label}={l.Count}"));
+        var groups = string.Join(" ", tally.Groups.Select(g => $"{g.Group}={g.Count}"));
+        var differential = tally.Differential.Count == 0 ? ""
+            : " | differential " + string.Join(" ", tally.Differential.Select(d =>
+                $"{d.Label} {(double.IsNaN(d.Share) ? "-" : (100 * d.Share).ToString("0.0", CultureInfo.InvariantCulture) + "%")}"));
+        return $"{labels} | {groups}{differential}";
     }
 }

@@ -1,0 +1,75 @@
+namespace EdgeCounter.Detection;
+
+/// <summary>Which ONNX Runtime execution provider to use.</summary>
+public enum ExecutionProviderPreference
+{
+    /// <summary>CUDA when it loads, else CPU (logged either way).</summary>
+    Auto,
+    /// <summary>CUDA or fail: a missing GPU is an error, not a silent slow-down.</summary>
+    Cuda,
+    Cpu,
+}
+
+/// <summary>Settings of <see cref="OnnxCellDetector"/> (bound from the "Detector" configuration section).</summary>
+public sealed class DetectorOptions
+{
+    /// <summary>Path of the ONNX model (contract: docs/model-contract.md).</summary>
+    public string ModelPath { get; set; } = "models/cellnet.onnx";
+
+    /// <summary>Sidecar labels file; default: the model path with ".onnx" replaced by ".labels.json".</summary>
+    public string? LabelsPath { get; set; }
+
+    public ExecutionProviderPreference ExecutionProvider { get; set; } = ExecutionProviderPreference.Auto;
+
+    /// <summary>ONNX Runtime intra-op threads; 0 or less means the number of cores.</summary>
+    public int IntraOpThreads { get; set; }
+
+    /// <summary>Resize factor applied to a frame before inference (frame pixels × factor = model pixels).
+    /// When null: camera µm/px ÷ model µm/px if <see cref="CameraMicrometresPerPixel"/> is set, else 1.</summary>
+    public double? InputScale { get; set; }
+
+    /// <summary>The camera's pixel size at the specimen, in micrometres; used when <see cref="InputScale"/> is null.</summary>
+    public double? CameraMicrometresPerPixel { get; set; }
+
+    /// <summary>Per-class score thresholds replacing the sidecar's operating points (class name → threshold).</summary>
+    public IDictionary<string, float>? ScoreThresholdOverrides { get; set; }
+
+    /// <summary>When set, every class decodes at this score instead of its operating threshold: for evaluation,
+    /// whose precision/recall curves need the low-scoring detections too (the sidecar thresholds stay in ModelLabels).</summary>
+    public float? EvaluationScoreFloor { get; set; }
+
+    public string ResolvedLabelsPath => LabelsPath ?? DefaultLabelsPath(ModelPath);
+
+    public static string DefaultLabelsPath(string modelPath) =>
+        Path.Combine(Path.GetDirectoryName(modelPath) ?? "", Path.GetFileNameWithoutExtension(modelPath) + ".labels.json");
+
+    /// <summary>Checks the values that do not need the model; throws <see cref="ArgumentException"/> naming the bad one.</summary>
+    public void Validate()
+    {
+        if (string.IsNullOrWhiteSpace(ModelPath)) throw new ArgumentException("Detector:ModelPath is empty");
+        if (InputScale is { } s && (!double.IsFinite(s) || s <= 0 || s > 16))
+            throw new ArgumentException($"Detector:InputScale must be in (0, 16], was {s}");
+        if (CameraMicrometresPerPixel is { } c && (!double.IsFinite(c) || c <= 0))
+            throw new ArgumentException($"Detector:CameraMicrometresPerPixel must be positive, was {c}");
+        if (EvaluationScoreFloor is { } floor && !(floor >= 0 && floor <= 1))
+            throw new ArgumentException($"Detector:EvaluationScoreFloor must be in [0, 1], was {floor}");
+        if (ScoreThresholdOverrides is not null)
+            foreach (var (name, t) in ScoreThresholdOverrides)
+                if (!(t >= 0 && t <= 1)) throw new ArgumentException($"Detector:ScoreThresholdOverrides:{name} must be in [0, 1], was {t}");
+    }
+
+    /// <summary>The resize factor to use with a model trained at <paramref name="modelMicrometresPerPixel"/>.</summary>
+    public double ResolveInputScale(double? modelMicrometresPerPixel)
+    {
+        if (InputScale is { } s) return s;
+        if (CameraMicrometresPerPixel is { } camera && modelMicrometresPerPixel is > 0)
+            return camera / modelMicrometresPerPixel.Value;
+        return 1.0;
+    }
+}
+
+/// <summary>The model or its sidecar cannot be used; the message names the file and the problem.</summary>
+public sealed class ModelLoadException : Exception
+{
+    public ModelLoadException(string message, Exception? inner = null) : base(message, inner) { }
+}

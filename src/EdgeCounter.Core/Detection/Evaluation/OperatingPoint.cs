@@ -1,0 +1,67 @@
+namespace EdgeCounter.Detection;
+
+/// <summary>True/false positives and misses of one class at the detector's operating thresholds (IoU ≥ 0.5).</summary>
+public sealed class OperatingPointCounts
+{
+    public int TruePositives { get; set; }
+    public int FalsePositives { get; set; }
+    public int Missed { get; set; }
+    public double Precision => TruePositives + FalsePositives == 0 ? double.NaN : (double)TruePositives / (TruePositives + FalsePositives);
+    public double Recall => TruePositives + Missed == 0 ? double.NaN : (double)TruePositives / (TruePositives + Missed);
+}
+
+/// <summary>Greedy, score-ordered one-to-one matching of detections to ground truth at an IoU threshold (VOC style).</summary>
+public static class BoxMatcher
+{
+    /// <summary>For each detection (in the given order) the index of the ground-truth box it matched, or -1.</summary>
+    public static int[] Match(IReadOnlyList<(float Score, BoxF Box)> detections, IReadOnlyList<BoxF> truth, double iouThreshold = 0.5)
+    {
+        var order = Enumerable.Range(0, detections.Count).OrderByDescending(i => detections[i].Score).ToArray();
+        var taken = new bool[truth.Count];
+        var result = new int[detections.Count];
+        Array.Fill(result, -1);
+        foreach (var d in order)
+        {
+            var best = -1;
+            double bestIou = iouThreshold;
+            for (var g = 0; g < truth.Count; g++)
+            {
+                if (taken[g]) continue;
+                var iou = detections[d].Box.IoU(truth[g]);
+                if (iou >= bestIou) { bestIou = iou; best = g; }
+            }
+            if (best < 0) continue;
+            taken[best] = true;
+            result[d] = best;
+        }
+        return result;
+    }
+
+    /// <summary>Adds one image's matches to <paramref name="counts"/>.</summary>
+    public static void Accumulate(OperatingPointCounts counts, IReadOnlyList<(float Score, BoxF Box)> detections, IReadOnlyList<BoxF> truth, double iouThreshold = 0.5)
+    {
+        var m = Match(detections, truth, iouThreshold);
+        var tp = m.Count(x => x >= 0);
+        counts.TruePositives += tp;
+        counts.FalsePositives += detections.Count - tp;
+        counts.Missed += truth.Count - tp;
+    }
+}
+
+/// <summary>A confusion matrix over named categories (rows: truth, columns: prediction).</summary>
+public sealed class ConfusionMatrix(IReadOnlyList<string> categories)
+{
+    private readonly int[,] _counts = new int[categories.Count, categories.Count];
+
+    public IReadOnlyList<string> Categories { get; } = categories;
+
+    public int this[int truth, int predicted] => _counts[truth, predicted];
+
+    public void Add(int truth, int predicted) => _counts[truth, predicted]++;
+
+    public int Total => Enumerable.Range(0, Categories.Count).Sum(t => Enumerable.Range(0, Categories.Count).Sum(p => _counts[t, p]));
+
+    public int Correct => Enumerable.Range(0, Categories.Count).Sum(i => _counts[i, i]);
+
+    public double Accuracy => Total == 0 ? double.NaN : (double)Correct / Total;
+}

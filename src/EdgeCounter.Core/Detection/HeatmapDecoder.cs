@@ -1,0 +1,105 @@
+namespace EdgeCounter.Detection;
+
+/// <summary>A decoded peak before labels are attached: class channel, subtype channel (-1 if none), score, box.</summary>
+public readonly record struct RawDetection(int ClassIndex, int SubtypeIndex, float Score, BoxF Box);
+
+/// <summary>Shape of the model outputs for one image: C classes, S subtypes, an h×w grid at <c>Stride</c> input pixels per cell.</summary>
+public readonly record struct OutputGeometry(int Classes, int Subtypes, int Height, int Width, int Stride)
+{
+    public int Plane => Height * Width;
+}
+
+/// <summary>
+/// Turns the CenterNet-style outputs (docs/model-contract.md) into boxes. Pure: reads float spans laid out
+/// [C, h, w] / [2, h, w] / [S, h, w] (batch of one), writes into a caller-owned list so buffers are reused.
+/// </summary>
+public static class HeatmapDecoder
+{
+    /// <summary>
+    /// Appends every heatmap peak whose score reaches its class threshold. The heatmap is already peak-filtered by
+    /// the model (non-maxima are 0), so a scan with a threshold is the whole peak search.
+    /// </summary>
+    /// <param name="subtypeClassIndex">Class whose detections read the subtype softmax; -1 for none.</param>
+    public static void Decode(
+        ReadOnlySpan<float> heatmap,
+        ReadOnlySpan<float> size,
+        ReadOnlySpan<float> offset,
+        ReadOnlySpan<float> subtype,
+        OutputGeometry g,
+        ReadOnlySpan<float> classThresholds,
+        int subtypeClassIndex,
+        List<RawDetection> output)
+    {
+        var plane = g.Plane;
+        if (heatmap.Length < g.Classes * plane) throw new ArgumentException($"heatmap holds {heatmap.Length} values, expected {g.Classes * plane}");
+        if (size.Length < 2 * plane) throw new ArgumentException($"size holds {size.Length} values, expected {2 * plane}");
+        if (offset.Length < 2 * plane) throw new ArgumentException($"offset holds {offset.Length} values, expected {2 * plane}");
+        if (classThresholds.Length < g.Classes) throw new ArgumentException("one threshold per class is needed");
+        var readSubtypes = subtypeClassIndex >= 0 && g.Subtypes > 0;
+        if (readSubtypes && subtype.Length < g.Subtypes * plane) throw new ArgumentException($"subtype holds {subtype.Length} values, expected {g.Subtypes * plane}");
+
+        for (var c = 0; c < g.Classes; c++)
+        {
+            var threshold = classThresholds[c];
+            var channel = heatmap.Slice(c * plane, plane);
+            for (var k = 0; k < plane; k++)
+            {
+                var score = channel[k];
+                // Also rejects NaN. A zero threshold would admit every cell; a peak must have some score.
+                if (!(score >= threshold) || score <= 0) continue;
+                var i = k / g.Width;
+                var j = k - i * g.Width;
+                var cx = (j + offset[k]) * g.Stride;
+                var cy = (i + offset[plane + k]) * g.Stride;
+                var halfW = size[k] * 0.5f;
+                var halfH = size[plane + k] * 0.5f;
+                var sub = -1;
+                if (readSubtypes && c == subtypeClassIndex)
+                {
+                    var best = float.NegativeInfinity;
+                    for (var s = 0; s < g.Subtypes; s++)
+                    {
+                        var p = subtype[s * plane + k];
+                        if (p > best) { best = p; sub = s; }
+                    }
+                }
+                output.Add(new RawDetection(c, sub, score, new BoxF(cx - halfW, cy - halfH, cx + halfW, cy + halfH)));
+            }
+        }
+    }
+}
+
+/// <summary>Class-aware greedy non-maximum suppression: a box suppresses only boxes of its own class.</summary>
+public static class MultiClassNms
+{
+    /// <summary>
+    /// Sorts <paramref name="detections"/> by score (highest first) and keeps, in place, each box whose IoU with every
+    /// kept box of its class is at most <paramref name="iouThreshold"/>, up to <paramref name="maxDetections"/>.
+    /// </summary>
+    public static void Apply(List<RawDetection> detections, float iouThreshold, int maxDetections)
+    {
+        // Stable order for equal scores (class, then position) so runs and platforms agree.
+        detections.Sort(static (a, b) =>
+        {
+            var s = b.Score.CompareTo(a.Score);
+            if (s != 0) return s;
+            s = a.ClassIndex.CompareTo(b.ClassIndex);
+            if (s != 0) return s;
+            s = a.Box.Y1.CompareTo(b.Box.Y1);
+            return s != 0 ? s : a.Box.X1.CompareTo(b.Box.X1);
+        });
+        var kept = 0;
+        for (var n = 0; n < detections.Count && kept < maxDetections; n++)
+        {
+            var candidate = detections[n];
+            var suppressed = false;
+            for (var k = 0; k < kept; k++)
+            {
+                var other = detections[k];
+                if (other.ClassIndex == candidate.ClassIndex && other.Box.IoU(candidate.Box) > iouThreshold) { suppressed = true; break; }
+            }
+            if (!suppressed) detections[kept++] = candidate;
+        }
+        detections.RemoveRange(kept, detections.Count - kept);
+    }
+}

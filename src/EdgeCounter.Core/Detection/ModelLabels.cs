@@ -1,0 +1,181 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace EdgeCounter.Detection;
+
+/// <summary>
+/// The sidecar <c>*.labels.json</c> (docs/model-contract.md): what the model's output channels mean.
+/// Parsed and validated here so the detector never hard-codes a class name.
+/// </summary>
+public sealed class ModelLabels
+{
+    public string Name { get; init; } = "";
+    public string Version { get; init; } = "";
+    public string InputName { get; init; } = "image";
+    public int SizeMultiple { get; init; } = 32;
+    public int Stride { get; init; } = 4;
+    public double? MicrometresPerPixel { get; init; }
+    /// <summary>Detector classes, in heatmap channel order.</summary>
+    public IReadOnlyList<string> Classes { get; init; } = [];
+    /// <summary>The class whose detections carry a subtype (e.g. "WBC"), or null.</summary>
+    public string? SubtypeOf { get; init; }
+    /// <summary>Subtype labels, in subtype channel order.</summary>
+    public IReadOnlyList<string> Subtypes { get; init; } = [];
+    public IReadOnlyDictionary<string, IReadOnlyList<string>> Groups { get; init; } = new Dictionary<string, IReadOnlyList<string>>();
+    public IReadOnlyList<string> Differential { get; init; } = [];
+    /// <summary>Operating score threshold per class, in class order.</summary>
+    public IReadOnlyList<float> ScoreThresholds { get; init; } = [];
+    public float NmsIou { get; init; } = 0.5f;
+    public int MaxDetections { get; init; } = 300;
+
+    /// <summary>Channel index of <see cref="SubtypeOf"/> in <see cref="Classes"/>, or -1.</summary>
+    public int SubtypeClassIndex => SubtypeOf is null ? -1 : IndexOf(Classes, SubtypeOf);
+
+    /// <summary>Every label a detection can carry: each class, with the subtype class replaced by its subtypes.</summary>
+    public IReadOnlyList<string> Labels =>
+        Classes.SelectMany(c => c == SubtypeOf && Subtypes.Count > 0 ? Subtypes : [c]).ToList();
+
+    public ModelInfo ToModelInfo() => new(Name, Version, Labels, Groups, Differential);
+
+    public static ModelLabels Load(string path)
+    {
+        if (!File.Exists(path)) throw new ModelLoadException($"Model labels sidecar not found: {path}");
+        string json;
+        try { json = File.ReadAllText(path); }
+        catch (IOException e) { throw new ModelLoadException($"Model labels sidecar {path} cannot be read: {e.Message}", e); }
+        return Parse(json, path);
+    }
+
+    /// <summary>Parses and validates sidecar JSON; <paramref name="source"/> names it in error messages.</summary>
+    public static ModelLabels Parse(string json, string source)
+    {
+        Dto? dto;
+        try { dto = JsonSerializer.Deserialize<Dto>(json, JsonOptions); }
+        catch (JsonException e) { throw new ModelLoadException($"Model labels {source} is not valid JSON: {e.Message}", e); }
+        if (dto is null) throw new ModelLoadException($"Model labels {source} is empty");
+
+        string Fail(string problem) => throw new ModelLoadException($"Model labels {source}: {problem}");
+
+        var classes = dto.Classes ?? [];
+        if (classes.Count == 0) Fail("\"classes\" is missing or empty");
+        if (classes.Any(string.IsNullOrWhiteSpace)) Fail("\"classes\" holds an empty name");
+        if (classes.Distinct(StringComparer.OrdinalIgnoreCase).Count() != classes.Count) Fail("\"classes\" holds a duplicate name");
+
+        string? subtypeOf = dto.Subtypes?.Of;
+        var subtypes = dto.Subtypes?.Labels ?? [];
+        if (subtypeOf is not null && IndexOf(classes, subtypeOf) < 0) Fail($"\"subtypes.of\" names '{subtypeOf}', which is not one of the classes");
+        if (subtypeOf is not null && subtypes.Count == 0) Fail("\"subtypes.labels\" is missing or empty");
+        if (subtypes.Distinct(StringComparer.OrdinalIgnoreCase).Count() != subtypes.Count) Fail("\"subtypes.labels\" holds a duplicate name");
+
+        var input = dto.Input ?? new InputDto();
+        if (input.SizeMultiple is <= 0) Fail("\"input.sizeMultiple\" must be positive");
+        if (input.Stride is <= 0) Fail("\"input.stride\" must be positive");
+        if (input.Colour is { } colour && !colour.Equals("RGB", StringComparison.OrdinalIgnoreCase)) Fail($"\"input.colour\" is '{colour}'; only RGB is supported");
+        if (input.Layout is { } layout && !layout.Equals("NCHW", StringComparison.OrdinalIgnoreCase)) Fail($"\"input.layout\" is '{layout}'; only NCHW is supported");
+        if (input.Range is { } range && (range.Count != 2 || range[0] != 0 || range[1] != 1)) Fail("\"input.range\" must be [0, 1]");
+
+        var labels = classes.SelectMany(c => c == subtypeOf ? subtypes : [c]).ToList();
+        var groups = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
+        foreach (var (group, members) in dto.Groups ?? [])
+        {
+            foreach (var m in members)
+                if (IndexOf(labels, m) < 0) Fail($"group '{group}' names '{m}', which is not a label");
+            groups[group] = members;
+        }
+        var differential = dto.Differential ?? [];
+        foreach (var d in differential)
+            if (IndexOf(labels, d) < 0) Fail($"\"differential\" names '{d}', which is not a label");
+
+        var thresholds = new float[classes.Count];
+        for (var c = 0; c < classes.Count; c++)
+        {
+            float? t = null;
+            foreach (var (k, v) in dto.ScoreThresholds ?? [])
+                if (string.Equals(k, classes[c], StringComparison.OrdinalIgnoreCase)) t = v;
+            if (t is null) Fail($"\"scoreThresholds\" has no entry for class '{classes[c]}'");
+            if (t is < 0 or > 1) Fail($"\"scoreThresholds.{classes[c]}\" must be in [0, 1]");
+            thresholds[c] = t!.Value;
+        }
+        foreach (var k in (dto.ScoreThresholds ?? []).Keys)
+            if (IndexOf(classes, k) < 0) Fail($"\"scoreThresholds\" names '{k}', which is not a class");
+        if (dto.NmsIou is < 0 or > 1) Fail("\"nmsIou\" must be in [0, 1]");
+        if (dto.MaxDetections is <= 0) Fail("\"maxDetections\" must be positive");
+
+        return new ModelLabels
+        {
+            Name = dto.Name ?? "",
+            Version = dto.Version ?? "",
+            InputName = input.Name ?? "image",
+            SizeMultiple = input.SizeMultiple ?? 32,
+            Stride = input.Stride ?? 4,
+            MicrometresPerPixel = input.MicrometresPerPixel,
+            Classes = classes,
+            SubtypeOf = subtypeOf is null ? null : classes[IndexOf(classes, subtypeOf)],
+            Subtypes = subtypes,
+            Groups = groups,
+            Differential = differential,
+            ScoreThresholds = thresholds,
+            NmsIou = dto.NmsIou ?? 0.5f,
+            MaxDetections = dto.MaxDetections ?? 300,
+        };
+    }
+
+    /// <summary>Thresholds in class order with overrides (class name, case-insensitive) applied.</summary>
+    public float[] ThresholdsWith(IDictionary<string, float>? overrides)
+    {
+        var t = ScoreThresholds.ToArray();
+        if (overrides is null) return t;
+        foreach (var (name, value) in overrides)
+        {
+            var c = IndexOf(Classes, name);
+            if (c < 0) throw new ArgumentException($"Score threshold override names '{name}', which is not a model class ({string.Join(", ", Classes)})");
+            t[c] = value;
+        }
+        return t;
+    }
+
+    private static int IndexOf(IReadOnlyList<string> list, string name)
+    {
+        for (var i = 0; i < list.Count; i++)
+            if (string.Equals(list[i], name, StringComparison.OrdinalIgnoreCase)) return i;
+        return -1;
+    }
+
+    private static readonly JsonSerializerOptions JsonOptions = new()
+    {
+        PropertyNameCaseInsensitive = true,
+        ReadCommentHandling = JsonCommentHandling.Skip,
+        AllowTrailingCommas = true,
+    };
+
+    private sealed class Dto
+    {
+        public string? Name { get; set; }
+        public string? Version { get; set; }
+        public InputDto? Input { get; set; }
+        public List<string>? Classes { get; set; }
+        public SubtypesDto? Subtypes { get; set; }
+        public Dictionary<string, List<string>>? Groups { get; set; }
+        public List<string>? Differential { get; set; }
+        public Dictionary<string, float>? ScoreThresholds { get; set; }
+        public float? NmsIou { get; set; }
+        public int? MaxDetections { get; set; }
+    }
+
+    private sealed class InputDto
+    {
+        public string? Name { get; set; }
+        public string? Layout { get; set; }
+        public string? Colour { get; set; }
+        public List<double>? Range { get; set; }
+        public int? SizeMultiple { get; set; }
+        public double? MicrometresPerPixel { get; set; }
+        public int? Stride { get; set; }
+    }
+
+    private sealed class SubtypesDto
+    {
+        public string? Of { get; set; }
+        public List<string>? Labels { get; set; }
+    }
+}

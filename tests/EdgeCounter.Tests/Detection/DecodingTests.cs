@@ -1,0 +1,143 @@
+using EdgeCounter.Detection;
+
+namespace EdgeCounter.Tests.Detection;
+
+public class HeatmapDecoderTests
+{
+    // 2 classes, 2 subtypes, grid 2x3 (h x w), stride 4.
+    private static readonly OutputGeometry Grid = new(Classes: 2, Subtypes: 2, Height: 2, Width: 3, Stride: 4);
+
+    private static float[] Plane(int channels) => new float[channels * 6];
+
+    [Fact]
+    public void DecodesCentreSizeOffsetAndSubtypeAtAPeak()
+    {
+        var heat = Plane(2); var size = Plane(2); var off = Plane(2); var sub = Plane(2);
+        var k = 1 * 3 + 2;               // cell (i=1, j=2)
+        heat[k] = 0.8f;                  // class 0
+        off[k] = 0.5f; off[6 + k] = 0.25f;
+        size[k] = 8; size[6 + k] = 6;
+        sub[k] = 0.3f; sub[6 + k] = 0.7f;
+        var output = new List<RawDetection>();
+        HeatmapDecoder.Decode(heat, size, off, sub, Grid, [0.5f, 0.5f], subtypeClassIndex: 0, output);
+
+        var d = Assert.Single(output);
+        Assert.Equal(0, d.ClassIndex);
+        Assert.Equal(1, d.SubtypeIndex);
+        Assert.Equal(0.8f, d.Score);
+        // centre ((2 + .5) * 4, (1 + .25) * 4) = (10, 5); box = centre ± (4, 3)
+        Assert.Equal(new BoxF(6, 2, 14, 8), d.Box);
+    }
+
+    [Fact]
+    public void EachClassUsesItsOwnThreshold()
+    {
+        var heat = Plane(2); var size = Plane(2); var off = Plane(2);
+        heat[0] = 0.4f;          // class 0, below its 0.5
+        heat[6 + 1] = 0.4f;      // class 1, above its 0.3
+        heat[6 + 2] = 0.3f;      // class 1, exactly its threshold: kept
+        var output = new List<RawDetection>();
+        HeatmapDecoder.Decode(heat, size, off, default, Grid, [0.5f, 0.3f], subtypeClassIndex: -1, output);
+        Assert.Equal(2, output.Count);
+        Assert.All(output, d => Assert.Equal(1, d.ClassIndex));
+        Assert.All(output, d => Assert.Equal(-1, d.SubtypeIndex));
+    }
+
+    [Fact]
+    public void OnlyTheSubtypeClassReadsSubtypes()
+    {
+        var heat = Plane(2); var size = Plane(2); var off = Plane(2); var sub = Plane(2);
+        heat[6 + 0] = 0.9f; // class 1
+        sub[0] = 1;
+        var output = new List<RawDetection>();
+        HeatmapDecoder.Decode(heat, size, off, sub, Grid, [0.1f, 0.1f], subtypeClassIndex: 0, output);
+        Assert.Equal(-1, Assert.Single(output).SubtypeIndex);
+    }
+
+    [Fact]
+    public void ZeroThresholdStillSkipsEmptyCellsAndNaN()
+    {
+        var heat = Plane(2); var size = Plane(2); var off = Plane(2);
+        heat[3] = float.NaN;
+        heat[4] = 0.01f;
+        var output = new List<RawDetection>();
+        HeatmapDecoder.Decode(heat, size, off, default, Grid, [0f, 0f], -1, output);
+        Assert.Equal(0.01f, Assert.Single(output).Score);
+    }
+
+    [Fact]
+    public void ShortBuffersAreRejected()
+    {
+        var output = new List<RawDetection>();
+        Assert.Throws<ArgumentException>(() => HeatmapDecoder.Decode(new float[5], new float[12], new float[12], default, Grid, [0.5f, 0.5f], -1, output));
+    }
+}
+
+public class MultiClassNmsTests
+{
+    private static RawDetection D(int c, float score, float x) => new(c, -1, score, new BoxF(x, 0, x + 10, 10));
+
+    [Fact]
+    public void SuppressesOverlapsWithinAClassOnly()
+    {
+        var list = new List<RawDetection>
+        {
+            D(0, 0.6f, 1),   // IoU with the 0.9 box = 9/11 > .5: suppressed
+            D(0, 0.9f, 0),
+            D(1, 0.7f, 1),   // other class: kept
+            D(0, 0.5f, 6),   // IoU 4/16 = .25: kept
+        };
+        MultiClassNms.Apply(list, 0.5f, 100);
+        Assert.Equal([0.9f, 0.7f, 0.5f], list.Select(d => d.Score));
+        Assert.Equal([0, 1, 0], list.Select(d => d.ClassIndex));
+    }
+
+    [Fact]
+    public void IoUEqualToTheThresholdIsKept()
+    {
+        // Boxes [0,10] and [5,15] x [0,10]: IoU = 50 / 150 = 1/3.
+        var list = new List<RawDetection> { D(0, 0.9f, 0), D(0, 0.8f, 5) };
+        MultiClassNms.Apply(list, 1f / 3, 100);
+        Assert.Equal(2, list.Count);
+        MultiClassNms.Apply(list, 0.3f, 100);
+        Assert.Single(list);
+    }
+
+    [Fact]
+    public void KeepsAtMostMaxDetectionsHighestFirst()
+    {
+        var list = Enumerable.Range(0, 10).Select(i => D(0, i / 10f, i * 100)).ToList();
+        MultiClassNms.Apply(list, 0.5f, 3);
+        Assert.Equal([0.9f, 0.8f, 0.7f], list.Select(d => d.Score));
+    }
+}
+
+public class InputGeometryTests
+{
+    [Fact]
+    public void FrameOfMultiplesNeedsNoPaddingOrResize()
+    {
+        var g = InputGeometry.For(640, 480, 1.0, 32);
+        Assert.Equal((640, 480), (g.PaddedWidth, g.PaddedHeight));
+        Assert.False(g.NeedsResize);
+    }
+
+    [Fact]
+    public void PadsUpToTheSizeMultipleAfterResizing()
+    {
+        var g = InputGeometry.For(500, 300, 1.0, 32);
+        Assert.Equal((512, 320), (g.PaddedWidth, g.PaddedHeight));
+        var half = InputGeometry.For(640, 480, 0.5, 32);
+        Assert.Equal((320, 240), (half.ResizedWidth, half.ResizedHeight));
+        Assert.Equal((320, 256), (half.PaddedWidth, half.PaddedHeight));
+        Assert.True(half.NeedsResize);
+    }
+
+    [Fact]
+    public void MapsBoxesBackToFramePixelsAndClips()
+    {
+        var g = InputGeometry.For(640, 480, 0.5, 32);
+        Assert.Equal(new BoxF(20, 40, 200, 100), g.ToFrame(new BoxF(10, 20, 100, 50)));
+        Assert.Equal(new BoxF(0, 400, 640, 480), g.ToFrame(new BoxF(-5, 200, 330, 250)));
+    }
+}

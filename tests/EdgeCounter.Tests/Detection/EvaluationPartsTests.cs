@@ -1,0 +1,176 @@
+using System.Xml.Linq;
+using EdgeCounter.Detection;
+
+namespace EdgeCounter.Tests.Detection;
+
+public class LabelPairingTests
+{
+    private static readonly ModelLabels Model = ModelLabels.Parse(ModelLabelsTests.ContractExample, "example");
+
+    private static LabelPairing Pair(IReadOnlyList<string> dataset, string? map = null) =>
+        LabelPairing.Create(Model.ToModelInfo(), Model.Classes, dataset, map);
+
+    [Fact]
+    public void BccdClassesPairAutomaticallyIgnoringCaseAndPlural()
+    {
+        var p = Pair(["wbc", "RBC", "Platelet"]);
+        Assert.Equal(0, p.DatasetClassOf("neutrophil", "WBC"));
+        Assert.Equal(1, p.DatasetClassOf("RBC", "RBC"));
+        Assert.Equal(2, p.DatasetClassOf("Platelets", "Platelets"));
+        Assert.Empty(p.UnpairedDatasetClasses);
+    }
+
+    [Fact]
+    public void SubtypeNamedDatasetsPairWithSubtypeLabels()
+    {
+        var p = Pair(["Neutrophils", "Lymphocyte", "Erythrocyte", "Megakaryocyte"], "RBC=Erythrocyte");
+        Assert.Equal(0, p.DatasetClassOf("neutrophil", "WBC"));
+        Assert.Equal(1, p.DatasetClassOf("lymphocyte", "WBC"));
+        Assert.Equal(-1, p.DatasetClassOf("monocyte", "WBC"));     // no monocyte class in this set
+        Assert.Equal(2, p.DatasetClassOf("RBC", "RBC"));
+        Assert.Equal(-1, p.DatasetClassOf("Platelets", "Platelets"));
+        Assert.Equal(["Megakaryocyte"], p.UnpairedDatasetClasses);
+    }
+
+    [Fact]
+    public void MapFoldsSubtypesAndGroupsIntoADatasetClass()
+    {
+        var p = Pair(["leukocyte", "granulocyte", "RBC"], "granulocyte=granulocyte,lymphocyte=leukocyte,monocyte=leukocyte");
+        Assert.Equal(1, p.DatasetClassOf("eosinophil", "WBC"));   // via the group
+        Assert.Equal(0, p.DatasetClassOf("monocyte", "WBC"));
+        Assert.Equal(2, p.DatasetClassOf("RBC", "RBC"));          // automatic pair kept beside the map
+    }
+
+    [Fact]
+    public void MapWithUnknownNamesFails()
+    {
+        Assert.Throws<ArgumentException>(() => Pair(["WBC"], "myelocyte=WBC"));
+        Assert.Throws<ArgumentException>(() => Pair(["WBC"], "neutrophil=Leukocyte"));
+        Assert.Throws<ArgumentException>(() => Pair(["WBC"], "neutrophil"));
+    }
+
+    [Theory]
+    [InlineData("Platelets", "platelet")]
+    [InlineData("RBC", "rbc")]
+    [InlineData("WBCs", "wbc")]
+    [InlineData("Basophils ", "basophil")]
+    public void NormalizeDropsCaseAndPlural(string name, string expected) => Assert.Equal(expected, LabelPairing.Normalize(name));
+}
+
+public class VocDatasetTests : IDisposable
+{
+    private readonly string _root = Path.Combine(Path.GetTempPath(), "voc-" + Guid.NewGuid().ToString("N"));
+
+    public VocDatasetTests()
+    {
+        Directory.CreateDirectory(Path.Combine(_root, "Annotations"));
+        Directory.CreateDirectory(Path.Combine(_root, "JPEGImages"));
+        Directory.CreateDirectory(Path.Combine(_root, "ImageSets", "Main"));
+        WriteXml("a", ("RBC", 10, 20, 50, 60), ("WBC", 100, 100, 200, 180), ("RBC", 30, 30, 30, 50));
+        WriteXml("b", ("Platelets", 1, 2, 11, 12));
+    }
+
+    private void WriteXml(string id, params (string Name, int X1, int Y1, int X2, int Y2)[] objects)
+    {
+        var xml = new XElement("annotation",
+            new XElement("filename", id + ".jpg"),
+            new XElement("size", new XElement("width", 640), new XElement("height", 480), new XElement("depth", 3)),
+            objects.Select(o => new XElement("object", new XElement("name", o.Name), new XElement("difficult", 0),
+                new XElement("bndbox", new XElement("xmin", o.X1), new XElement("ymin", o.Y1), new XElement("xmax", o.X2), new XElement("ymax", o.Y2)))));
+        xml.Save(Path.Combine(_root, "Annotations", id + ".xml"));
+    }
+
+    [Fact]
+    public void WithoutSplitFilesReadsEveryAnnotationAndSkipsDegenerateBoxes()
+    {
+        Assert.Equal("all", VocDataset.DefaultSplit(_root));
+        var set = VocDataset.Load(_root);
+        Assert.Equal(["a", "b"], set.Images.Select(i => i.Id));
+        Assert.Equal(["RBC", "WBC", "Platelets"], set.ClassNames);
+        var a = set.Images[0];
+        Assert.Equal(2, a.Objects.Count);  // the zero-width RBC is left out ...
+        Assert.Contains(set.Warnings, w => w.Contains("a:") && w.Contains("RBC"));  // ... and reported
+        Assert.Equal(new BoxF(10, 20, 50, 60), a.Objects[0].Box);
+        Assert.Equal(640, a.Width);
+        Assert.EndsWith(Path.Combine("JPEGImages", "a.jpg"), a.ImagePath);
+    }
+
+    [Fact]
+    public void TestSplitIsTheDefaultWhenPresent()
+    {
+        File.WriteAllLines(Path.Combine(_root, "ImageSets", "Main", "test.txt"), ["b"]);
+        Assert.Equal("test", VocDataset.DefaultSplit(_root));
+        var set = VocDataset.Load(_root);
+        Assert.Equal("b", Assert.Single(set.Images).Id);
+        Assert.Throws<FileNotFoundException>(() => VocDataset.Load(_root, "val"));
+    }
+
+    [Fact]
+    public void SubtypeCsvSkipsTheHeader()
+    {
+        var map = SubtypeCsv.Parse(["image,subtype,bccd_split", "BloodImage_00000,NEUTROPHIL,val", "", "x.jpg,MONOCYTE,train"]);
+        Assert.Equal(2, map.Count);
+        Assert.Equal("NEUTROPHIL", map["bloodimage_00000"]);
+        Assert.Equal("MONOCYTE", map["x"]);
+    }
+
+    public void Dispose() => Directory.Delete(_root, recursive: true);
+}
+
+public class BoxMatcherTests
+{
+    [Fact]
+    public void MatchesByScoreOneToOne()
+    {
+        var truth = new[] { new BoxF(0, 0, 10, 10), new BoxF(100, 0, 110, 10) };
+        var dets = new (float, BoxF)[] { (0.5f, new BoxF(0, 0, 10, 10)), (0.9f, new BoxF(1, 0, 11, 10)), (0.7f, new BoxF(50, 0, 60, 10)) };
+        Assert.Equal([-1, 0, -1], BoxMatcher.Match(dets, truth));
+        var counts = new OperatingPointCounts();
+        BoxMatcher.Accumulate(counts, dets, truth);
+        Assert.Equal((1, 2, 1), (counts.TruePositives, counts.FalsePositives, counts.Missed));
+        Assert.Equal(1.0 / 3, counts.Precision, 9);
+        Assert.Equal(0.5, counts.Recall, 9);
+    }
+
+    [Fact]
+    public void ConfusionMatrixCountsAccuracy()
+    {
+        var m = new ConfusionMatrix(["a", "b"]);
+        m.Add(0, 0); m.Add(0, 1); m.Add(1, 1); m.Add(1, 1);
+        Assert.Equal(0.75, m.Accuracy, 9);
+        Assert.Equal(2, m[1, 1]);
+    }
+}
+
+public class DetectionTallyTests
+{
+    private static readonly ModelInfo Model = ModelLabels.Parse(ModelLabelsTests.ContractExample, "example").ToModelInfo();
+
+    private static EdgeCounter.Detection.Detection D(string label, string cls) => new(label, cls, 0.9f, new BoxF(0, 0, 1, 1));
+
+    [Fact]
+    public void CountsLabelsGroupsAndDifferential()
+    {
+        var t = new DetectionTally(Model);
+        t.Add([D("neutrophil", "WBC"), D("neutrophil", "WBC"), D("eosinophil", "WBC"), D("lymphocyte", "WBC"), D("RBC", "RBC"), D("RBC", "RBC")]);
+        Assert.Equal(2, t.Count("neutrophil"));
+        Assert.Equal(0, t.Count("Platelets"));
+        Assert.Equal(Model.Labels, t.Labels.Select(l => l.Label));
+        Assert.Equal(4, t.Groups.Single(g => g.Group == "WBC").Count);
+        Assert.Equal(3, t.Groups.Single(g => g.Group == "granulocyte").Count);
+        Assert.Equal(0.5, t.Differential.Single(d => d.Label == "neutrophil").Share, 9);
+        Assert.Equal(0, t.Differential.Single(d => d.Label == "monocyte").Share, 9);
+
+        var total = new DetectionTally(Model);
+        total.Add(t); total.Add(t);
+        Assert.Equal(12, total.Total);
+    }
+
+    [Fact]
+    public void DifferentialIsUndefinedWithoutWhiteCells()
+    {
+        var t = new DetectionTally(Model);
+        t.Add([D("RBC", "RBC")]);
+        Assert.All(t.Differential, d => Assert.True(double.IsNaN(d.Share)));
+    }
+}

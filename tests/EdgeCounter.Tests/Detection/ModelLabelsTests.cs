@@ -1,0 +1,110 @@
+using EdgeCounter.Detection;
+
+namespace EdgeCounter.Tests.Detection;
+
+public class ModelLabelsTests
+{
+    // The sidecar example of docs/model-contract.md.
+    internal const string ContractExample = """
+        {
+          "name": "edgecounter-cellnet",
+          "version": "1.0.0",
+          "input": { "name": "image", "layout": "NCHW", "colour": "RGB", "range": [0, 1],
+                     "sizeMultiple": 32, "micrometresPerPixel": 0.1, "stride": 4 },
+          "classes": ["WBC", "RBC", "Platelets"],
+          "subtypes": { "of": "WBC", "labels": ["neutrophil", "eosinophil", "basophil", "lymphocyte", "monocyte"] },
+          "groups": {
+            "WBC": ["neutrophil", "eosinophil", "basophil", "lymphocyte", "monocyte"],
+            "granulocyte": ["neutrophil", "eosinophil", "basophil"]
+          },
+          "differential": ["neutrophil", "eosinophil", "basophil", "lymphocyte", "monocyte"],
+          "scoreThresholds": { "WBC": 0.3, "RBC": 0.35, "Platelets": 0.4 },
+          "nmsIou": 0.5,
+          "maxDetections": 300
+        }
+        """;
+
+    [Fact]
+    public void ParsesTheContractExample()
+    {
+        var m = ModelLabels.Parse(ContractExample, "example");
+        Assert.Equal("edgecounter-cellnet", m.Name);
+        Assert.Equal(["WBC", "RBC", "Platelets"], m.Classes);
+        Assert.Equal("WBC", m.SubtypeOf);
+        Assert.Equal(0, m.SubtypeClassIndex);
+        Assert.Equal(4, m.Stride);
+        Assert.Equal(32, m.SizeMultiple);
+        Assert.Equal(0.1, m.MicrometresPerPixel);
+        Assert.Equal([0.3f, 0.35f, 0.4f], m.ScoreThresholds);
+        Assert.Equal(300, m.MaxDetections);
+        // Labels: the subtype class is replaced by its subtypes, in place.
+        Assert.Equal(["neutrophil", "eosinophil", "basophil", "lymphocyte", "monocyte", "RBC", "Platelets"], m.Labels);
+        var info = m.ToModelInfo();
+        Assert.Equal(["neutrophil", "eosinophil", "basophil"], info.Groups["granulocyte"]);
+        Assert.Equal(5, info.DifferentialLabels.Count);
+    }
+
+    [Fact]
+    public void OverridesReplaceThresholdsByClassNameIgnoringCase()
+    {
+        var m = ModelLabels.Parse(ContractExample, "example");
+        Assert.Equal([0.3f, 0.1f, 0.4f], m.ThresholdsWith(new Dictionary<string, float> { ["rbc"] = 0.1f }));
+        Assert.Throws<ArgumentException>(() => m.ThresholdsWith(new Dictionary<string, float> { ["Monocyte"] = 0.1f }));
+    }
+
+    [Theory]
+    [InlineData("\"classes\": [\"WBC\", \"RBC\", \"Platelets\"]", "\"classes\": []", "classes")]
+    [InlineData("\"of\": \"WBC\"", "\"of\": \"Leukocyte\"", "Leukocyte")]
+    [InlineData("\"granulocyte\": [\"neutrophil\"", "\"granulocyte\": [\"myelocyte\"", "myelocyte")]
+    [InlineData("\"RBC\": 0.35, ", "", "RBC")]
+    [InlineData("\"Platelets\": 0.4", "\"Platelets\": 1.4", "Platelets")]
+    [InlineData("\"colour\": \"RGB\"", "\"colour\": \"BGR\"", "BGR")]
+    [InlineData("\"maxDetections\": 300", "\"maxDetections\": 0", "maxDetections")]
+    public void InvalidSidecarsFailWithAMessageNamingTheProblem(string from, string to, string named)
+    {
+        var json = ContractExample.Replace(from, to);
+        Assert.NotEqual(ContractExample, json);
+        var e = Assert.Throws<ModelLoadException>(() => ModelLabels.Parse(json, "bad.labels.json"));
+        Assert.Contains(named, e.Message);
+        Assert.Contains("bad.labels.json", e.Message);
+    }
+
+    [Fact]
+    public void BrokenJsonAndMissingFilesAreModelLoadErrors()
+    {
+        Assert.Throws<ModelLoadException>(() => ModelLabels.Parse("{ \"classes\": [", "x"));
+        var missing = Path.Combine(Path.GetTempPath(), Guid.NewGuid() + ".labels.json");
+        var e = Assert.Throws<ModelLoadException>(() => ModelLabels.Load(missing));
+        Assert.Contains(missing, e.Message);
+    }
+}
+
+public class DetectorOptionsTests
+{
+    [Fact]
+    public void LabelsDefaultToTheModelNameWithLabelsJson()
+    {
+        var o = new DetectorOptions { ModelPath = Path.Combine("models", "cellnet.onnx") };
+        Assert.Equal(Path.Combine("models", "cellnet.labels.json"), o.ResolvedLabelsPath);
+        o.LabelsPath = "other.json";
+        Assert.Equal("other.json", o.ResolvedLabelsPath);
+    }
+
+    [Fact]
+    public void InputScaleComesFromTheOptionElseTheCameraPixelSizeElseOne()
+    {
+        Assert.Equal(1.0, new DetectorOptions().ResolveInputScale(0.1));
+        Assert.Equal(2.0, new DetectorOptions { CameraMicrometresPerPixel = 0.2 }.ResolveInputScale(0.1), 9);
+        Assert.Equal(0.5, new DetectorOptions { CameraMicrometresPerPixel = 0.2, InputScale = 0.5 }.ResolveInputScale(0.1));
+        Assert.Equal(1.0, new DetectorOptions { CameraMicrometresPerPixel = 0.2 }.ResolveInputScale(null));
+    }
+
+    [Fact]
+    public void ValidateRejectsNonsense()
+    {
+        Assert.Throws<ArgumentException>(() => new DetectorOptions { InputScale = 0 }.Validate());
+        Assert.Throws<ArgumentException>(() => new DetectorOptions { CameraMicrometresPerPixel = -1 }.Validate());
+        Assert.Throws<ArgumentException>(() => new DetectorOptions { ScoreThresholdOverrides = new Dictionary<string, float> { ["RBC"] = 2 } }.Validate());
+        new DetectorOptions { InputScale = 1.5 }.Validate();
+    }
+}
