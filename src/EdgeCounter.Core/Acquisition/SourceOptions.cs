@@ -85,12 +85,36 @@ public sealed class SimulatorOptions
     public int Height { get; set; } = 480;
     public double FramesPerSecond { get; set; } = 15;
 
+    /// <summary>How long the simulated technician rests on each field.</summary>
+    public TimeSpan StopDuration { get; set; } = TimeSpan.FromSeconds(1.5);
+
+    /// <summary>Chance that the next stop goes back to a field already seen.</summary>
+    public double RevisitProbability { get; set; } = 0.05;
+
+    /// <summary>Simulated camera pixel size; 0.1 matches the shipped model.</summary>
+    public double MicrometresPerPixel { get; set; } = 0.1;
+
+    public EdgeCounter.Simulation.MicroscopeOptions ToMicroscopeOptions() => new()
+    {
+        Seed = (ulong)Seed,
+        Profile = string.Equals(Profile, "marrow", StringComparison.OrdinalIgnoreCase) ? EdgeCounter.Simulation.SlideProfile.Marrow : EdgeCounter.Simulation.SlideProfile.Blood,
+        Width = Width,
+        Height = Height,
+        FramesPerSecond = FramesPerSecond,
+        StopDuration = StopDuration,
+        RevisitProbability = RevisitProbability,
+        MicrometresPerPixel = MicrometresPerPixel,
+    };
+
     public IEnumerable<string> Validate()
     {
         if (!string.Equals(Profile, "blood", StringComparison.OrdinalIgnoreCase) && !string.Equals(Profile, "marrow", StringComparison.OrdinalIgnoreCase))
             yield return $"EdgeCounter:Source:Simulator:Profile must be 'blood' or 'marrow' (got '{Profile}')";
         if (FramesPerSecond is <= 0 or > 120)
             yield return $"EdgeCounter:Source:Simulator:FramesPerSecond must be within (0, 120] (got {FramesPerSecond})";
+        if (StopDuration <= TimeSpan.Zero) yield return $"EdgeCounter:Source:Simulator:StopDuration must be positive (got {StopDuration})";
+        if (RevisitProbability is < 0 or > 1) yield return $"EdgeCounter:Source:Simulator:RevisitProbability must be within 0..1 (got {RevisitProbability})";
+        if (MicrometresPerPixel is <= 0 or > 10) yield return $"EdgeCounter:Source:Simulator:MicrometresPerPixel must be within (0, 10] (got {MicrometresPerPixel})";
         if (Width is < 320 or > 4096 || Height is < 240 or > 4096)
             yield return $"EdgeCounter:Source:Simulator:Width/Height must be within 320x240..4096x4096 (got {Width}x{Height})";
     }

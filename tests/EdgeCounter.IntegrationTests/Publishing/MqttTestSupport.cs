@@ -283,7 +283,7 @@ internal sealed class ServiceUnderTest : IAsyncDisposable
         {
             var x = 40 + 150 * (i % 8) + random.Next(20);
             var y = 60 + 150 * (i / 8) + random.Next(20);
-            return new Detection.Detection(label, White.Contains(label) ? "WBC" : label, 0.5f + random.NextSingle() / 2, new BoxF(x, y, x + 90, y + 90));
+            return new global::EdgeCounter.Detection.Detection(label, White.Contains(label) ? "WBC" : label, 0.5f + random.NextSingle() / 2, new BoxF(x, y, x + 90, y + 90));
         }).ToArray();
         return new FieldObservation(image, new DetectionResult(detections, 1.0, 12.5, 0.5), DateTimeOffset.UtcNow, 150.0, 0.01);
     }

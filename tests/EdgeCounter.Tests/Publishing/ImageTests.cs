@@ -24,7 +24,7 @@ public class ImageTests
         var annotator = new FieldAnnotator(Labels);
         var box = new BoxF(50, 60, 120, 140);
 
-        using var annotated = annotator.Annotate(field, [new Detection.Detection("lymphocyte", "WBC", 0.8f, box)], ["sample S-1 field 3", "WBC 3"]);
+        using var annotated = annotator.Annotate(field, [new global::EdgeCounter.Detection.Detection("lymphocyte", "WBC", 0.8f, box)], ["sample S-1 field 3", "WBC 3"]);
 
         var band = annotated.Height - field.Height;
         Assert.True(band > 0);

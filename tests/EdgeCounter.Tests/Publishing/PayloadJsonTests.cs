@@ -15,7 +15,7 @@ public class PayloadJsonTests
     {
         var capturedAt = new DateTimeOffset(2026, 11, 26, 9, 30, 15, 250, TimeSpan.FromHours(2));
         var message = new FieldMessage("sess-1", "S-1", 7, capturedAt,
-            [DetectionPayload.From(new Detection.Detection("neutrophil", "WBC", 0.91234f, new BoxF(10.04f, 20f, 50.26f, 61f)))],
+            [DetectionPayload.From(new global::EdgeCounter.Detection.Detection("neutrophil", "WBC", 0.91234f, new BoxF(10.04f, 20f, 50.26f, 61f)))],
             new Dictionary<string, int> { ["neutrophil"] = 1 }, 123.4567, 0.0123, 18.5,
             new ModelPayload("edgecounter-cellnet", "1.0.0"), "CPU");
 

@@ -1,0 +1,69 @@
+using EdgeCounter.Simulation;
+using Microsoft.Extensions.Logging;
+
+namespace EdgeCounter.Acquisition;
+
+/// <summary>
+/// The built-in simulated microscope as a frame source: a synthetic smear under a scripted stage, with ground
+/// truth on every frame. Frames carry simulated capture times (start + n / fps), so the field stage debounces on
+/// the simulator's clock whether frames come in real time or as fast as they can be rendered.
+/// </summary>
+public sealed class SimulatedFrameSource : IFrameSource
+{
+    private readonly SourceOptions _options;
+    private readonly ILogger<SimulatedFrameSource> _logger;
+    private readonly TimeProvider _clock;
+    private SimulatedMicroscope? _microscope;
+    private long _index;
+    private DateTimeOffset _start;
+    private long _startTicks;
+
+    public SimulatedFrameSource(SourceOptions options, ILogger<SimulatedFrameSource> logger, TimeProvider? clock = null)
+    {
+        _options = options;
+        _logger = logger;
+        _clock = clock ?? TimeProvider.System;
+        MicroscopeOptions = options.Simulator.ToMicroscopeOptions();
+    }
+
+    public MicroscopeOptions MicroscopeOptions { get; }
+
+    /// <summary>The microscope behind the frames (for tests that compare with ground truth).</summary>
+    public SimulatedMicroscope? Microscope => _microscope;
+
+    public string Description =>
+        $"simulated microscope ({_options.Simulator.Profile}, seed {_options.Simulator.Seed}, {MicroscopeOptions.Width}x{MicroscopeOptions.Height} at {MicroscopeOptions.FramesPerSecond} fps{(_options.RealTime ? "" : ", as fast as possible")})";
+
+    public Task OpenAsync(CancellationToken cancellationToken)
+    {
+        // Reopening continues the same run (same slide, same stage clock): a simulated camera does not rewind.
+        if (_microscope is null)
+        {
+            _microscope = new SimulatedMicroscope(MicroscopeOptions);
+            _start = _clock.GetUtcNow();
+            _startTicks = _clock.GetTimestamp();
+            _logger.LogInformation("Simulated microscope ready: {Description}", Description);
+        }
+        return Task.CompletedTask;
+    }
+
+    public async ValueTask<Frame?> ReadAsync(CancellationToken cancellationToken)
+    {
+        var microscope = _microscope ?? throw new InvalidOperationException("OpenAsync first");
+        var offset = TimeSpan.FromTicks(microscope.FrameInterval.Ticks * _index);
+        if (_options.RealTime)
+        {
+            var wait = offset - _clock.GetElapsedTime(_startTicks);
+            if (wait > TimeSpan.Zero) await Task.Delay(wait, _clock, cancellationToken).ConfigureAwait(false);
+        }
+        var image = microscope.RenderFrame(_index, out var truth);
+        return new Frame(image, _index++, _start + offset, truth);
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        _microscope?.Dispose();
+        _microscope = null;
+        return ValueTask.CompletedTask;
+    }
+}

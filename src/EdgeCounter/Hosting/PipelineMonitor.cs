@@ -1,0 +1,79 @@
+using EdgeCounter.Acquisition;
+using EdgeCounter.Fields;
+
+namespace EdgeCounter.Hosting;
+
+/// <summary>
+/// The pipeline's live figures, shared by the workers (writers) and stats/status/watchdog (readers).
+/// Counters only; no logic beyond moving averages.
+/// </summary>
+public sealed class PipelineMonitor(TimeProvider clock)
+{
+    private readonly long _startTicks = clock.GetTimestamp();
+    private long _frames, _fieldsTaken, _fieldsProcessed, _revisits, _notCounted, _corruptFrames;
+    private double _fps, _inferenceMs;
+    private DateTimeOffset? _lastFrameAt;
+    private long _heartbeatTicks = clock.GetTimestamp();
+    private long _detectionStartedTicks;
+
+    public CaptureLoop? Capture { get; set; }
+    public LatestFieldBuffer? Buffer { get; set; }
+    public string ExecutionProvider { get; set; } = "none";
+    public string SourceDescription { get; set; } = "";
+
+    public long Frames => Interlocked.Read(ref _frames);
+    public long FieldsTaken => Interlocked.Read(ref _fieldsTaken);
+    public long FieldsProcessed => Interlocked.Read(ref _fieldsProcessed);
+    public long Revisits => Interlocked.Read(ref _revisits);
+    public long NotCounted => Interlocked.Read(ref _notCounted);
+    public long CorruptFrames => Interlocked.Read(ref _corruptFrames);
+    public long DroppedFields => Buffer?.Dropped ?? 0;
+    /// <summary>Fields taken but not counted: dropped while detection was busy, revisits, or no session running.</summary>
+    public long SkippedFields => DroppedFields + Revisits + NotCounted;
+    public double CameraFps => Volatile.Read(ref _fps);
+    public double InferenceMsAverage => Volatile.Read(ref _inferenceMs);
+    public TimeSpan Uptime => clock.GetElapsedTime(_startTicks);
+    public SourceState SourceState => Capture?.State ?? SourceState.Opening;
+
+    public void OnFrame(DateTimeOffset capturedAt, FieldDecision decision)
+    {
+        Interlocked.Increment(ref _frames);
+        if (_lastFrameAt is { } last && capturedAt > last)
+        {
+            var instant = 1.0 / (capturedAt - last).TotalSeconds;
+            Volatile.Write(ref _fps, _fps <= 0 ? instant : 0.9 * _fps + 0.1 * instant);
+        }
+        _lastFrameAt = capturedAt;
+        if (decision == FieldDecision.Take) Interlocked.Increment(ref _fieldsTaken);
+        Beat();
+    }
+
+    public void OnCorruptFrame() => Interlocked.Increment(ref _corruptFrames);
+    public void OnRevisit() => Interlocked.Increment(ref _revisits);
+    public void OnNotCounted() => Interlocked.Increment(ref _notCounted);
+
+    public void OnDetectionStarted() => Interlocked.Exchange(ref _detectionStartedTicks, clock.GetTimestamp());
+
+    public void OnFieldProcessed(double inferenceMs)
+    {
+        Interlocked.Exchange(ref _detectionStartedTicks, 0);
+        Interlocked.Increment(ref _fieldsProcessed);
+        Volatile.Write(ref _inferenceMs, _inferenceMs <= 0 ? inferenceMs : 0.8 * _inferenceMs + 0.2 * inferenceMs);
+        Beat();
+    }
+
+    /// <summary>The pipeline made progress (a frame scored or a field processed): the watchdog may be fed.</summary>
+    public void Beat() => Interlocked.Exchange(ref _heartbeatTicks, clock.GetTimestamp());
+
+    public TimeSpan SinceHeartbeat => clock.GetElapsedTime(Interlocked.Read(ref _heartbeatTicks));
+
+    /// <summary>How long the field now in detection has taken so far (zero when idle): a stuck detector shows here.</summary>
+    public TimeSpan DetectionBusyFor
+    {
+        get
+        {
+            var started = Interlocked.Read(ref _detectionStartedTicks);
+            return started == 0 ? TimeSpan.Zero : clock.GetElapsedTime(started);
+        }
+    }
+}
