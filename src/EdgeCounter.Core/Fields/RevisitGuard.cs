@@ -74,6 +74,13 @@ public sealed class RevisitGuard(int memory = 256, double similarity = 0.85) : I
         return print;
     }
 
+    /// <summary>Forget every field, e.g. when a new session (a new slide) starts.</summary>
+    public void Clear()
+    {
+        foreach (var m in _fingerprints) m.Dispose();
+        _fingerprints.Clear();
+    }
+
     public void Dispose()
     {
         foreach (var m in _fingerprints) m.Dispose();

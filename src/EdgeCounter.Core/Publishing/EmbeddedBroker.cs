@@ -27,6 +27,24 @@ public sealed class EmbeddedBroker : IAsyncDisposable
             .WithMaxPendingMessagesPerClient(10_000)
             .Build();
         Server = factory.CreateMqttServer(options);
+        Server.ValidatingConnectionAsync += AssignClientIdWhenEmpty;
+    }
+
+    // MQTT 3.1.1 (3.1.3.1) lets a client with a clean session send an empty client id and requires the server to
+    // assign one; mosquitto_sub does this by default. MQTTnet assigns ids only to MQTT 5 clients and refuses 3.1.1
+    // ones, so a dashboard engineer's first `mosquitto_sub -t 'edgecounter/#' -v` would be turned away. Give the
+    // packet an id before MQTTnet checks it (the packet is not exposed publicly, hence reflection).
+    private static readonly System.Reflection.FieldInfo? ConnectPacketField =
+        typeof(ValidatingConnectionEventArgs).GetFields(System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic)
+            .FirstOrDefault(f => f.FieldType == typeof(MQTTnet.Packets.MqttConnectPacket));
+
+    private static Task AssignClientIdWhenEmpty(ValidatingConnectionEventArgs e)
+    {
+        if (!string.IsNullOrEmpty(e.ClientId)) return Task.CompletedTask;
+        var assigned = "auto-" + Guid.NewGuid().ToString("N")[..12];
+        e.AssignedClientIdentifier = assigned;
+        if (e.CleanSession != false && ConnectPacketField?.GetValue(e) is MQTTnet.Packets.MqttConnectPacket packet) packet.ClientId = assigned;
+        return Task.CompletedTask;
     }
 
     public int Port { get; }

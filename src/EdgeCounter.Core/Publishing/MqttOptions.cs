@@ -77,7 +77,7 @@ public sealed class MqttOptions
         if (Mode == MqttMode.Embedded && UseTls) errors.Add("Mqtt:UseTls applies to an external broker only (the embedded broker listens on loopback).");
         if (string.IsNullOrWhiteSpace(DeviceId) || DeviceId.IndexOfAny(['/', '+', '#']) >= 0)
             errors.Add("Mqtt:DeviceId must be non-empty and free of '/', '+', '#'.");
-        if (TopicPrefix is not null && (TopicPrefix.IndexOfAny(['+', '#']) >= 0 || TopicPrefix.Trim('/').Length == 0))
+        if (!string.IsNullOrWhiteSpace(TopicPrefix) && (TopicPrefix.IndexOfAny(['+', '#']) >= 0 || TopicPrefix.Trim('/').Length == 0))
             errors.Add("Mqtt:TopicPrefix must be non-empty and free of wildcards '+' and '#'.");
         if (Password is not null && Username is null) errors.Add("Mqtt:Password needs Mqtt:Username.");
         if (KeepAlive < TimeSpan.FromSeconds(1) || KeepAlive > TimeSpan.FromHours(18)) errors.Add("Mqtt:KeepAlive must be 1 s..18 h.");

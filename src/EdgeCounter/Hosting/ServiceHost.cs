@@ -1,11 +1,152 @@
+using EdgeCounter.Acquisition;
+using EdgeCounter.Counting;
+using EdgeCounter.Detection;
+using EdgeCounter.Fields;
+using EdgeCounter.Publishing;
+using Microsoft.Extensions.Options;
+
 namespace EdgeCounter.Hosting;
 
 /// <summary>Composes the service: configuration, options, stages and hosted workers. Holds no logic.</summary>
 public static class ServiceHost
 {
-    public static Task<int> RunAsync(string[] args)
+    /// <summary>Exit code for a configuration the service cannot start with (systemd does not restart on it).</summary>
+    public const int ConfigurationError = 2;
+
+    public static async Task<int> RunAsync(string[] args)
     {
-        Console.Error.WriteLine("service: not built yet");
-        return Task.FromResult(2);
+        IHost host;
+        try
+        {
+            host = Build(args);
+        }
+        catch (ConfigurationProblemException e)
+        {
+            Console.Error.WriteLine("EdgeCounter cannot start: invalid configuration");
+            foreach (var problem in e.Problems) Console.Error.WriteLine($"  - {problem}");
+            return ConfigurationError;
+        }
+        using (host)
+        {
+            await host.RunAsync();
+        }
+        return 0;
     }
+
+    /// <summary>Builds the host; throws <see cref="ConfigurationProblemException"/> naming every bad setting.</summary>
+    public static IHost Build(string[] args, Action<HostApplicationBuilder>? customise = null)
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
+        {
+            Args = args,
+            // appsettings.json is copied beside the binary: find it there whatever the working directory.
+            ContentRootPath = AppContext.BaseDirectory,
+        });
+        builder.Logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "HH:mm:ss ";
+        });
+        builder.Services.AddSystemd();
+        builder.Services.AddWindowsService(o => o.ServiceName = "EdgeCounter");
+        customise?.Invoke(builder);
+
+        var settings = BindAndValidate(builder.Configuration);
+        var services = builder.Services;
+        services.AddSingleton(Options.Create(settings));
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton<PipelineMonitor>();
+        services.AddSingleton(_ => new LatestFieldBuffer(capacity: 1));
+        services.AddSingleton<IFrameSource>(sp => CreateSource(settings.Source, sp));
+        services.AddSingleton<ICellDetector>(sp => CreateDetector(settings, sp));
+        services.AddSingleton(sp =>
+        {
+            var model = sp.GetRequiredService<ICellDetector>().Model;
+            var catalog = CountingCatalog.FromModel(model, settings.Counting.ExtraGroups);
+            var store = new SessionStore(settings.EffectiveStateDirectory, settings.Counting.StateFileName);
+            return new CountingService(catalog, settings.Counting, store, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<CountingService>>());
+        });
+        services.AddSingleton(sp => MqttPublisher.Create(settings.Mqtt, settings.EffectiveStateDirectory, sp.GetRequiredService<ILoggerFactory>(), sp.GetRequiredService<TimeProvider>()));
+        if (settings.Mqtt.Mode == MqttMode.Embedded)
+            services.AddSingleton(sp => new EmbeddedBroker(settings.Mqtt.Port, sp.GetRequiredService<ILogger<EmbeddedBroker>>()));
+        services.AddSingleton(sp => new SessionCommandHandler(sp.GetRequiredService<CountingService>(), sp.GetRequiredService<MqttPublisher>(),
+            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<SessionCommandHandler>>()));
+        services.AddSingleton(sp =>
+        {
+            var detector = sp.GetRequiredService<ICellDetector>();
+            return new FieldReporter(sp.GetRequiredService<CountingService>(), sp.GetRequiredService<MqttPublisher>(), settings.Mqtt,
+                detector.Model, detector.ExecutionProvider, sp.GetRequiredService<ILogger<FieldReporter>>());
+        });
+        services.AddSingleton<CountingWorker>();
+
+        // Order matters: publishing first (so results have somewhere to go), then detection, then capture;
+        // the host stops them in reverse, so capture stops first and the last results are still sent.
+        services.AddHostedService<PublishingService>();
+        services.AddHostedService(sp => sp.GetRequiredService<CountingWorker>());
+        services.AddHostedService<CaptureWorker>();
+        services.AddHostedService<WatchdogService>();
+
+        var host = builder.Build();
+        // Load the model now: a missing or unfit model must stop the start with a clear message, not fail later.
+        try
+        {
+            var detector = host.Services.GetRequiredService<ICellDetector>();
+            var monitor = host.Services.GetRequiredService<PipelineMonitor>();
+            monitor.ExecutionProvider = detector.ExecutionProvider;
+            host.Services.GetRequiredService<CountingService>();
+        }
+        catch (ModelLoadException e)
+        {
+            host.Dispose();
+            throw new ConfigurationProblemException([$"EdgeCounter:Detector:ModelPath: {e.Message}"]);
+        }
+        return host;
+    }
+
+    public static EdgeCounterOptions BindAndValidate(IConfiguration configuration)
+    {
+        var settings = new EdgeCounterOptions();
+        try
+        {
+            // Unknown keys are errors: a misspelt setting must not be silently ignored.
+            configuration.GetSection(EdgeCounterOptions.SectionName).Bind(settings, o => o.ErrorOnUnknownConfiguration = true);
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new ConfigurationProblemException([e.InnerException is { } inner ? $"{e.Message} ({inner.Message})" : e.Message]);
+        }
+        settings.Mqtt.DeviceId = settings.EffectiveDeviceId;
+        if (string.IsNullOrWhiteSpace(settings.Detector.ModelPath) || settings.Detector.ModelPath == new DetectorOptions().ModelPath)
+            settings.Detector.ModelPath = ModelLocator.FindDefaultModel();
+        else if (!Path.IsPathRooted(settings.Detector.ModelPath) && !File.Exists(settings.Detector.ModelPath))
+            settings.Detector.ModelPath = Path.Combine(AppContext.BaseDirectory, settings.Detector.ModelPath);
+        if (settings.Source.MicrometresPerPixel > 0 && settings.Detector.CameraMicrometresPerPixel is null)
+            settings.Detector.CameraMicrometresPerPixel = settings.Source.MicrometresPerPixel;
+        if (settings.Source.Kind == SourceKind.Simulated && settings.Detector.CameraMicrometresPerPixel is null)
+            settings.Detector.CameraMicrometresPerPixel = settings.Source.Simulator.MicrometresPerPixel;
+
+        var problems = settings.Validate().ToList();
+        if (!File.Exists(settings.Detector.ModelPath))
+            problems.Add($"EdgeCounter:Detector:ModelPath: model file '{settings.Detector.ModelPath}' does not exist");
+        if (problems.Count > 0) throw new ConfigurationProblemException(problems);
+        return settings;
+    }
+
+    private static IFrameSource CreateSource(SourceOptions source, IServiceProvider sp) => source.Kind switch
+    {
+        SourceKind.Camera => new CameraFrameSource(source, sp.GetRequiredService<ILogger<CameraFrameSource>>()),
+        SourceKind.Video => new VideoFileFrameSource(source, sp.GetRequiredService<ILogger<VideoFileFrameSource>>()),
+        SourceKind.Folder => new FolderFrameSource(source, sp.GetRequiredService<ILogger<FolderFrameSource>>()),
+        _ => new SimulatedFrameSource(source, sp.GetRequiredService<ILogger<SimulatedFrameSource>>()),
+    };
+
+    private static ICellDetector CreateDetector(EdgeCounterOptions settings, IServiceProvider sp) =>
+        new OnnxCellDetector(settings.Detector, sp.GetRequiredService<ILogger<OnnxCellDetector>>());
+}
+
+/// <summary>The configuration cannot be used; each problem names its key.</summary>
+public sealed class ConfigurationProblemException(IReadOnlyList<string> problems)
+    : Exception("Invalid configuration: " + string.Join("; ", problems))
+{
+    public IReadOnlyList<string> Problems { get; } = problems;
 }

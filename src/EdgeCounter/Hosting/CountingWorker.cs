@@ -1,0 +1,101 @@
+using System.Threading.Channels;
+using EdgeCounter.Counting;
+using EdgeCounter.Detection;
+using EdgeCounter.Fields;
+using EdgeCounter.Publishing;
+using Microsoft.Extensions.Options;
+
+namespace EdgeCounter.Hosting;
+
+/// <summary>What happened to one stable field, for observers (console, tests).</summary>
+public sealed record FieldOutcome(StableField Field, bool Revisit, double RevisitMatch, DetectionResult? Detection, FieldCountResult? Count);
+
+/// <summary>
+/// Detection side of the pipeline: takes the newest stable field, skips fields already counted (revisits), runs the
+/// detector, counts and reports. Runs on its own thread so capture never waits for it.
+/// </summary>
+public sealed class CountingWorker(
+    LatestFieldBuffer buffer,
+    ICellDetector detector,
+    CountingService counting,
+    FieldReporter reporter,
+    PipelineMonitor monitor,
+    IOptions<EdgeCounterOptions> options,
+    ILogger<CountingWorker> logger) : BackgroundService
+{
+    private volatile string? _sessionOfGuard;
+
+    /// <summary>Raised after each stable field is handled (on the worker thread; the field is disposed afterwards).</summary>
+    public event Action<FieldOutcome>? FieldHandled;
+
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        // Inference is CPU-bound and synchronous: give it a thread of its own instead of a pool thread.
+        Task.Factory.StartNew(() => RunAsync(stoppingToken), stoppingToken, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
+
+    private async Task RunAsync(CancellationToken stoppingToken)
+    {
+        var settings = options.Value;
+        using var revisits = new RevisitGuard(settings.Fields.RevisitMemory, settings.Fields.RevisitSimilarity);
+        try
+        {
+            while (!stoppingToken.IsCancellationRequested)
+            {
+                using var field = await buffer.TakeAsync(stoppingToken).ConfigureAwait(false);
+                Handle(field, revisits, settings);
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+        catch (ChannelClosedException)
+        {
+            logger.LogInformation("Source ended: no more fields to count");
+        }
+    }
+
+    private void Handle(StableField field, RevisitGuard revisits, EdgeCounterOptions settings)
+    {
+        var session = counting.Snapshot();
+        if (session.State != SessionState.Running)
+        {
+            monitor.OnNotCounted();
+            logger.LogDebug("Field at {CapturedAt} not counted: session {SessionId} is {State}", field.CapturedAt, session.SessionId, session.State);
+            return;
+        }
+        // A new session is a new slide: fields of the last one are not revisits.
+        if (_sessionOfGuard != session.SessionId)
+        {
+            revisits.Clear();
+            _sessionOfGuard = session.SessionId;
+        }
+        if (revisits.CheckAndRemember(field.Image, out var match))
+        {
+            monitor.OnRevisit();
+            logger.LogInformation("Field skipped: already counted in this session (similarity {Match:F2})", match);
+            FieldHandled?.Invoke(new FieldOutcome(field, true, match, null, null));
+            return;
+        }
+
+        DetectionResult detection;
+        monitor.OnDetectionStarted();
+        try
+        {
+            detection = detector.Detect(field.Image);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            monitor.OnFieldProcessed(0);
+            logger.LogError(e, "Detection failed on the field at {CapturedAt}; field not counted", field.CapturedAt);
+            return;
+        }
+        monitor.OnFieldProcessed(detection.TotalMs);
+
+        var result = reporter.Report(new FieldObservation(field.Image, detection, field.CapturedAt, field.Score.Focus, field.Score.Motion));
+        if (!result.Accepted) monitor.OnNotCounted();
+        else if (settings.ConsoleFieldLines) logger.LogInformation("{FieldLine}", FieldLine.Format(result, detection, detector.ExecutionProvider));
+        if (result.CompletedNow)
+            logger.LogInformation("Session {SessionId} (sample {SampleId}) reached its target of {Target} white cells after {Fields} fields",
+                result.Counts.SessionId, result.Counts.SampleId, result.Counts.Target, result.Counts.Fields);
+        FieldHandled?.Invoke(new FieldOutcome(field, false, match, detection, result));
+    }
+}

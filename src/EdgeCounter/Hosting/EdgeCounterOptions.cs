@@ -1,0 +1,51 @@
+using EdgeCounter.Acquisition;
+using EdgeCounter.Counting;
+using EdgeCounter.Detection;
+using EdgeCounter.Fields;
+using EdgeCounter.Publishing;
+
+namespace EdgeCounter.Hosting;
+
+/// <summary>Configuration section "EdgeCounter" (config/appsettings.json, environment EdgeCounter__..., command line --EdgeCounter:...).</summary>
+public sealed class EdgeCounterOptions
+{
+    public const string SectionName = "EdgeCounter";
+
+    /// <summary>Names this microscope in topics and logs; defaults to the host name.</summary>
+    public string DeviceId { get; set; } = "";
+
+    /// <summary>Where the open session and the MQTT outbox are kept; defaults to a per-user data folder.</summary>
+    public string StateDirectory { get; set; } = "";
+
+    /// <summary>Print one line per counted field (for a person watching the console).</summary>
+    public bool ConsoleFieldLines { get; set; } = true;
+
+    /// <summary>A field in detection longer than this is reported as stuck (and the watchdog is no longer fed).</summary>
+    public TimeSpan StuckDetectionAfter { get; set; } = TimeSpan.FromSeconds(30);
+
+    public SourceOptions Source { get; set; } = new();
+    public FieldOptions Fields { get; set; } = new();
+    public DetectorOptions Detector { get; set; } = new();
+    public CountingOptions Counting { get; set; } = new();
+    public MqttOptions Mqtt { get; set; } = new();
+
+    public string EffectiveDeviceId => string.IsNullOrWhiteSpace(DeviceId) ? Environment.MachineName.ToLowerInvariant() : DeviceId;
+
+    public string EffectiveStateDirectory => string.IsNullOrWhiteSpace(StateDirectory)
+        ? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.Create), "edgecounter")
+        : Path.GetFullPath(StateDirectory);
+
+    /// <summary>Every problem with the settings, each naming its key; empty when the service can start.</summary>
+    public IReadOnlyList<string> Validate()
+    {
+        var errors = new List<string>();
+        if (DeviceId.IndexOfAny(['/', '+', '#', ' ']) >= 0) errors.Add($"EdgeCounter:DeviceId must not contain '/', '+', '#' or spaces (got '{DeviceId}')");
+        if (StuckDetectionAfter <= TimeSpan.Zero) errors.Add("EdgeCounter:StuckDetectionAfter must be positive");
+        errors.AddRange(Source.Validate());
+        errors.AddRange(Fields.Validate());
+        try { Detector.Validate(); } catch (ArgumentException e) { errors.Add(e.Message); }
+        errors.AddRange(Counting.Validate());
+        errors.AddRange(Mqtt.Validate());
+        return errors.Select(e => e.StartsWith(SectionName + ":", StringComparison.Ordinal) ? e : $"{SectionName}:{e}").ToList();
+    }
+}

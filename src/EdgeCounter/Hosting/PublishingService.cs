@@ -1,0 +1,56 @@
+using EdgeCounter.Publishing;
+using Microsoft.Extensions.Options;
+
+namespace EdgeCounter.Hosting;
+
+/// <summary>
+/// Starts the embedded broker (when configured), connects the publisher, answers session commands, and publishes
+/// stats periodically. Started before the pipeline and stopped after it, so the last results still go out.
+/// </summary>
+public sealed class PublishingService(
+    MqttPublisher publisher,
+    SessionCommandHandler commands,
+    PipelineMonitor monitor,
+    IOptions<EdgeCounterOptions> options,
+    ILogger<PublishingService> logger,
+    EmbeddedBroker? broker = null) : BackgroundService
+{
+    public override async Task StartAsync(CancellationToken cancellationToken)
+    {
+        var mqtt = options.Value.Mqtt;
+        if (broker is not null)
+        {
+            await broker.StartAsync(cancellationToken);
+            logger.LogInformation("Embedded MQTT broker listening on 127.0.0.1:{Port}", broker.Port);
+        }
+        await publisher.StartAsync(cancellationToken);
+        commands.PublishCurrentState();
+        logger.LogInformation("Publishing to {Host}:{Port} under {Prefix}/# (watch: mosquitto_sub -h {Host} -p {Port} -t '{Prefix}/#' -v)",
+            mqtt.EffectiveHost, mqtt.Port, publisher.Topics.Prefix, mqtt.EffectiveHost, mqtt.Port, publisher.Topics.Prefix);
+        await base.StartAsync(cancellationToken);
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(options.Value.Mqtt.StatsInterval);
+        try
+        {
+            do
+            {
+                await publisher.PublishStatsAsync(new PipelineStats(monitor.CameraFps, monitor.FieldsProcessed, monitor.SkippedFields,
+                    monitor.InferenceMsAverage, monitor.ExecutionProvider, monitor.Uptime), stoppingToken);
+            }
+            while (await timer.WaitForNextTickAsync(stoppingToken));
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await base.StopAsync(cancellationToken);
+        await publisher.StopAsync(cancellationToken, TimeSpan.FromSeconds(5));
+        if (broker is not null) await broker.StopAsync(cancellationToken);
+    }
+}
