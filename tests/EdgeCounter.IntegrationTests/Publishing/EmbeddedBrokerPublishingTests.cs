@@ -78,6 +78,13 @@ public class EmbeddedBrokerPublishingTests
         }
         Assert.True((await late.WaitForAsync(m => m.Topic == topics.SessionState, Wait, "retained state")).Retain);
 
+        // Stats: the pipeline's figures plus the publisher's own.
+        Assert.True(await service.Publisher.PublishStatsAsync(new PipelineStats(25.0, 3, 40, 12.5, "CPU", TimeSpan.FromSeconds(9))));
+        var stats = JsonDocument.Parse((await live.WaitForAsync(m => m.Topic == topics.Stats, Wait, "stats")).Payload).RootElement;
+        Assert.Equal(3, stats.GetProperty("processedFields").GetInt64());
+        Assert.True(stats.GetProperty("mqttConnected").GetBoolean());
+        Assert.Equal(0, stats.GetProperty("outboxMessages").GetInt32());
+
         // Commands: start a new sample session; its state is echoed (and counts restart).
         await live.PublishAsync(topics.SessionSet, """{"action":"start","sampleId":"S-2","target":5}"""u8.ToArray());
         var state = await live.WaitForAsync(m => m.Topic == topics.SessionState && m.Text.Contains("\"S-2\""), Wait, "state after start");
