@@ -106,7 +106,15 @@ public class EmbeddedBrokerPublishingTests
         Assert.Equal(SessionState.Running, service.Counting.Snapshot().State);
         Assert.Equal("S-2", service.Counting.Snapshot().SampleId);
 
+        // Reaching the target (5 white cells) completes the session by itself and says so on session/state.
+        Assert.True(service.Reporter.Report(ServiceUnderTest.MakeField(image, 4, "neutrophil", "neutrophil", "lymphocyte", "monocyte", "basophil", "RBC")).CompletedNow);
+        var completed = await live.WaitForAsync(m => m.Topic == topics.SessionState && m.Text.Contains("\"completed\""), Wait, "state after completion");
+        Assert.Equal(5, JsonDocument.Parse(completed.Payload).RootElement.GetProperty("whiteCells").GetInt64());
+        Assert.False(service.Reporter.Report(fields[0]).Accepted);
+
         // Stop: fields are refused until the next start.
+        await live.PublishAsync(topics.SessionSet, """{"action":"start","sampleId":"S-3"}"""u8.ToArray());
+        await live.WaitForAsync(m => m.Topic == topics.SessionState && m.Text.Contains("\"S-3\""), Wait, "state after second start");
         await live.PublishAsync(topics.SessionSet, """{"action":"stop"}"""u8.ToArray());
         await live.WaitForAsync(m => m.Topic == topics.SessionState && m.Text.Contains("\"stopped\""), Wait, "state after stop");
         Assert.False(service.Reporter.Report(fields[0]).Accepted);
