@@ -41,7 +41,7 @@ public static class SessionCommandParser
     public static SessionCommandParseResult Parse(ReadOnlySpan<byte> utf8)
     {
         if (utf8.Length > MaxPayloadBytes)
-            return SessionCommandParseResult.Fail($"command is {utf8.Length} bytes; the limit is {MaxPayloadBytes}");
+            return SessionCommandParseResult.Fail($"command is too large; the limit is {MaxPayloadBytes} bytes");
         if (utf8.IsEmpty) return SessionCommandParseResult.Fail("command is empty");
 
         try

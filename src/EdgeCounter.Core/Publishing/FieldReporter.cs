@@ -16,7 +16,8 @@ public sealed record FieldObservation(
     double MotionScore);
 
 /// <summary>Counts a field and queues what the broker should get, in this order: the field result, the new totals,
-/// the annotated image. The one call the pipeline makes per field.</summary>
+/// the annotated image (and the session state when this field completed the session). The one call the pipeline
+/// makes per field; it runs on the caller's thread (annotating and encoding the image included).</summary>
 public sealed class FieldReporter
 {
     private readonly CountingService _counting;
@@ -60,6 +61,7 @@ public sealed class FieldReporter
             Math.Round(field.FocusScore, 3), Math.Round(field.MotionScore, 3), Math.Round(field.Detection.InferenceMs, 2),
             _model, _executionProvider));
         _publisher.EnqueueCounts(result.Counts);
+        if (result.CompletedNow) _publisher.EnqueueSessionState(result.Counts);
 
         if (_options.PublishImages)
         {

@@ -179,6 +179,21 @@ public sealed class MqttPublisher : IAsyncDisposable
         return PublishNowAsync(Topics.Stats, PublishingJson.Serialize(message), retain: false, qos: 0, cancellationToken);
     }
 
+    /// <summary>Publishes P/stats every Mqtt:StatsInterval until cancelled, reading the pipeline's figures each time.</summary>
+    public async Task RunStatsLoopAsync(Func<PipelineStats> pipelineStats, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(pipelineStats);
+        using var timer = new PeriodicTimer(_options.StatsInterval, _clock);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
+                await PublishStatsAsync(pipelineStats(), cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+        }
+    }
+
     public PublisherStats GetStats() => new(
         State, Interlocked.Read(ref _reconnects), _outbox.Count, _outbox.Bytes, _outbox.DroppedImages, _outbox.DroppedResults,
         Interlocked.Read(ref _published));

@@ -78,6 +78,13 @@ public class EmbeddedBrokerPublishingTests
         }
         Assert.True((await late.WaitForAsync(m => m.Topic == topics.SessionState, Wait, "retained state")).Retain);
 
+        // Stats: the pipeline's figures plus the publisher's own.
+        Assert.True(await service.Publisher.PublishStatsAsync(new PipelineStats(25.0, 3, 40, 12.5, "CPU", TimeSpan.FromSeconds(9))));
+        var stats = JsonDocument.Parse((await live.WaitForAsync(m => m.Topic == topics.Stats, Wait, "stats")).Payload).RootElement;
+        Assert.Equal(3, stats.GetProperty("processedFields").GetInt64());
+        Assert.True(stats.GetProperty("mqttConnected").GetBoolean());
+        Assert.Equal(0, stats.GetProperty("outboxMessages").GetInt32());
+
         // Commands: start a new sample session; its state is echoed (and counts restart).
         await live.PublishAsync(topics.SessionSet, """{"action":"start","sampleId":"S-2","target":5}"""u8.ToArray());
         var state = await live.WaitForAsync(m => m.Topic == topics.SessionState && m.Text.Contains("\"S-2\""), Wait, "state after start");
@@ -99,7 +106,15 @@ public class EmbeddedBrokerPublishingTests
         Assert.Equal(SessionState.Running, service.Counting.Snapshot().State);
         Assert.Equal("S-2", service.Counting.Snapshot().SampleId);
 
+        // Reaching the target (5 white cells) completes the session by itself and says so on session/state.
+        Assert.True(service.Reporter.Report(ServiceUnderTest.MakeField(image, 4, "neutrophil", "neutrophil", "lymphocyte", "monocyte", "basophil", "RBC")).CompletedNow);
+        var completed = await live.WaitForAsync(m => m.Topic == topics.SessionState && m.Text.Contains("\"completed\""), Wait, "state after completion");
+        Assert.Equal(5, JsonDocument.Parse(completed.Payload).RootElement.GetProperty("whiteCells").GetInt64());
+        Assert.False(service.Reporter.Report(fields[0]).Accepted);
+
         // Stop: fields are refused until the next start.
+        await live.PublishAsync(topics.SessionSet, """{"action":"start","sampleId":"S-3"}"""u8.ToArray());
+        await live.WaitForAsync(m => m.Topic == topics.SessionState && m.Text.Contains("\"S-3\""), Wait, "state after second start");
         await live.PublishAsync(topics.SessionSet, """{"action":"stop"}"""u8.ToArray());
         await live.WaitForAsync(m => m.Topic == topics.SessionState && m.Text.Contains("\"stopped\""), Wait, "state after stop");
         Assert.False(service.Reporter.Report(fields[0]).Accepted);
