@@ -56,7 +56,9 @@ public sealed class FieldAnnotator
             var y = lineHeight;
             foreach (var line in headerLines)
             {
-                Cv2.PutText(canvas, line, new Point(8, y - 6), HersheyFonts.HersheySimplex, fontScale, Scalar.White, thickness, LineTypes.AntiAlias);
+                // OpenCV refuses empty text (e.g. no totals yet at the first field).
+                if (!string.IsNullOrEmpty(line))
+                    Cv2.PutText(canvas, line, new Point(8, y - 6), HersheyFonts.HersheySimplex, fontScale, Scalar.White, thickness, LineTypes.AntiAlias);
                 y += lineHeight;
             }
             foreach (var row in legendRows)

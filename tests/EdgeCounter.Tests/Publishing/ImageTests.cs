@@ -41,6 +41,15 @@ public class ImageTests
     }
 
     [Fact]
+    public void A_field_with_no_cells_and_empty_header_lines_is_still_annotated()
+    {
+        using var field = new Mat(120, 160, MatType.CV_8UC3, Scalar.All(200));
+        var annotator = new FieldAnnotator(Labels);
+        using var annotated = annotator.Annotate(field, [], ["field 1  white cells 0/100 (0%)  running", "", ""]);
+        Assert.True(annotated.Height > field.Height);
+    }
+
+    [Fact]
     public void Labels_keep_distinct_colours()
     {
         var annotator = new FieldAnnotator(Labels);
