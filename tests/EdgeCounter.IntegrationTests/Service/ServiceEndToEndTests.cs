@@ -1,0 +1,200 @@
+using System.Diagnostics;
+using System.Text.Json;
+using EdgeCounter.Hosting;
+using EdgeCounter.IntegrationTests.Publishing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using OpenCvSharp;
+using Xunit.Abstractions;
+
+namespace EdgeCounter.IntegrationTests.Service;
+
+/// <summary>
+/// The whole service, as it runs on a kiosk: simulated microscope, the shipped model, a real broker, and an MQTT
+/// subscriber watching the documented topics.
+/// </summary>
+[Collection("Service")]
+public class ServiceEndToEndTests(ITestOutputHelper output)
+{
+    internal static string[] Args(int port, string stateDirectory, params string[] more) =>
+    [
+        $"--EdgeCounter:DeviceId=scope-test",
+        $"--EdgeCounter:StateDirectory={stateDirectory}",
+        $"--EdgeCounter:Mqtt:Port={port}",
+        "--EdgeCounter:Mqtt:StatsInterval=00:00:01",
+        "--EdgeCounter:Source:Simulator:FramesPerSecond=15",
+        "--EdgeCounter:Source:Simulator:StopDuration=00:00:01",
+        "--EdgeCounter:Source:Simulator:Seed=5",
+        "--EdgeCounter:Detector:IntraOpThreads=1",
+        .. more,
+    ];
+
+    private static JsonElement Json(Received m) => JsonDocument.Parse(m.Payload).RootElement;
+
+    [Fact]
+    public async Task Runs_on_embedded_defaults_and_publishes_fields_images_counts_and_answers_commands()
+    {
+        var port = FreePort.Next();
+        var state = Directory.CreateTempSubdirectory("edgecounter-e2e-").FullName;
+        try
+        {
+            using var host = ServiceHost.Build(Args(port, state));
+            await host.StartAsync();
+            await using var watcher = await RecordingSubscriber.ConnectAsync(port, "edgecounter/scope-test/#");
+            const string p = "edgecounter/scope-test";
+
+            await watcher.WaitForAsync(m => m.Topic == $"{p}/available" && m.Text == "online", what: "available=online");
+            var fields = await watcher.WaitForCountAsync(m => m.Topic == $"{p}/field", 4, TimeSpan.FromSeconds(60), "field");
+            var first = Json(fields[0]);
+            var session = first.GetProperty("sessionId").GetString()!;
+            Assert.Equal([1, 2, 3, 4], fields.Take(4).Select(f => Json(f).GetProperty("fieldId").GetInt64()));
+            Assert.Equal(JsonValueKind.Array, first.GetProperty("detections").ValueKind);
+            Assert.Equal("CPU", first.GetProperty("executionProvider").GetString());
+            Assert.EndsWith("Z", first.GetProperty("capturedAt").GetString());
+
+            var image = await watcher.WaitForAsync(m => m.Topic == $"{p}/field/image", what: "field image");
+            Assert.True(image.Retain || image.Payload.Length > 0);
+            using (var decoded = Cv2.ImDecode(image.Payload, ImreadModes.Color))
+            {
+                Assert.False(decoded.Empty(), "field/image is not a decodable JPEG");
+                Assert.True(decoded.Width >= 320);
+            }
+            Assert.True(image.Payload.Length < 1024 * 1024);
+
+            await watcher.WaitForAsync(m => m.Topic == $"{p}/stats" && Json(m).GetProperty("executionProvider").GetString() == "CPU", what: "stats");
+
+            // A late subscriber sees the retained counts, and they add up to the fields published so far.
+            await Task.Delay(500);
+            await using (var late = await RecordingSubscriber.ConnectAsync(port, $"{p}/counts"))
+            {
+                var counts = Json(await late.WaitForAsync(m => m.Topic == $"{p}/counts" && m.Retain, what: "retained counts"));
+                Assert.Equal(session, counts.GetProperty("sessionId").GetString());
+                var upTo = counts.GetProperty("fields").GetInt64();
+                var summed = new Dictionary<string, long>();
+                foreach (var f in watcher.Messages.Where(m => m.Topic == $"{p}/field").Select(Json)
+                             .Where(f => f.GetProperty("sessionId").GetString() == session && f.GetProperty("fieldId").GetInt64() <= upTo))
+                    foreach (var c in f.GetProperty("counts").EnumerateObject())
+                        summed[c.Name] = summed.GetValueOrDefault(c.Name) + c.Value.GetInt64();
+                foreach (var total in counts.GetProperty("totals").EnumerateObject())
+                    Assert.Equal(summed.GetValueOrDefault(total.Name), total.Value.GetInt64());
+            }
+
+            // Session commands: a malformed one is refused and changes nothing; start opens a new session.
+            await watcher.PublishAsync($"{p}/session/set", "{\"action\":\"launch\"}"u8.ToArray());
+            var error = Json(await watcher.WaitForAsync(m => m.Topic == $"{p}/session/error", what: "session error"));
+            Assert.False(string.IsNullOrEmpty(error.GetProperty("error").GetString()));
+            await watcher.PublishAsync($"{p}/session/set", "{\"action\":\"start\",\"sampleId\":\"S-42\",\"target\":200}"u8.ToArray());
+            var started = Json(await watcher.WaitForAsync(m => m.Topic == $"{p}/session/state" && m.Text.Contains("S-42"), what: "state echo"));
+            Assert.NotEqual(session, started.GetProperty("sessionId").GetString());
+            Assert.Equal(200, started.GetProperty("target").GetInt32());
+            var newSession = started.GetProperty("sessionId").GetString();
+            var next = Json(await watcher.WaitForAsync(m => m.Topic == $"{p}/field" && Json(m).GetProperty("sessionId").GetString() == newSession,
+                TimeSpan.FromSeconds(30), "field of the new session"));
+            Assert.Equal(1, next.GetProperty("fieldId").GetInt64());
+            Assert.Equal("S-42", next.GetProperty("sampleId").GetString());
+
+            await host.StopAsync();
+            await watcher.WaitForAsync(m => m.Topic == $"{p}/available" && m.Text == "stopped", what: "available=stopped");
+        }
+        finally
+        {
+            Directory.Delete(state, true);
+        }
+    }
+
+    [Fact]
+    public async Task Publishes_to_an_external_mosquitto_broker()
+    {
+        await using var mosquitto = await MosquittoBroker.StartAsync();
+        var state = Directory.CreateTempSubdirectory("edgecounter-ext-").FullName;
+        try
+        {
+            await using var watcher = await RecordingSubscriber.ConnectAsync(mosquitto.Port, "edgecounter/scope-test/#");
+            using var host = ServiceHost.Build(Args(mosquitto.Port, state, "--EdgeCounter:Mqtt:Mode=External", "--EdgeCounter:Mqtt:Host=127.0.0.1"));
+            await host.StartAsync();
+            await watcher.WaitForAsync(m => m.Topic == "edgecounter/scope-test/available" && m.Text == "online", what: "available=online");
+            var fields = await watcher.WaitForCountAsync(m => m.Topic == "edgecounter/scope-test/field", 2, TimeSpan.FromSeconds(60), "field");
+            Assert.Equal([1, 2], fields.Take(2).Select(f => Json(f).GetProperty("fieldId").GetInt64()));
+            await host.StopAsync();
+            await watcher.WaitForAsync(m => m.Topic == "edgecounter/scope-test/available" && m.Text == "stopped", what: "available=stopped");
+        }
+        finally
+        {
+            Directory.Delete(state, true);
+        }
+    }
+
+    [Fact]
+    public async Task A_plain_mosquitto_sub_without_a_client_id_can_watch_the_embedded_broker()
+    {
+        const string MosquittoSub = "/usr/bin/mosquitto_sub";
+        if (!File.Exists(MosquittoSub)) Assert.Fail("mosquitto_sub is missing: run `apt-get install -y mosquitto-clients` (CI's .ci/run does this).");
+        var port = FreePort.Next();
+        var state = Directory.CreateTempSubdirectory("edgecounter-sub-").FullName;
+        try
+        {
+            using var host = ServiceHost.Build(Args(port, state));
+            await host.StartAsync();
+            // Exactly what the README tells a newcomer to run (plus the port), MQTT 3.1.1 with no client id.
+            var start = new ProcessStartInfo(MosquittoSub) { RedirectStandardOutput = true, RedirectStandardError = true };
+            foreach (var a in new[] { "-p", port.ToString(), "-t", "edgecounter/#", "-v", "-C", "1", "-W", "20" }) start.ArgumentList.Add(a);
+            using var sub = Process.Start(start)!;
+            var line = await sub.StandardOutput.ReadLineAsync();
+            var stderr = await sub.StandardError.ReadToEndAsync();
+            await sub.WaitForExitAsync();
+            Assert.True(sub.ExitCode == 0, $"mosquitto_sub failed: {stderr}");
+            Assert.StartsWith("edgecounter/scope-test/", line);
+            await host.StopAsync();
+        }
+        finally
+        {
+            Directory.Delete(state, true);
+        }
+    }
+
+    [Fact]
+    public async Task A_bad_configuration_stops_the_start_with_a_message_naming_the_key()
+    {
+        var state = Directory.CreateTempSubdirectory("edgecounter-badcfg-").FullName;
+        try
+        {
+            var e = Assert.Throws<ConfigurationProblemException>(() => ServiceHost.Build(Args(FreePort.Next(), state,
+                "--EdgeCounter:Mqtt:Port=70000", "--EdgeCounter:Source:Kind=Video", "--EdgeCounter:Source:Path=/nonexistent.mp4")));
+            Assert.Contains(e.Problems, p => p.Contains("EdgeCounter:Mqtt:Port"));
+            Assert.Contains(e.Problems, p => p.Contains("EdgeCounter:Source:Path"));
+
+            var unknownKind = Assert.Throws<ConfigurationProblemException>(() => ServiceHost.Build(Args(FreePort.Next(), state, "--EdgeCounter:Source:Kind=Webcam")));
+            Assert.Contains(unknownKind.Problems, p => p.Contains("Kind") && p.Contains("Webcam"));
+
+            var typo = Assert.Throws<ConfigurationProblemException>(() => ServiceHost.Build(Args(FreePort.Next(), state, "--EdgeCounter:Mqtt:Prot=1884")));
+            Assert.Contains(typo.Problems, p => p.Contains("Prot"));
+
+            var model = Assert.Throws<ConfigurationProblemException>(() => ServiceHost.Build(Args(FreePort.Next(), state, "--EdgeCounter:Detector:ModelPath=/nonexistent/model.onnx")));
+            Assert.Contains(model.Problems, p => p.Contains("EdgeCounter:Detector:ModelPath") && p.Contains("/nonexistent/model.onnx"));
+
+            // A file that is not a model at all.
+            var junk = Path.Combine(state, "junk.onnx");
+            await File.WriteAllTextAsync(junk, "not a model");
+            var wrong = Assert.Throws<ConfigurationProblemException>(() => ServiceHost.Build(Args(FreePort.Next(), state, $"--EdgeCounter:Detector:ModelPath={junk}")));
+            Assert.Contains(wrong.Problems, p => p.Contains("EdgeCounter:Detector:ModelPath"));
+        }
+        finally
+        {
+            Directory.Delete(state, true);
+        }
+    }
+
+    [Fact]
+    public async Task The_executable_exits_with_code_2_and_names_the_key_on_an_invalid_configuration()
+    {
+        var exe = Path.Combine(AppContext.BaseDirectory, "EdgeCounter.dll");
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (var a in new[] { exe, "--EdgeCounter:Mqtt:Port=0" }) start.ArgumentList.Add(a);
+        using var process = Process.Start(start)!;
+        var stderr = await process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        output.WriteLine(stderr);
+        Assert.Equal(ServiceHost.ConfigurationError, process.ExitCode);
+        Assert.Contains("EdgeCounter:Mqtt:Port", stderr);
+    }
+}
