@@ -41,6 +41,11 @@ public sealed class SimulatedMicroscope : IDisposable
     /// <summary>Slide tiles rendered so far (the rest came from the cache).</summary>
     public long TilesRendered => _slide.TilesRendered;
 
+    /// <summary>Slide tiles held in the cache now (bounded by TileCacheCapacity).</summary>
+    public int CachedTiles => _slide.CachedTiles;
+
+    internal SlideLayout Layout => _slide.Layout;
+
     /// <summary>The stage's stop with this index (generated on demand).</summary>
     public StopInfo GetStop(int index) => _stage.Info(index);
 
