@@ -89,6 +89,12 @@ public sealed class MicroscopeOptions
     /// <summary>Rendered slide tiles kept in memory (256x256 each, about 200 KB).</summary>
     public int TileCacheCapacity { get; set; } = 160;
 
+    /// <summary>
+    /// Time a still frame may spend rendering the slide tiles of the path to the next stop, so frames in motion
+    /// do not stall on tile rendering. Zero disables it. Never changes what a frame shows.
+    /// </summary>
+    public TimeSpan PrefetchBudget { get; set; } = TimeSpan.FromMilliseconds(12);
+
     public int SlideWidthPixels => checked(SlideFieldsAcross * Width);
 
     public int SlideHeightPixels => checked(SlideFieldsDown * Height);
@@ -115,6 +121,7 @@ public sealed class MicroscopeOptions
         Require(MaxInitialDefocusSigma >= 0 && MovingDefocusSigma >= 0, "defocus sigmas must be >= 0");
         Require(FocusSettleTime >= TimeSpan.Zero, "FocusSettleTime must be >= 0");
         Require(TileCacheCapacity >= 16, "TileCacheCapacity must be >= 16");
+        Require(PrefetchBudget >= TimeSpan.Zero, "PrefetchBudget must be >= 0");
         if (Stops is not null)
         {
             Require(Stops.Count > 0, "Stops, when given, must not be empty");

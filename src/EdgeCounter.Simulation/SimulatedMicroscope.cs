@@ -127,6 +127,7 @@ public sealed class SimulatedMicroscope : IDisposable
         var y = (int)Math.Round(ym);
         var defocus = still ? _stage.DefocusAt(stop, t0) : _options.MovingDefocusSigma;
 
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         var frame = new Mat(_options.Height, _options.Width, MatType.CV_8UC3);
         try
         {
@@ -143,11 +144,28 @@ public sealed class SimulatedMicroscope : IDisposable
             throw;
         }
 
+        if (still && _options.PrefetchBudget > TimeSpan.Zero && _stage.LeaveSeconds(stop) < double.PositiveInfinity)
+            _slide.Prefetch(PathAhead(stop), clock, _options.PrefetchBudget);
+
         var stopInfo = still ? stop : -1;
         var revisitOf = still ? _stage.Info(stop).RevisitOf : -1;
         truth = new FrameTruth(frameIndex, TimeSpan.FromTicks((long)Math.Round(t0 * TimeSpan.TicksPerSecond)), x, y, !still, defocus, stopInfo, revisitOf,
             CellsInView(_slide.Layout, x, y, _options.Width, _options.Height));
         return frame;
+    }
+
+    /// <summary>Fields along the move from this stop to the next, nearest first, then the next field itself.</summary>
+    private IEnumerable<Rect> PathAhead(int stop)
+    {
+        var (x0, y0) = _stage.StopPosition(stop);
+        var (x1, y1) = _stage.StopPosition(stop + 1);
+        var distance = Math.Sqrt((double)(x1 - x0) * (x1 - x0) + (double)(y1 - y0) * (y1 - y0));
+        var steps = Math.Max(1, (int)Math.Ceiling(distance / (SlideRenderer.TileSize / 2.0)));
+        for (var i = 1; i <= steps; i++)
+        {
+            var f = (double)i / steps;
+            yield return new Rect((int)Math.Round(x0 + (x1 - x0) * f), (int)Math.Round(y0 + (y1 - y0) * f), _options.Width, _options.Height);
+        }
     }
 
     /// <summary>Cells whose drawn box meets the view, boxes in view pixels clipped to it.</summary>

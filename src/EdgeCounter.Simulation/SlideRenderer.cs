@@ -59,6 +59,27 @@ internal sealed class SlideRenderer : IDisposable
             }
     }
 
+    /// <summary>
+    /// Renders not-yet-cached tiles of the given regions (in order) until the deadline passes. Used while the
+    /// stage rests, so the tiles of the path ahead are ready before it moves. Output never depends on it.
+    /// </summary>
+    public void Prefetch(IEnumerable<Rect> regions, System.Diagnostics.Stopwatch clock, TimeSpan budget)
+    {
+        var warmed = 0;
+        foreach (var r in regions)
+        {
+            for (var ty = FloorDiv(r.Y, TileSize); ty <= FloorDiv(r.Y + r.Height - 1, TileSize); ty++)
+                for (var tx = FloorDiv(r.X, TileSize); tx <= FloorDiv(r.X + r.Width - 1, TileSize); tx++)
+                {
+                    if (clock.Elapsed >= budget || warmed >= _capacity / 2) return;
+                    var key = ((long)ty << 32) ^ (uint)tx;
+                    if (_index.ContainsKey(key)) continue;
+                    Tile(tx, ty);
+                    warmed++;
+                }
+        }
+    }
+
     private static int FloorDiv(int a, int b) => (int)Math.Floor((double)a / b);
 
     private Mat Tile(int tx, int ty)
