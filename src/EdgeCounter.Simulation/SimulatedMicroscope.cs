@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using OpenCvSharp;
 
 namespace EdgeCounter.Simulation;
@@ -154,6 +156,31 @@ public sealed class SimulatedMicroscope : IDisposable
         return frame;
     }
 
+    /// <summary>
+    /// The camera's stream. Real time: frame n is delivered at n x FrameInterval after the first; when rendering or
+    /// the consumer falls behind, the camera skips to the frame due now (indices jump, as a real camera drops
+    /// frames). Otherwise: frames 0, 1, 2... as fast as they render. Each frame's Mat belongs to the consumer.
+    /// </summary>
+    public async IAsyncEnumerable<SimulatedFrame> FramesAsync(bool realTime, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        var clock = Stopwatch.StartNew();
+        long next = 0;
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            if (realTime)
+            {
+                var due = TimeSpan.FromSeconds(next / _fps);
+                var wait = due - clock.Elapsed;
+                if (wait > TimeSpan.Zero) await Task.Delay(wait, cancellationToken).ConfigureAwait(false);
+                else next = Math.Max(next, (long)Math.Floor(clock.Elapsed.TotalSeconds * _fps));
+            }
+            var image = RenderFrame(next, out var truth);
+            yield return new SimulatedFrame(image, truth);
+            next++;
+            if (!realTime) await Task.Yield();
+        }
+    }
+
     /// <summary>Fields along the move from this stop to the next, nearest first, then the next field itself.</summary>
     private IEnumerable<Rect> PathAhead(int stop)
     {
@@ -187,4 +214,10 @@ public sealed class SimulatedMicroscope : IDisposable
     }
 
     public void Dispose() => _slide.Dispose();
+}
+
+/// <summary>One frame of the simulated camera: the image (BGR 8UC3, owned by whoever holds it) and its truth.</summary>
+public sealed record SimulatedFrame(Mat Image, FrameTruth Truth) : IDisposable
+{
+    public void Dispose() => Image.Dispose();
 }

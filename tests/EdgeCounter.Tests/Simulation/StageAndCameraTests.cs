@@ -164,3 +164,47 @@ public class StageAndCameraTests
         Assert.True(m.TilesRendered > 16);
     }
 }
+
+public class FrameStreamTests
+{
+    [Fact]
+    public async Task As_fast_as_possible_streams_consecutive_frames_equal_to_rendered_ones()
+    {
+        var options = new MicroscopeOptions { Seed = 4, Width = 160, Height = 120, SlideFieldsAcross = 6, SlideFieldsDown = 6 };
+        using var streamed = new SimulatedMicroscope(options);
+        using var direct = new SimulatedMicroscope(options);
+        var expected = 0L;
+        await foreach (var frame in streamed.FramesAsync(realTime: false))
+        {
+            using (frame)
+            {
+                Assert.Equal(expected, frame.Truth.FrameIndex);
+                using var again = direct.RenderFrame(expected, out _);
+                Assert.Equal(SimulationTestKit.Bytes(again), SimulationTestKit.Bytes(frame.Image));
+            }
+            if (++expected == 5) break;
+        }
+    }
+
+    [Fact]
+    public async Task Real_time_stream_paces_frames_by_the_frame_interval()
+    {
+        var options = new MicroscopeOptions { Seed = 4, Width = 160, Height = 120, SlideFieldsAcross = 6, SlideFieldsDown = 6, FramesPerSecond = 20, Exposure = TimeSpan.FromMilliseconds(5) };
+        using var m = new SimulatedMicroscope(options);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var last = -1L;
+        var count = 0;
+        await foreach (var frame in m.FramesAsync(realTime: true))
+        {
+            using (frame)
+            {
+                Assert.True(frame.Truth.FrameIndex > last);
+                last = frame.Truth.FrameIndex;
+                // A frame is never delivered before its time.
+                Assert.True(clock.Elapsed.TotalSeconds >= frame.Truth.Time.TotalSeconds - 0.005);
+            }
+            if (++count == 6) break;
+        }
+        Assert.True(clock.Elapsed.TotalSeconds >= 0.24, "six frames at 20 fps take at least 0.25 s");
+    }
+}
