@@ -31,7 +31,7 @@ public sealed class SimulatedMicroscope : IDisposable
         _exposure = options.Exposure.TotalSeconds;
         var slideSeed = Hashing.Of(options.Seed, 0x511DE);
         _slide = new SlideRenderer(slideSeed, options.Profile, options.MicrometresPerPixel, options.SlideWidthPixels, options.SlideHeightPixels,
-            options.NoiseSigma, options.TileCacheCapacity);
+            options.NoiseSigma, options.EffectiveTileCacheCapacity);
         _optics = new CameraOptics(options.Width, options.Height, _slide.Palette.VignetteStrength, _slide.Palette.NoiseSigma, slideSeed);
         _stage = new StageScript(options);
     }
