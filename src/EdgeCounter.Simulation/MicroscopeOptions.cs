@@ -86,8 +86,20 @@ public sealed class MicroscopeOptions
     /// <summary>Explicit stops instead of the meander (tests, demos). Null = the endless meander.</summary>
     public IReadOnlyList<ScriptedStop>? Stops { get; set; }
 
-    /// <summary>Rendered slide tiles kept in memory (256x256 each, about 200 KB).</summary>
-    public int TileCacheCapacity { get; set; } = 160;
+    /// <summary>
+    /// Rendered slide tiles kept in memory (256x256 each, about 200 KB). Null = enough for the field in view, the
+    /// path to the next one and the next one: 3 fields' worth plus 32 (194 tiles, about 38 MB, at 1920x1080; 68 at 640x480).
+    /// </summary>
+    public int? TileCacheCapacity { get; set; }
+
+    internal int EffectiveTileCacheCapacity =>
+        TileCacheCapacity ?? 3 * ((Width + 255) / 256 + 1) * ((Height + 255) / 256 + 1) + 32;
+
+    /// <summary>
+    /// Time a still frame may spend rendering the slide tiles of the path to the next stop, so frames in motion
+    /// do not stall on tile rendering. Zero disables it. Never changes what a frame shows.
+    /// </summary>
+    public TimeSpan PrefetchBudget { get; set; } = TimeSpan.FromMilliseconds(12);
 
     public int SlideWidthPixels => checked(SlideFieldsAcross * Width);
 
@@ -114,7 +126,8 @@ public sealed class MicroscopeOptions
         Require(RevisitProbability is >= 0 and <= 1 && DefocusProbability is >= 0 and <= 1, "probabilities must be 0..1");
         Require(MaxInitialDefocusSigma >= 0 && MovingDefocusSigma >= 0, "defocus sigmas must be >= 0");
         Require(FocusSettleTime >= TimeSpan.Zero, "FocusSettleTime must be >= 0");
-        Require(TileCacheCapacity >= 16, "TileCacheCapacity must be >= 16");
+        Require(TileCacheCapacity is null or >= 16, "TileCacheCapacity must be >= 16");
+        Require(PrefetchBudget >= TimeSpan.Zero, "PrefetchBudget must be >= 0");
         if (Stops is not null)
         {
             Require(Stops.Count > 0, "Stops, when given, must not be empty");

@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using OpenCvSharp;
 
 namespace EdgeCounter.Simulation;
@@ -29,7 +31,7 @@ public sealed class SimulatedMicroscope : IDisposable
         _exposure = options.Exposure.TotalSeconds;
         var slideSeed = Hashing.Of(options.Seed, 0x511DE);
         _slide = new SlideRenderer(slideSeed, options.Profile, options.MicrometresPerPixel, options.SlideWidthPixels, options.SlideHeightPixels,
-            options.NoiseSigma, options.TileCacheCapacity);
+            options.NoiseSigma, options.EffectiveTileCacheCapacity);
         _optics = new CameraOptics(options.Width, options.Height, _slide.Palette.VignetteStrength, _slide.Palette.NoiseSigma, slideSeed);
         _stage = new StageScript(options);
     }
@@ -40,6 +42,11 @@ public sealed class SimulatedMicroscope : IDisposable
 
     /// <summary>Slide tiles rendered so far (the rest came from the cache).</summary>
     public long TilesRendered => _slide.TilesRendered;
+
+    /// <summary>Slide tiles held in the cache now (bounded by TileCacheCapacity).</summary>
+    public int CachedTiles => _slide.CachedTiles;
+
+    internal SlideLayout Layout => _slide.Layout;
 
     /// <summary>The stage's stop with this index (generated on demand).</summary>
     public StopInfo GetStop(int index) => _stage.Info(index);
@@ -122,6 +129,7 @@ public sealed class SimulatedMicroscope : IDisposable
         var y = (int)Math.Round(ym);
         var defocus = still ? _stage.DefocusAt(stop, t0) : _options.MovingDefocusSigma;
 
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         var frame = new Mat(_options.Height, _options.Width, MatType.CV_8UC3);
         try
         {
@@ -138,11 +146,53 @@ public sealed class SimulatedMicroscope : IDisposable
             throw;
         }
 
+        if (still && _options.PrefetchBudget > TimeSpan.Zero && _stage.LeaveSeconds(stop) < double.PositiveInfinity)
+            _slide.Prefetch(PathAhead(stop), clock, _options.PrefetchBudget);
+
         var stopInfo = still ? stop : -1;
         var revisitOf = still ? _stage.Info(stop).RevisitOf : -1;
         truth = new FrameTruth(frameIndex, TimeSpan.FromTicks((long)Math.Round(t0 * TimeSpan.TicksPerSecond)), x, y, !still, defocus, stopInfo, revisitOf,
             CellsInView(_slide.Layout, x, y, _options.Width, _options.Height));
         return frame;
+    }
+
+    /// <summary>
+    /// The camera's stream. Real time: frame n is delivered at n x FrameInterval after the first; when rendering or
+    /// the consumer falls behind, the camera skips to the frame due now (indices jump, as a real camera drops
+    /// frames). Otherwise: frames 0, 1, 2... as fast as they render. Each frame's Mat belongs to the consumer.
+    /// </summary>
+    public async IAsyncEnumerable<SimulatedFrame> FramesAsync(bool realTime, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        var clock = Stopwatch.StartNew();
+        long next = 0;
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            if (realTime)
+            {
+                var due = TimeSpan.FromSeconds(next / _fps);
+                var wait = due - clock.Elapsed;
+                if (wait > TimeSpan.Zero) await Task.Delay(wait, cancellationToken).ConfigureAwait(false);
+                else next = Math.Max(next, (long)Math.Floor(clock.Elapsed.TotalSeconds * _fps));
+            }
+            var image = RenderFrame(next, out var truth);
+            yield return new SimulatedFrame(image, truth);
+            next++;
+            if (!realTime) await Task.Yield();
+        }
+    }
+
+    /// <summary>Fields along the move from this stop to the next, nearest first, then the next field itself.</summary>
+    private IEnumerable<Rect> PathAhead(int stop)
+    {
+        var (x0, y0) = _stage.StopPosition(stop);
+        var (x1, y1) = _stage.StopPosition(stop + 1);
+        var distance = Math.Sqrt((double)(x1 - x0) * (x1 - x0) + (double)(y1 - y0) * (y1 - y0));
+        var steps = Math.Max(1, (int)Math.Ceiling(distance / (SlideRenderer.TileSize / 2.0)));
+        for (var i = 1; i <= steps; i++)
+        {
+            var f = (double)i / steps;
+            yield return new Rect((int)Math.Round(x0 + (x1 - x0) * f), (int)Math.Round(y0 + (y1 - y0) * f), _options.Width, _options.Height);
+        }
     }
 
     /// <summary>Cells whose drawn box meets the view, boxes in view pixels clipped to it.</summary>
@@ -164,4 +214,10 @@ public sealed class SimulatedMicroscope : IDisposable
     }
 
     public void Dispose() => _slide.Dispose();
+}
+
+/// <summary>One frame of the simulated camera: the image (BGR 8UC3, owned by whoever holds it) and its truth.</summary>
+public sealed record SimulatedFrame(Mat Image, FrameTruth Truth) : IDisposable
+{
+    public void Dispose() => Image.Dispose();
 }

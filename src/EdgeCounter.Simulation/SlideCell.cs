@@ -342,7 +342,7 @@ internal sealed class SlideCell
             case CellType.Monocyte:
             {
                 cyto = p.MonocyteCytoplasm * (0.9f + 0.25f * fine);
-                foreach (var vac in _vacuoles) cyto *= 1 - 0.8f * Coverage(vac, u, v);
+                foreach (var vac in _vacuoles) cyto *= 1 - 0.55f * Coverage(vac, u, v);
                 nucleus = p.MonocyteNucleus * (0.85f + 0.3f * tex.Medium.At(tx, ty));
                 break;
             }

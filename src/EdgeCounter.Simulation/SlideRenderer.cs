@@ -59,6 +59,27 @@ internal sealed class SlideRenderer : IDisposable
             }
     }
 
+    /// <summary>
+    /// Renders not-yet-cached tiles of the given regions (in order) until the deadline passes. Used while the
+    /// stage rests, so the tiles of the path ahead are ready before it moves. Output never depends on it.
+    /// </summary>
+    public void Prefetch(IEnumerable<Rect> regions, System.Diagnostics.Stopwatch clock, TimeSpan budget)
+    {
+        var warmed = 0;
+        foreach (var r in regions)
+        {
+            for (var ty = FloorDiv(r.Y, TileSize); ty <= FloorDiv(r.Y + r.Height - 1, TileSize); ty++)
+                for (var tx = FloorDiv(r.X, TileSize); tx <= FloorDiv(r.X + r.Width - 1, TileSize); tx++)
+                {
+                    if (clock.Elapsed >= budget || warmed >= _capacity / 2) return;
+                    var key = ((long)ty << 32) ^ (uint)tx;
+                    if (_index.ContainsKey(key)) continue;
+                    Tile(tx, ty);
+                    warmed++;
+                }
+        }
+    }
+
     private static int FloorDiv(int a, int b) => (int)Math.Floor((double)a / b);
 
     private Mat Tile(int tx, int ty)
@@ -87,39 +108,52 @@ internal sealed class SlideRenderer : IDisposable
     {
         var density = _density;
         var bg = Palette.Background;
-        var film = Textures.Film;
-        for (var y = 0; y < TileSize; y++)
-            for (var x = 0; x < TileSize; x++)
+        fixed (float* d = density)
+        fixed (float* film = Textures.Film.Values)
+        {
+            for (var y = 0; y < TileSize; y++)
             {
                 // Plasma film: faint pink, thicker and thinner in broad patches.
-                var k = 0.7f + 0.6f * film.At(left + x, top + y);
-                var i = (y * TileSize + x) * 3;
-                density[i] = bg.B * k;
-                density[i + 1] = bg.G * k;
-                density[i + 2] = bg.R * k;
+                var filmRow = film + (((top + y) & NoiseTexture.Mask) << 9);
+                var row = d + y * TileSize * 3;
+                for (var x = 0; x < TileSize; x++)
+                {
+                    var k = 0.7f + 0.6f * filmRow[(left + x) & NoiseTexture.Mask];
+                    row[x * 3] = bg.B * k;
+                    row[x * 3 + 1] = bg.G * k;
+                    row[x * 3 + 2] = bg.R * k;
+                }
             }
+        }
         foreach (var cell in Layout.CellsIn(left, top, left + TileSize, top + TileSize))
             cell.Paint(density, left, top, TileSize, TileSize, Palette, Textures);
 
         var tile = new Mat(TileSize, TileSize, MatType.CV_8UC3);
-        var lutB = Palette.Lut[0];
-        var lutG = Palette.Lut[1];
-        var lutR = Palette.Lut[2];
-        for (var y = 0; y < TileSize; y++)
+        fixed (float* d = density)
+        fixed (byte* lutB = Palette.Lut[0])
+        fixed (byte* lutG = Palette.Lut[1])
+        fixed (byte* lutR = Palette.Lut[2])
         {
-            var row = (byte*)tile.Ptr(y);
-            for (var x = 0; x < TileSize; x++)
+            for (var y = 0; y < TileSize; y++)
             {
-                var i = (y * TileSize + x) * 3;
-                row[x * 3] = lutB[Quantise(density[i])];
-                row[x * 3 + 1] = lutG[Quantise(density[i + 1])];
-                row[x * 3 + 2] = lutR[Quantise(density[i + 2])];
+                var row = (byte*)tile.Ptr(y);
+                var src = d + y * TileSize * 3;
+                for (var x = 0; x < TileSize * 3; x += 3)
+                {
+                    row[x] = lutB[Quantise(src[x])];
+                    row[x + 1] = lutG[Quantise(src[x + 1])];
+                    row[x + 2] = lutR[Quantise(src[x + 2])];
+                }
             }
         }
         return tile;
     }
 
-    private static int Quantise(float od) => Math.Clamp((int)(od * StainPalette.LutScale + 0.5f), 0, StainPalette.LutMax);
+    private static int Quantise(float od)
+    {
+        var q = (int)(od * StainPalette.LutScale + 0.5f);
+        return q < 0 ? 0 : q > StainPalette.LutMax ? StainPalette.LutMax : q;
+    }
 
     public void Dispose()
     {

@@ -44,8 +44,8 @@ internal sealed class StainPalette
         Density A(double r, double g, double b) => Shape(Density.FromRgb(r, g, b), azure);
 
         // Target colours (RGB) of Wright-Giemsa components on a white background.
-        Background = E(234, 226, 230);
-        Erythrocyte = E(218, 148, 152);
+        Background = E(238, 226, 228);
+        Erythrocyte = E(222, 152, 150);
         NeutrophilCytoplasm = E(226, 204, 214);
         EosinophilGranule = E(226, 110, 84);
         MegakaryocyteCytoplasm = E(206, 168, 204);

@@ -96,6 +96,8 @@ public static class SynthCommand
 
     private static int MeasureRender(ulong seed, SlideProfile profile, int width, int height, double mpp, int frames, CancellationToken cancellationToken)
     {
+        // One core: the simulated camera must keep up without OpenCV's thread pool.
+        Cv2.SetNumThreads(1);
         using var microscope = new SimulatedMicroscope(new MicroscopeOptions
         {
             Seed = seed, Profile = profile, Width = width, Height = height, MicrometresPerPixel = mpp, FramesPerSecond = 30,
