@@ -16,7 +16,7 @@ public readonly record struct OutputGeometry(int Classes, int Subtypes, int Heig
 public static class HeatmapDecoder
 {
     /// <summary>
-    /// Appends every heatmap peak whose score reaches its class threshold. The heatmap is already peak-filtered by
+    /// Appends every heatmap peak whose score is above its class threshold (strictly, as the training recipe's decode). The heatmap is already peak-filtered by
     /// the model (non-maxima are 0), so a scan with a threshold is the whole peak search.
     /// </summary>
     /// <param name="subtypeClassIndex">Class whose detections read the subtype softmax; -1 for none.</param>
@@ -45,8 +45,8 @@ public static class HeatmapDecoder
             for (var k = 0; k < plane; k++)
             {
                 var score = channel[k];
-                // Also rejects NaN. A zero threshold would admit every cell; a peak must have some score.
-                if (!(score >= threshold) || score <= 0) continue;
+                // Also rejects NaN; with a zero threshold a peak still needs some score.
+                if (!(score > threshold)) continue;
                 var i = k / g.Width;
                 var j = k - i * g.Width;
                 var cx = (j + offset[k]) * g.Stride;
@@ -72,9 +72,13 @@ public static class HeatmapDecoder
 /// <summary>Class-aware greedy non-maximum suppression: a box suppresses only boxes of its own class.</summary>
 public static class MultiClassNms
 {
+    /// <summary>Candidates kept for NMS, highest scores first (the training recipe's decode uses the same top-k).</summary>
+    public const int PreNmsTopK = 500;
+
     /// <summary>
     /// Sorts <paramref name="detections"/> by score (highest first) and keeps, in place, each box whose IoU with every
     /// kept box of its class is at most <paramref name="iouThreshold"/>, up to <paramref name="maxDetections"/>.
+    /// Only the <see cref="PreNmsTopK"/> best candidates take part.
     /// </summary>
     public static void Apply(List<RawDetection> detections, float iouThreshold, int maxDetections)
     {
@@ -88,6 +92,7 @@ public static class MultiClassNms
             s = a.Box.Y1.CompareTo(b.Box.Y1);
             return s != 0 ? s : a.Box.X1.CompareTo(b.Box.X1);
         });
+        if (detections.Count > PreNmsTopK) detections.RemoveRange(PreNmsTopK, detections.Count - PreNmsTopK);
         var kept = 0;
         for (var n = 0; n < detections.Count && kept < maxDetections; n++)
         {
