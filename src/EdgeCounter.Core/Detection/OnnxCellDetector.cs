@@ -29,6 +29,7 @@ public sealed class OnnxCellDetector : ICellDetector
     private readonly string[] _inputNames;
     private readonly string[] _outputNames;
     private readonly bool _hasSubtypes;
+    private readonly bool _evaluationMode;
     private readonly List<RawDetection> _raw = new(512);
     private readonly Mat _converted = new();
     private readonly Mat _resized = new();
@@ -61,6 +62,7 @@ public sealed class OnnxCellDetector : ICellDetector
             labels ??= LabelsFromMetadata(_session, modelPath, labelsPath);
             _labels = labels;
             _hasSubtypes = labels.SubtypeOf is not null;
+            _evaluationMode = options.EvaluationScoreFloor is not null;
             try
             {
                 _thresholds = options.EvaluationScoreFloor is { } floor
@@ -157,7 +159,7 @@ public sealed class OnnxCellDetector : ICellDetector
             _heatmap.AsSpan(0, output.Classes * plane), _size.AsSpan(0, 2 * plane), _offset.AsSpan(0, 2 * plane),
             _hasSubtypes ? _subtype.AsSpan(0, output.Subtypes * plane) : default,
             output, _thresholds, _labels.SubtypeClassIndex, _raw);
-        MultiClassNms.Apply(_raw, _labels.NmsIou, _labels.MaxDetections);
+        MultiClassNms.Apply(_raw, _labels.NmsIou, _labels.MaxDetections, limitPerClass: _evaluationMode);
         var detections = new List<Detection>(_raw.Count);
         foreach (var r in _raw)
         {

@@ -20,7 +20,7 @@ public class EvalCommandTests : IDisposable
     /// <summary>Dataset name for a model class: plural "s" toggled, so automatic pairing has to work for it.</summary>
     private static string DatasetName(string modelClass) => modelClass.EndsWith('s') ? modelClass[..^1] : modelClass + "s";
 
-    private (ModelLabels Labels, List<EdgeCounter.Detection.Detection> Truth) WriteVocSet(float truthThreshold)
+    private (ModelLabels Labels, List<EdgeCounter.Detection.Detection> Truth) WriteVocSet(float truthThreshold, bool subtypeNames = false)
     {
         var labels = ModelLabels.Load(RealModel.LabelsPath);
         Directory.CreateDirectory(Path.Combine(_root, "Annotations"));
@@ -29,11 +29,12 @@ public class EvalCommandTests : IDisposable
         using var field = File.Exists(parity) ? Cv2.ImRead(parity) : new Mat(300, 400, MatType.CV_8UC3, new Scalar(220, 210, 230));
         Cv2.ImWrite(Path.Combine(_root, "JPEGImages", "field.png"), field);
 
-        using var detector = RealModel.Load(o => o.ScoreThresholdOverrides = labels.Classes.ToDictionary(c => c, _ => truthThreshold));
-        // The 60 best boxes: fewer than COCO's 100 per image and class, so recall can reach 1.
-        var truth = detector.Detect(field).Detections.OrderByDescending(d => d.Score).Take(60).ToList();
+        // Decoded as eval decodes (score floor: maxDetections per class), the 20 best boxes of each class:
+        // fewer than COCO's 100 per image and class, so recall can reach 1.
+        using var detector = RealModel.Load(o => o.EvaluationScoreFloor = truthThreshold);
+        var truth = detector.Detect(field).Detections.GroupBy(d => d.Class).SelectMany(g => g.OrderByDescending(d => d.Score).Take(20)).ToList();
         string F(float v) => v.ToString(CultureInfo.InvariantCulture);
-        var objects = truth.Select(d => new XElement("object", new XElement("name", DatasetName(d.Class)),
+        var objects = truth.Select(d => new XElement("object", new XElement("name", subtypeNames && d.Class == labels.SubtypeOf ? d.Label : DatasetName(d.Class)),
             new XElement("bndbox", new XElement("xmin", F(d.Box.X1)), new XElement("ymin", F(d.Box.Y1)),
                 new XElement("xmax", F(d.Box.X2)), new XElement("ymax", F(d.Box.Y2))))).ToList();
         // A degenerate box: skipped with a warning, not counted.
@@ -79,7 +80,9 @@ public class EvalCommandTests : IDisposable
     public async Task MapFoldsEveryModelClassIntoOneDatasetClass()
     {
         var (labels, truth) = WriteVocSet(truthThreshold: 0.02f);
-        var target = DatasetName(labels.Classes[1]);
+        // Into the class whose best box scores lowest, so boxes folded in from the others rank above its own.
+        var targetClass = truth.GroupBy(d => d.Class).OrderBy(g => g.Max(d => d.Score)).First().Key;
+        var target = DatasetName(targetClass);
         // Fold all classes into one: boxes of other classes become hits for it; its truth is only its own boxes.
         var map = string.Join(",", labels.Classes.Select(c => $"{c}={target}").Concat(labels.Subtypes.Select(s => $"{s}={target}")));
         var json = Path.Combine(_root, "mapped.json");
@@ -88,9 +91,35 @@ public class EvalCommandTests : IDisposable
         var report = JsonNode.Parse(File.ReadAllText(json))!;
         var perClass = report["perClass"]!.AsObject();
         Assert.Equal([target], perClass.Select(p => p.Key)); // the other dataset classes have no model counterpart left
-        var own = truth.Count(d => d.Class == labels.Classes[1]);
-        if (own > 0 && own < truth.Count)
+        Assert.Equal(truth.Count(d => d.Class == targetClass), perClass[target]!["groundTruth"]!.GetValue<int>());
+        if (truth.Any(d => d.Class != targetClass))
             Assert.True(perClass[target]!["AP50"]!.GetValue<double>() < 1); // the folded-in boxes are false positives now
+    }
+
+    [RequiresModelFact]
+    public async Task SubtypeNamedObjectsGiveSubtypeAccuracy()
+    {
+        var (labels, truth) = WriteVocSet(truthThreshold: 0.02f, subtypeNames: true);
+        var white = truth.Where(d => d.Class == labels.SubtypeOf).ToList();
+        Assert.NotEmpty(white);
+        // Operating thresholds as low as the truth's, so every white cell of the truth is "detected".
+        var sidecar = JsonNode.Parse(File.ReadAllText(RealModel.LabelsPath))!;
+        foreach (var c in labels.Classes) sidecar["scoreThresholds"]![c] = 0.02;
+        var labelsPath = Path.Combine(_root, "low.labels.json");
+        File.WriteAllText(labelsPath, sidecar.ToJsonString());
+        var json = Path.Combine(_root, "subtypes.json");
+        var rc = await EvalCommand.RunAsync(new CommandLine(["--voc", _root, "--model", RealModel.ModelPath, "--labels", labelsPath, "--provider", "cpu", "--json", json]), CancellationToken.None);
+        Assert.Equal(0, rc);
+        var report = JsonNode.Parse(File.ReadAllText(json))!;
+        var subtypes = report["subtypes"]!;
+        Assert.Equal("object names", subtypes["source"]!.GetValue<string>());
+        Assert.Equal(white.Count, subtypes["matched"]!.GetValue<int>());
+        Assert.Equal(1.0, subtypes["accuracy"]!.GetValue<double>(), 6);
+        var confusion = subtypes["confusion"]!.AsArray();
+        for (var t = 0; t < labels.Subtypes.Count; t++)
+            Assert.Equal(white.Count(d => d.Label == labels.Subtypes[t]), confusion[t]![t]!.GetValue<int>());
+        foreach (var label in white.Select(d => d.Label).Distinct())
+            Assert.Equal(1.0, report["perClass"]![label]!["AP50"]!.GetValue<double>(), 6); // subtype-named classes pair with labels
     }
 
     [Fact]

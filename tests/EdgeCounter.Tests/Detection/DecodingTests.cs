@@ -105,12 +105,25 @@ public class MultiClassNmsTests
     }
 
     [Fact]
-    public void OnlyTheTopCandidatesEnterNms()
+    public void OnlyTheTopCandidatesOfEachClassEnterNms()
     {
         var list = Enumerable.Range(0, MultiClassNms.PreNmsTopK + 10).Select(i => D(0, 1f / (i + 2), i * 100)).ToList();
+        list.Add(D(1, 0.0001f, 0)); // lowest of all, but the first of its class
         MultiClassNms.Apply(list, 0.5f, 10_000);
-        Assert.Equal(MultiClassNms.PreNmsTopK, list.Count);
+        Assert.Equal(MultiClassNms.PreNmsTopK + 1, list.Count);
         Assert.Equal(0.5f, list[0].Score);
+        Assert.Equal(1, list[^1].ClassIndex);
+    }
+
+    [Fact]
+    public void PerClassLimitKeepsEveryClass()
+    {
+        var list = Enumerable.Range(0, 5).Select(i => D(0, 0.9f - i * 0.01f, i * 100)).Append(D(1, 0.1f, 0)).ToList();
+        var copy = list.ToList();
+        MultiClassNms.Apply(list, 0.5f, 3);
+        Assert.Equal([0, 0, 0], list.Select(d => d.ClassIndex));
+        MultiClassNms.Apply(copy, 0.5f, 3, limitPerClass: true);
+        Assert.Equal([0, 0, 0, 1], copy.Select(d => d.ClassIndex));
     }
 
     [Fact]
