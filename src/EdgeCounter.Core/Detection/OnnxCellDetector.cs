@@ -40,6 +40,15 @@ public sealed class OnnxCellDetector : ICellDetector
     private float[] _subtype = [];
     private bool _disposed;
 
+    /// <summary>For dependency injection: options bound from configuration (section "Detector").</summary>
+    public OnnxCellDetector(Microsoft.Extensions.Options.IOptions<DetectorOptions> options, ILogger<OnnxCellDetector> logger)
+        : this(options.Value, logger)
+    {
+    }
+
+    /// <summary>Loads the model and its labels, picks the execution provider and checks the contract.</summary>
+    /// <exception cref="ModelLoadException">The model file or sidecar is missing or invalid, or the model does not fit the contract.</exception>
+    /// <exception cref="ArgumentException">An option is out of range.</exception>
     public OnnxCellDetector(DetectorOptions options, ILogger logger)
     {
         ArgumentNullException.ThrowIfNull(options);

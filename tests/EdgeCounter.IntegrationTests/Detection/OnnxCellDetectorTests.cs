@@ -90,6 +90,38 @@ public class OnnxCellDetectorTests : IDisposable
     }
 
     [RequiresModelFact]
+    public void WithoutASidecarTheLabelsComeFromTheModelMetadata()
+    {
+        // Protobuf merges concatenated messages, so appending ModelProto field 14 (metadata_props) to the model's
+        // bytes yields the same model carrying a "labels" entry: the sidecar's JSON with a different name.
+        var json = File.ReadAllText(RealModel.LabelsPath).Replace("\"edgecounter-cellnet\"", "\"from-metadata\"");
+        var entry = new List<byte>();
+        AppendField(entry, 1, "labels"u8.ToArray());
+        AppendField(entry, 2, System.Text.Encoding.UTF8.GetBytes(json));
+        var bytes = new List<byte>(File.ReadAllBytes(RealModel.ModelPath));
+        AppendField(bytes, 14, entry.ToArray());
+        var path = Path.Combine(_temp, "embedded.onnx");
+        File.WriteAllBytes(path, bytes.ToArray());
+
+        using var detector = RealModel.Load(o => o.ModelPath = path);
+        Assert.Equal(ModelLabels.Load(RealModel.LabelsPath).Labels, detector.Model.Labels);
+        Assert.Equal("from-metadata", detector.Model.Name);
+    }
+
+    private static void AppendField(List<byte> message, int field, byte[] payload)
+    {
+        AppendVarint(message, (ulong)(field << 3 | 2)); // wire type 2: length-delimited
+        AppendVarint(message, (ulong)payload.Length);
+        message.AddRange(payload);
+    }
+
+    private static void AppendVarint(List<byte> message, ulong value)
+    {
+        while (value >= 0x80) { message.Add((byte)(value | 0x80)); value >>= 7; }
+        message.Add((byte)value);
+    }
+
+    [RequiresModelFact]
     public void InvalidSidecarIsNamed()
     {
         var path = Path.Combine(_temp, "broken.labels.json");
