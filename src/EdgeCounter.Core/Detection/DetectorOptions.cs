@@ -35,7 +35,8 @@ public sealed class DetectorOptions
     public IDictionary<string, float>? ScoreThresholdOverrides { get; set; }
 
     /// <summary>When set, every class decodes at this score instead of its operating threshold: for evaluation,
-    /// whose precision/recall curves need the low-scoring detections too (the sidecar thresholds stay in ModelLabels).</summary>
+    /// whose precision/recall curves need the low-scoring detections too (the sidecar thresholds stay in ModelLabels).
+    /// The sidecar's maxDetections then applies per class, so a crowded class does not crowd out the others.</summary>
     public float? EvaluationScoreFloor { get; set; }
 
     public string ResolvedLabelsPath => LabelsPath ?? DefaultLabelsPath(ModelPath);

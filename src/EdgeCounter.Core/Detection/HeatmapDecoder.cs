@@ -16,7 +16,7 @@ public readonly record struct OutputGeometry(int Classes, int Subtypes, int Heig
 public static class HeatmapDecoder
 {
     /// <summary>
-    /// Appends every heatmap peak whose score reaches its class threshold. The heatmap is already peak-filtered by
+    /// Appends every heatmap peak whose score is above its class threshold (strictly, as the training recipe's decode). The heatmap is already peak-filtered by
     /// the model (non-maxima are 0), so a scan with a threshold is the whole peak search.
     /// </summary>
     /// <param name="subtypeClassIndex">Class whose detections read the subtype softmax; -1 for none.</param>
@@ -45,8 +45,8 @@ public static class HeatmapDecoder
             for (var k = 0; k < plane; k++)
             {
                 var score = channel[k];
-                // Also rejects NaN. A zero threshold would admit every cell; a peak must have some score.
-                if (!(score >= threshold) || score <= 0) continue;
+                // Also rejects NaN; with a zero threshold a peak still needs some score.
+                if (!(score > threshold)) continue;
                 var i = k / g.Width;
                 var j = k - i * g.Width;
                 var cx = (j + offset[k]) * g.Stride;
@@ -72,11 +72,16 @@ public static class HeatmapDecoder
 /// <summary>Class-aware greedy non-maximum suppression: a box suppresses only boxes of its own class.</summary>
 public static class MultiClassNms
 {
+    /// <summary>Candidates per class that take part in NMS, highest scores first: a guard against a flood of
+    /// low peaks (the training recipe's decode uses the same top-k, over all classes).</summary>
+    public const int PreNmsTopK = 500;
+
     /// <summary>
     /// Sorts <paramref name="detections"/> by score (highest first) and keeps, in place, each box whose IoU with every
-    /// kept box of its class is at most <paramref name="iouThreshold"/>, up to <paramref name="maxDetections"/>.
+    /// kept box of its class is at most <paramref name="iouThreshold"/>, up to <paramref name="maxDetections"/> in all,
+    /// or per class when <paramref name="limitPerClass"/> (evaluation: one crowded class must not starve the others).
     /// </summary>
-    public static void Apply(List<RawDetection> detections, float iouThreshold, int maxDetections)
+    public static void Apply(List<RawDetection> detections, float iouThreshold, int maxDetections, bool limitPerClass = false)
     {
         // Stable order for equal scores (class, then position) so runs and platforms agree.
         detections.Sort(static (a, b) =>
@@ -88,17 +93,26 @@ public static class MultiClassNms
             s = a.Box.Y1.CompareTo(b.Box.Y1);
             return s != 0 ? s : a.Box.X1.CompareTo(b.Box.X1);
         });
+        var classes = 0;
+        foreach (var d in detections) classes = Math.Max(classes, d.ClassIndex + 1);
+        Span<int> candidates = classes <= 64 ? stackalloc int[classes] : new int[classes];
+        Span<int> keptOfClass = classes <= 64 ? stackalloc int[classes] : new int[classes];
         var kept = 0;
-        for (var n = 0; n < detections.Count && kept < maxDetections; n++)
+        for (var n = 0; n < detections.Count; n++)
         {
             var candidate = detections[n];
+            var c = candidate.ClassIndex;
+            if (++candidates[c] > PreNmsTopK) continue;
+            if (limitPerClass ? keptOfClass[c] >= maxDetections : kept >= maxDetections) continue;
             var suppressed = false;
             for (var k = 0; k < kept; k++)
             {
                 var other = detections[k];
-                if (other.ClassIndex == candidate.ClassIndex && other.Box.IoU(candidate.Box) > iouThreshold) { suppressed = true; break; }
+                if (other.ClassIndex == c && other.Box.IoU(candidate.Box) > iouThreshold) { suppressed = true; break; }
             }
-            if (!suppressed) detections[kept++] = candidate;
+            if (suppressed) continue;
+            detections[kept++] = candidate;
+            keptOfClass[c]++;
         }
         detections.RemoveRange(kept, detections.Count - kept);
     }

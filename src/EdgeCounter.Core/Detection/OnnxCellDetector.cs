@@ -29,6 +29,7 @@ public sealed class OnnxCellDetector : ICellDetector
     private readonly string[] _inputNames;
     private readonly string[] _outputNames;
     private readonly bool _hasSubtypes;
+    private readonly bool _evaluationMode;
     private readonly List<RawDetection> _raw = new(512);
     private readonly Mat _converted = new();
     private readonly Mat _resized = new();
@@ -39,6 +40,15 @@ public sealed class OnnxCellDetector : ICellDetector
     private float[] _subtype = [];
     private bool _disposed;
 
+    /// <summary>For dependency injection: options bound from configuration (section "Detector").</summary>
+    public OnnxCellDetector(Microsoft.Extensions.Options.IOptions<DetectorOptions> options, ILogger<OnnxCellDetector> logger)
+        : this(options.Value, logger)
+    {
+    }
+
+    /// <summary>Loads the model and its labels, picks the execution provider and checks the contract.</summary>
+    /// <exception cref="ModelLoadException">The model file or sidecar is missing or invalid, or the model does not fit the contract.</exception>
+    /// <exception cref="ArgumentException">An option is out of range.</exception>
     public OnnxCellDetector(DetectorOptions options, ILogger logger)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -61,6 +71,7 @@ public sealed class OnnxCellDetector : ICellDetector
             labels ??= LabelsFromMetadata(_session, modelPath, labelsPath);
             _labels = labels;
             _hasSubtypes = labels.SubtypeOf is not null;
+            _evaluationMode = options.EvaluationScoreFloor is not null;
             try
             {
                 _thresholds = options.EvaluationScoreFloor is { } floor
@@ -157,7 +168,7 @@ public sealed class OnnxCellDetector : ICellDetector
             _heatmap.AsSpan(0, output.Classes * plane), _size.AsSpan(0, 2 * plane), _offset.AsSpan(0, 2 * plane),
             _hasSubtypes ? _subtype.AsSpan(0, output.Subtypes * plane) : default,
             output, _thresholds, _labels.SubtypeClassIndex, _raw);
-        MultiClassNms.Apply(_raw, _labels.NmsIou, _labels.MaxDetections);
+        MultiClassNms.Apply(_raw, _labels.NmsIou, _labels.MaxDetections, limitPerClass: _evaluationMode);
         var detections = new List<Detection>(_raw.Count);
         foreach (var r in _raw)
         {

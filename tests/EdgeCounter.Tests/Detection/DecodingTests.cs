@@ -35,10 +35,11 @@ public class HeatmapDecoderTests
         var heat = Plane(2); var size = Plane(2); var off = Plane(2);
         heat[0] = 0.4f;          // class 0, below its 0.5
         heat[6 + 1] = 0.4f;      // class 1, above its 0.3
-        heat[6 + 2] = 0.3f;      // class 1, exactly its threshold: kept
+        heat[6 + 2] = 0.3f;      // class 1, exactly its threshold: not above it
+        heat[6 + 3] = 0.31f;     // class 1, above
         var output = new List<RawDetection>();
         HeatmapDecoder.Decode(heat, size, off, default, Grid, [0.5f, 0.3f], subtypeClassIndex: -1, output);
-        Assert.Equal(2, output.Count);
+        Assert.Equal([0.4f, 0.31f], output.Select(d => d.Score));
         Assert.All(output, d => Assert.Equal(1, d.ClassIndex));
         Assert.All(output, d => Assert.Equal(-1, d.SubtypeIndex));
     }
@@ -101,6 +102,28 @@ public class MultiClassNmsTests
         Assert.Equal(2, list.Count);
         MultiClassNms.Apply(list, 0.3f, 100);
         Assert.Single(list);
+    }
+
+    [Fact]
+    public void OnlyTheTopCandidatesOfEachClassEnterNms()
+    {
+        var list = Enumerable.Range(0, MultiClassNms.PreNmsTopK + 10).Select(i => D(0, 1f / (i + 2), i * 100)).ToList();
+        list.Add(D(1, 0.0001f, 0)); // lowest of all, but the first of its class
+        MultiClassNms.Apply(list, 0.5f, 10_000);
+        Assert.Equal(MultiClassNms.PreNmsTopK + 1, list.Count);
+        Assert.Equal(0.5f, list[0].Score);
+        Assert.Equal(1, list[^1].ClassIndex);
+    }
+
+    [Fact]
+    public void PerClassLimitKeepsEveryClass()
+    {
+        var list = Enumerable.Range(0, 5).Select(i => D(0, 0.9f - i * 0.01f, i * 100)).Append(D(1, 0.1f, 0)).ToList();
+        var copy = list.ToList();
+        MultiClassNms.Apply(list, 0.5f, 3);
+        Assert.Equal([0, 0, 0], list.Select(d => d.ClassIndex));
+        MultiClassNms.Apply(copy, 0.5f, 3, limitPerClass: true);
+        Assert.Equal([0, 0, 0, 1], copy.Select(d => d.ClassIndex));
     }
 
     [Fact]
