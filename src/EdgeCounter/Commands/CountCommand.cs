@@ -1,5 +1,6 @@
 using System.Globalization;
 using EdgeCounter.Detection;
+using EdgeCounter.Publishing;
 using Microsoft.Extensions.Logging;
 using OpenCvSharp;
 
@@ -20,6 +21,7 @@ public static class CountCommand
             --input-scale F      resize images by F before inference (boxes mapped back; default: 1)
             --provider P         auto | cuda | cpu (default auto)
             --threads N          ONNX Runtime intra-op threads (default: number of cores)
+            --annotate DIR       also write each image with its boxes, labels and counts to DIR (same file name)
         """;
 
     private static readonly string[] ImageExtensions = [".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"];
@@ -27,7 +29,9 @@ public static class CountCommand
     public static async Task<int> RunAsync(CommandLine args, CancellationToken cancellationToken)
     {
         var options = EvalCommand.DetectorOptionsFrom(args);
+        var annotateDir = args.String("annotate");
         args.ThrowOnUnknown();
+        if (annotateDir is not null) Directory.CreateDirectory(annotateDir);
         if (args.Positional.Count == 0) throw new CommandLineException("give at least one image file or folder");
         var files = new List<string>();
         foreach (var path in args.Positional)
@@ -48,6 +52,7 @@ public static class CountCommand
         using (detector)
         {
             var total = new DetectionTally(detector.Model);
+            var annotator = new FieldAnnotator(detector.Model.Labels);
             var counted = 0;
             double totalMs = 0;
             var width = Math.Min(40, files.Max(f => Path.GetFileName(f).Length));
@@ -63,6 +68,12 @@ public static class CountCommand
                 counted++;
                 totalMs += result.TotalMs;
                 Console.WriteLine($"{Path.GetFileName(file).PadRight(width)}  {Format(tally)}");
+                if (annotateDir is not null)
+                {
+                    var header = string.Join("  ", tally.Labels.Where(l => l.Count > 0).Select(l => $"{l.Label} {l.Count}"));
+                    using var annotated = annotator.Annotate(image, result.Detections, [Path.GetFileName(file), header]);
+                    Cv2.ImWrite(Path.Combine(annotateDir, Path.GetFileName(file)), annotated);
+                }
                 await Task.Yield();
             }
             Console.WriteLine($"{"TOTAL".PadRight(width)}  {Format(total)}  ({counted} images)");
