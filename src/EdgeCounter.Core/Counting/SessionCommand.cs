@@ -42,6 +42,9 @@ public static class SessionCommandParser
     {
         if (utf8.Length > MaxPayloadBytes)
             return SessionCommandParseResult.Fail($"command is too large; the limit is {MaxPayloadBytes} bytes");
+        // System.Text.Json validates UTF-8 only when a string is read, and then throws InvalidOperationException.
+        if (!System.Text.Unicode.Utf8.IsValid(utf8))
+            return SessionCommandParseResult.Fail("command is not valid UTF-8 text");
         if (utf8.IsEmpty) return SessionCommandParseResult.Fail("command is empty");
 
         try
