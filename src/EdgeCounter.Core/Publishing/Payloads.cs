@@ -50,7 +50,12 @@ public sealed record PipelineStats(
     long SkippedFields,
     double InferenceMsAverage,
     string ExecutionProvider,
-    TimeSpan Uptime);
+    TimeSpan Uptime,
+    string Source = "",
+    string SourceState = "",
+    string? SourceError = null,
+    long DroppedFields = 0,
+    long Revisits = 0);
 
 /// <summary>The publisher's own figures.</summary>
 public sealed record PublisherStats(
@@ -76,13 +81,19 @@ public sealed record StatsMessage(
     int OutboxMessages,
     long OutboxBytes,
     long DroppedImages,
-    long DroppedResults)
+    long DroppedResults,
+    string Source,
+    string SourceState,
+    string? SourceError,
+    long DroppedFields,
+    long Revisits)
 {
     public static StatsMessage Create(PipelineStats pipeline, PublisherStats publisher, DateTimeOffset at) => new(
         at, Math.Round(pipeline.CameraFps, 2), pipeline.ProcessedFields, pipeline.SkippedFields,
         Math.Round(pipeline.InferenceMsAverage, 2), pipeline.ExecutionProvider, Math.Round(pipeline.Uptime.TotalSeconds, 1),
         publisher.Connection == ConnectionState.Connected, publisher.Reconnects, publisher.OutboxMessages, publisher.OutboxBytes,
-        publisher.DroppedImages, publisher.DroppedResults);
+        publisher.DroppedImages, publisher.DroppedResults,
+        pipeline.Source, pipeline.SourceState, pipeline.SourceError, pipeline.DroppedFields, pipeline.Revisits);
 }
 
 public enum ConnectionState

@@ -38,7 +38,8 @@ public sealed class PublishingService(
             do
             {
                 await publisher.PublishStatsAsync(new PipelineStats(monitor.CameraFps, monitor.FieldsProcessed, monitor.SkippedFields,
-                    monitor.InferenceMsAverage, monitor.ExecutionProvider, monitor.Uptime), stoppingToken);
+                    monitor.InferenceMsAverage, monitor.ExecutionProvider, monitor.Uptime, monitor.SourceDescription,
+                    monitor.SourceState.ToString(), monitor.Capture?.LastError, monitor.DroppedFields, monitor.Revisits), stoppingToken);
             }
             while (await timer.WaitForNextTickAsync(stoppingToken));
         }

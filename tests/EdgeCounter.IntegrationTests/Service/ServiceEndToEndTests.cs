@@ -61,7 +61,8 @@ public class ServiceEndToEndTests(ITestOutputHelper output)
             }
             Assert.True(image.Payload.Length < 1024 * 1024);
 
-            await watcher.WaitForAsync(m => m.Topic == $"{p}/stats" && Json(m).GetProperty("executionProvider").GetString() == "CPU", what: "stats");
+            await watcher.WaitForAsync(m => m.Topic == $"{p}/stats" && Json(m).GetProperty("executionProvider").GetString() == "CPU"
+                && Json(m).GetProperty("sourceState").GetString() == "Streaming", what: "stats");
 
             // A late subscriber sees the retained counts, and they add up to the fields published so far.
             await Task.Delay(500);
