@@ -61,7 +61,7 @@ internal sealed class SlideLayout
         {
             _specs[(int)Layer.White] = new LayerSpec(Px(42), 0.22, 0.55, Px(9));
             _specs[(int)Layer.Red] = new LayerSpec(Px(11.5), 0.2, 0.75, Px(4.2));
-            _specs[(int)Layer.Platelet] = new LayerSpec(Px(28), 0.35, 0.45, Px(1.8));
+            _specs[(int)Layer.Platelet] = new LayerSpec(Px(24), 0.35, 0.6, Px(1.8));
         }
     }
 
