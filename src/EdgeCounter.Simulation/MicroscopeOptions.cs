@@ -105,6 +105,14 @@ public sealed class MicroscopeOptions
 
     public int SlideHeightPixels => checked(SlideFieldsDown * Height);
 
+    /// <summary>A copy, so later changes to these options do not reach a running microscope.</summary>
+    public MicroscopeOptions Copy()
+    {
+        var copy = (MicroscopeOptions)MemberwiseClone();
+        copy.Stops = Stops?.ToArray();
+        return copy;
+    }
+
     public void Validate()
     {
         static void Require(bool ok, string message)

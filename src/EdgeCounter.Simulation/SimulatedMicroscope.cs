@@ -7,7 +7,8 @@ namespace EdgeCounter.Simulation;
 /// <summary>
 /// A microscope with a motorised stage and a camera over one procedurally generated slide.
 /// Frame n is taken at time n / FramesPerSecond, exposed for Exposure; everything (slide, path, noise) follows
-/// from the options, so the same options give the same frames. Not thread-safe: render from one thread.
+/// from the options (copied at construction), so the same options give the same frames. Safe to call from
+/// several threads: calls are serialised (one frame renders at a time).
 /// </summary>
 public sealed class SimulatedMicroscope : IDisposable
 {
@@ -21,12 +22,17 @@ public sealed class SimulatedMicroscope : IDisposable
     private readonly Dictionary<long, CellType> _countable = new();
     private int _countedStops; // stops [0, _countedStops) already folded into _countable
     private long _countedUpTo = -1;
+    private readonly Lock _gate = new();
+
+    // Frame times are n / fps in floating point; a frame "at" a stop's arrival must count as being there.
+    private const double TimeEpsilon = 1e-9;
 
     public SimulatedMicroscope(MicroscopeOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
-        _options = options;
+        _options = options.Copy();
+        options = _options;
         _fps = options.FramesPerSecond;
         _exposure = options.Exposure.TotalSeconds;
         var slideSeed = Hashing.Of(options.Seed, 0x511DE);
@@ -41,29 +47,47 @@ public sealed class SimulatedMicroscope : IDisposable
     public TimeSpan FrameInterval => TimeSpan.FromSeconds(1 / _fps);
 
     /// <summary>Slide tiles rendered so far (the rest came from the cache).</summary>
-    public long TilesRendered => _slide.TilesRendered;
+    public long TilesRendered { get { lock (_gate) return _slide.TilesRendered; } }
 
     /// <summary>Slide tiles held in the cache now (bounded by TileCacheCapacity).</summary>
-    public int CachedTiles => _slide.CachedTiles;
+    public int CachedTiles { get { lock (_gate) return _slide.CachedTiles; } }
 
     internal SlideLayout Layout => _slide.Layout;
 
     /// <summary>The stage's stop with this index (generated on demand).</summary>
-    public StopInfo GetStop(int index) => _stage.Info(index);
+    public StopInfo GetStop(int index)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(index);
+        lock (_gate) return _stage.Info(index);
+    }
 
     /// <summary>The last stop reached by the given frame's exposure start (the stage is there or moving on from it).</summary>
-    public int StopIndexAt(long frameIndex) => _stage.LastStopBy(frameIndex / _fps);
+    public int StopIndexAt(long frameIndex)
+    {
+        lock (_gate) return _stage.LastStopBy(frameIndex / _fps + TimeEpsilon);
+    }
 
     /// <summary>The first frame at the stop that is still and sharp, or -1 if the stop ends before one.</summary>
     public long FirstCountableFrame(int stopIndex)
     {
+        lock (_gate) return FirstCountableFrameCore(stopIndex);
+    }
+
+    private long FirstCountableFrameCore(int stopIndex)
+    {
         var from = Math.Max(_stage.ArriveSeconds(stopIndex), _stage.SharpFromSeconds(stopIndex));
-        var frame = (long)Math.Ceiling(from * _fps - 1e-9);
-        return frame / _fps + _exposure <= _stage.LeaveSeconds(stopIndex) + 1e-9 ? frame : -1;
+        var frame = (long)Math.Ceiling(from * _fps - TimeEpsilon * _fps);
+        return frame / _fps + _exposure <= _stage.LeaveSeconds(stopIndex) + TimeEpsilon ? frame : -1;
     }
 
     /// <summary>Cells of a stop that a perfect counter counts there: those whose centre lies inside the field.</summary>
     public IReadOnlyList<(long Id, CellType Type)> CountableCellsAt(int stopIndex)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(stopIndex);
+        lock (_gate) return CountableCellsAtCore(stopIndex);
+    }
+
+    private (long Id, CellType Type)[] CountableCellsAtCore(int stopIndex)
     {
         while (_stopCells.Count <= stopIndex)
         {
@@ -81,6 +105,11 @@ public sealed class SimulatedMicroscope : IDisposable
     /// A revisit or an overlapping neighbour adds nothing for cells already counted.
     /// </summary>
     public IReadOnlyDictionary<long, CellType> CountableCellTypes(long lastFrameIndex)
+    {
+        lock (_gate) return CountableCellTypesCore(lastFrameIndex);
+    }
+
+    private Dictionary<long, CellType> CountableCellTypesCore(long lastFrameIndex)
     {
         if (lastFrameIndex < _countedUpTo) return Countable(lastFrameIndex, 0, new Dictionary<long, CellType>());
         _countedStops = Fold(lastFrameIndex, _countedStops, _countable);
@@ -101,13 +130,13 @@ public sealed class SimulatedMicroscope : IDisposable
     private int Fold(long lastFrameIndex, int fromStop, Dictionary<long, CellType> into)
     {
         if (lastFrameIndex < 0) return fromStop;
-        var lastStop = _stage.LastStopBy(lastFrameIndex / _fps);
+        var lastStop = _stage.LastStopBy(lastFrameIndex / _fps + TimeEpsilon);
         var firstOpen = fromStop;
         for (var i = fromStop; i <= lastStop; i++)
         {
-            var first = FirstCountableFrame(i);
+            var first = FirstCountableFrameCore(i);
             if (first >= 0 && first <= lastFrameIndex)
-                foreach (var (id, type) in CountableCellsAt(i)) into.TryAdd(id, type);
+                foreach (var (id, type) in CountableCellsAtCore(i)) into.TryAdd(id, type);
             else if (first > lastFrameIndex) continue; // may still become countable later
             if (firstOpen == i) firstOpen = i + 1;
         }
@@ -118,16 +147,22 @@ public sealed class SimulatedMicroscope : IDisposable
     public Mat RenderFrame(long frameIndex, out FrameTruth truth)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(frameIndex);
+        lock (_gate) return RenderFrameCore(frameIndex, out truth);
+    }
+
+    private Mat RenderFrameCore(long frameIndex, out FrameTruth truth)
+    {
         var t0 = frameIndex / _fps;
         var t1 = t0 + _exposure;
-        var stop = _stage.LastStopBy(t0);
-        var still = t1 <= _stage.LeaveSeconds(stop) + 1e-12 && t0 >= _stage.ArriveSeconds(stop);
-        var (x0, y0) = _stage.PositionAt(t0);
-        var (x1, y1) = _stage.PositionAt(t1);
-        var (xm, ym) = _stage.PositionAt((t0 + t1) / 2);
+        var stop = _stage.LastStopBy(t0 + TimeEpsilon);
+        var still = t1 <= _stage.LeaveSeconds(stop) + TimeEpsilon && t0 + TimeEpsilon >= _stage.ArriveSeconds(stop);
+        // Still: exactly the stop's position. Moving: the position mid-exposure, blurred by the travel.
+        var (x0, y0) = still ? _stage.StopPosition(stop) : _stage.PositionAt(t0);
+        var (x1, y1) = still ? _stage.StopPosition(stop) : _stage.PositionAt(t1);
+        var (xm, ym) = still ? _stage.StopPosition(stop) : _stage.PositionAt((t0 + t1) / 2);
         var x = (int)Math.Round(xm);
         var y = (int)Math.Round(ym);
-        var defocus = still ? _stage.DefocusAt(stop, t0) : _options.MovingDefocusSigma;
+        var defocus = still ? _stage.DefocusAt(stop, t0 + TimeEpsilon) : _options.MovingDefocusSigma;
 
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var frame = new Mat(_options.Height, _options.Width, MatType.CV_8UC3);
@@ -213,7 +248,10 @@ public sealed class SimulatedMicroscope : IDisposable
         return result;
     }
 
-    public void Dispose() => _slide.Dispose();
+    public void Dispose()
+    {
+        lock (_gate) _slide.Dispose();
+    }
 }
 
 /// <summary>One frame of the simulated camera: the image (BGR 8UC3, owned by whoever holds it) and its truth.</summary>

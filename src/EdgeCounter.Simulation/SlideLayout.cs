@@ -61,7 +61,7 @@ internal sealed class SlideLayout
         {
             _specs[(int)Layer.White] = new LayerSpec(Px(42), 0.22, 0.55, Px(9));
             _specs[(int)Layer.Red] = new LayerSpec(Px(11.5), 0.2, 0.75, Px(4.2));
-            _specs[(int)Layer.Platelet] = new LayerSpec(Px(28), 0.35, 0.45, Px(1.8));
+            _specs[(int)Layer.Platelet] = new LayerSpec(Px(24), 0.35, 0.6, Px(1.8));
         }
     }
 
@@ -145,7 +145,10 @@ internal sealed class SlideLayout
     {
         var spec = _specs[(int)layer]!;
         var h = Hashing.Of(_seed, (long)layer + 1, sx, sy);
-        if (Hashing.Unit(h) >= spec.Occupancy) return null;
+        var occupancy = spec.Occupancy;
+        // The smear is thicker in some areas and thinner in others: red-cell density drifts across the slide.
+        if (layer == Layer.Red) occupancy *= 0.65 + 0.6 * SmoothNoise((sx + 0.5) * spec.Spacing * _mpp / 300, (sy + 0.5) * spec.Spacing * _mpp / 300);
+        if (Hashing.Unit(h) >= occupancy) return null;
         var x = (sx + 0.5 + (Hashing.Unit(Hashing.Mix(h + 3)) - 0.5) * 2 * spec.Jitter) * spec.Spacing;
         var y = (sy + 0.5 + (Hashing.Unit(Hashing.Mix(h + 4)) - 0.5) * 2 * spec.Jitter) * spec.Spacing;
         var type = layer switch
@@ -161,6 +164,21 @@ internal sealed class SlideLayout
         var margin = r * 1.15 + 1;
         if (x < margin || y < margin || x > Width - margin || y > Height - margin) return null;
         return new Footprint(x, y, r, type, h);
+    }
+
+    /// <summary>Smooth value noise in [0, 1] with unit lattice spacing, from hashes of the lattice points.</summary>
+    private double SmoothNoise(double x, double y)
+    {
+        var x0 = (long)Math.Floor(x);
+        var y0 = (long)Math.Floor(y);
+        var tx = x - x0;
+        var ty = y - y0;
+        tx = tx * tx * (3 - 2 * tx);
+        ty = ty * ty * (3 - 2 * ty);
+        double L(long i, long j) => Hashing.Unit(Hashing.Of(_seed, 0xDE75, i, j));
+        var a = L(x0, y0) + (L(x0 + 1, y0) - L(x0, y0)) * tx;
+        var b = L(x0, y0 + 1) + (L(x0 + 1, y0 + 1) - L(x0, y0 + 1)) * tx;
+        return a + (b - a) * ty;
     }
 
     private CellType WhiteType(double u)
