@@ -55,11 +55,11 @@ public sealed class OnnxCellDetector : ICellDetector
         _logger = logger ?? throw new ArgumentNullException(nameof(logger));
         options.Validate();
 
-        var modelPath = Path.GetFullPath(options.ModelPath);
+        var modelPath = ResolvePath(options.ModelPath);
         if (!File.Exists(modelPath)) throw new ModelLoadException($"Model file not found: {modelPath}");
 
         // Read the sidecar before the (slow) session so a bad labels file fails fast.
-        var labelsPath = Path.GetFullPath(options.ResolvedLabelsPath);
+        var labelsPath = options.LabelsPath is null ? DetectorOptions.DefaultLabelsPath(modelPath) : ResolvePath(options.LabelsPath);
         ModelLabels? labels = File.Exists(labelsPath) ? ModelLabels.Load(labelsPath) : null;
         if (labels is null && options.LabelsPath is not null)
             throw new ModelLoadException($"Model labels sidecar not found: {labelsPath}");
@@ -92,6 +92,8 @@ public sealed class OnnxCellDetector : ICellDetector
         {
             _session.Dispose();
             _runOptions.Dispose();
+            _converted.Dispose();
+            _resized.Dispose();
             throw;
         }
 
@@ -179,6 +181,16 @@ public sealed class OnnxCellDetector : ICellDetector
             detections.Add(new Detection(label, cls, r.Score, box));
         }
         return detections;
+    }
+
+    /// <summary>A relative path is taken from the working directory, else from the executable's folder (a service
+    /// started by systemd or Windows runs in another directory than its binary's).</summary>
+    private static string ResolvePath(string path)
+    {
+        var full = Path.GetFullPath(path);
+        if (File.Exists(full) || Path.IsPathRooted(path)) return full;
+        var besideExe = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, path));
+        return File.Exists(besideExe) ? besideExe : full;
     }
 
     private Mat ToBgr8(Mat image)

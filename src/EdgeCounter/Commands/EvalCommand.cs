@@ -163,7 +163,7 @@ public static class EvalCommand
         return new EvalReport(dataset, detector, coco.Evaluate(), evaluatedNames,
             atOperating, countError.Select(e => e / n).ToArray(), countBias.Select(e => e / n).ToArray(), truthPerImage.Select(e => e / n).ToArray(),
             evaluated.Select(i => ThresholdFor(classes[i], pairing, detector, operating)).ToArray(),
-            subtypes, times, wall.Elapsed);
+            subtypes, times, wall.Elapsed, maxDets);
     }
 
     private static int IndexOfName(IReadOnlyList<string> names, string name)
@@ -261,7 +261,7 @@ public static class EvalCommand
     private sealed record EvalReport(
         VocDataset Dataset, OnnxCellDetector Detector, CocoSummary Coco, IReadOnlyList<string> Classes,
         OperatingPointCounts[] AtOperating, double[] CountMae, double[] CountBias, double[] TruthPerImage, float?[] Thresholds,
-        SubtypeTruth? Subtypes, IReadOnlyList<DetectionResult> Times, TimeSpan Wall)
+        SubtypeTruth? Subtypes, IReadOnlyList<DetectionResult> Times, TimeSpan Wall, int MaxDets)
     {
         private static string F(double v, string format = "0.000") => double.IsNaN(v) ? "n/a" : v.ToString(format, CultureInfo.InvariantCulture);
 
@@ -279,7 +279,7 @@ public static class EvalCommand
             o.WriteLine($"Model {m.Name} {m.Version} on {Detector.ExecutionProvider}, input scale {F(Detector.InputScale, "0.###")}");
             o.WriteLine($"Dataset {Dataset.Root} split '{Dataset.Split}': {Times.Count} images, classes {string.Join(", ", Classes)}");
             o.WriteLine();
-            o.WriteLine("COCO bbox (maxDets 100):");
+            o.WriteLine($"COCO bbox (maxDets {MaxDets}):");
             o.WriteLine($"  AP @[.50:.95] {F(Coco.AP)}   AP50 {F(Coco.AP50)}   AP75 {F(Coco.AP75)}");
             o.WriteLine($"  AP small {F(Coco.APSmall)}   AP medium {F(Coco.APMedium)}   AP large {F(Coco.APLarge)}   AR100 {F(Coco.AR100)}");
             o.WriteLine();
@@ -332,7 +332,7 @@ public static class EvalCommand
             {
                 ["model"] = new JsonObject { ["name"] = Detector.Model.Name, ["version"] = Detector.Model.Version, ["executionProvider"] = Detector.ExecutionProvider, ["inputScale"] = Detector.InputScale },
                 ["dataset"] = new JsonObject { ["root"] = Dataset.Root, ["split"] = Dataset.Split, ["images"] = Times.Count, ["skippedBoxes"] = Dataset.Warnings.Count },
-                ["maxDets"] = 100,
+                ["maxDets"] = MaxDets,
                 ["AP"] = N(Coco.AP), ["AP50"] = N(Coco.AP50), ["AP75"] = N(Coco.AP75),
                 ["APsmall"] = N(Coco.APSmall), ["APmedium"] = N(Coco.APMedium), ["APlarge"] = N(Coco.APLarge), ["AR100"] = N(Coco.AR100),
                 ["countMAE"] = N(Mean(CountMae)),

@@ -1,0 +1,52 @@
+using EdgeCounter.Commands;
+using OpenCvSharp;
+
+namespace EdgeCounter.IntegrationTests.Detection;
+
+/// <summary>Shares a collection with the eval tests: this one redirects Console.Out, so they must not run alongside.</summary>
+[Collection(ConsoleCollection.Name)]
+public class CountCommandTests : IDisposable
+{
+    private readonly string _root = Directory.CreateTempSubdirectory("edgecounter-count-").FullName;
+
+    public void Dispose() => Directory.Delete(_root, recursive: true);
+
+    [RequiresModelFact]
+    public async Task CountsFilesAndFoldersOfImages()
+    {
+        using (var field = new Mat(240, 320, MatType.CV_8UC3, new Scalar(220, 210, 230)))
+        {
+            Cv2.ImWrite(Path.Combine(_root, "a.png"), field);
+            Cv2.ImWrite(Path.Combine(_root, "b.jpg"), field);
+        }
+        File.WriteAllText(Path.Combine(_root, "notes.txt"), "not an image");
+        var output = new StringWriter();
+        var original = Console.Out;
+        Console.SetOut(output);
+        int rc;
+        try { rc = await CountCommand.RunAsync(new CommandLine([_root, Path.Combine(_root, "a.png"), "--model", RealModel.ModelPath, "--provider", "cpu"]), CancellationToken.None); }
+        finally { Console.SetOut(original); }
+        Assert.Equal(0, rc);
+        var lines = output.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        Assert.Equal(["a.png", "b.jpg", "a.png", "TOTAL"], lines.Select(l => l.Split(' ')[0]));
+        var labels = EdgeCounter.Detection.ModelLabels.Load(RealModel.LabelsPath);
+        Assert.All(lines, l => Assert.All(labels.Labels, label => Assert.Contains($" {label}=", l)));
+        Assert.All(lines, l => Assert.All(labels.Groups.Keys, group => Assert.Contains($" {group}=", l)));
+        Assert.Contains("differential", lines[0]);
+        Assert.EndsWith("(3 images)", lines[^1]);
+    }
+
+    [Fact]
+    public async Task MissingPathsAndNoPathsAreErrors()
+    {
+        await Assert.ThrowsAsync<CommandLineException>(() => CountCommand.RunAsync(new CommandLine([Path.Combine(_root, "nope.png")]), CancellationToken.None));
+        await Assert.ThrowsAsync<CommandLineException>(() => CountCommand.RunAsync(new CommandLine(["--provider", "cpu"]), CancellationToken.None));
+        await Assert.ThrowsAsync<CommandLineException>(() => CountCommand.RunAsync(new CommandLine([_root, "--provider", "gpu"]), CancellationToken.None));
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class ConsoleCollection
+{
+    public const string Name = "console output";
+}
