@@ -208,7 +208,12 @@ public sealed class OnnxCellDetector : ICellDetector
 
     private (InferenceSession, string) CreateSession(string modelPath, ExecutionProviderPreference preference, int threads)
     {
-        if (preference != ExecutionProviderPreference.Cpu)
+        // In Auto mode, look for the CUDA runtime first: without it ONNX Runtime prints a native error to stderr on
+        // every start before failing, which on a CPU kiosk is noise, not news.
+        var missingCuda = preference == ExecutionProviderPreference.Auto ? CudaRuntimeProbe.FirstMissingLibrary() : null;
+        if (missingCuda is not null)
+            _logger.LogInformation("ONNX Runtime: CUDA runtime not installed ({Library} not found); using CPU", missingCuda);
+        else if (preference != ExecutionProviderPreference.Cpu)
         {
             SessionOptions? cudaOptions = null;
             try

@@ -55,7 +55,9 @@ public sealed record PipelineStats(
     string SourceState = "",
     string? SourceError = null,
     long DroppedFields = 0,
-    long Revisits = 0);
+    long Revisits = 0,
+    double WorkingSetMb = 0,
+    double ManagedHeapMb = 0);
 
 /// <summary>The publisher's own figures.</summary>
 public sealed record PublisherStats(
@@ -86,14 +88,17 @@ public sealed record StatsMessage(
     string SourceState,
     string? SourceError,
     long DroppedFields,
-    long Revisits)
+    long Revisits,
+    double WorkingSetMb,
+    double ManagedHeapMb)
 {
     public static StatsMessage Create(PipelineStats pipeline, PublisherStats publisher, DateTimeOffset at) => new(
         at, Math.Round(pipeline.CameraFps, 2), pipeline.ProcessedFields, pipeline.SkippedFields,
         Math.Round(pipeline.InferenceMsAverage, 2), pipeline.ExecutionProvider, Math.Round(pipeline.Uptime.TotalSeconds, 1),
         publisher.Connection == ConnectionState.Connected, publisher.Reconnects, publisher.OutboxMessages, publisher.OutboxBytes,
         publisher.DroppedImages, publisher.DroppedResults,
-        pipeline.Source, pipeline.SourceState, pipeline.SourceError, pipeline.DroppedFields, pipeline.Revisits);
+        pipeline.Source, pipeline.SourceState, pipeline.SourceError, pipeline.DroppedFields, pipeline.Revisits,
+        Math.Round(pipeline.WorkingSetMb, 1), Math.Round(pipeline.ManagedHeapMb, 1));
 }
 
 public enum ConnectionState

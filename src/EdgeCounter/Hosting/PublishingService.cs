@@ -39,7 +39,8 @@ public sealed class PublishingService(
             {
                 await publisher.PublishStatsAsync(new PipelineStats(monitor.CameraFps, monitor.FieldsProcessed, monitor.SkippedFields,
                     monitor.InferenceMsAverage, monitor.ExecutionProvider, monitor.Uptime, monitor.SourceDescription,
-                    monitor.SourceState.ToString(), monitor.Capture?.LastError, monitor.DroppedFields, monitor.Revisits), stoppingToken);
+                    monitor.SourceState.ToString(), monitor.Capture?.LastError, monitor.DroppedFields, monitor.Revisits,
+                    Environment.WorkingSet / 1048576.0, GC.GetTotalMemory(false) / 1048576.0), stoppingToken);
             }
             while (await timer.WaitForNextTickAsync(stoppingToken));
         }
