@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Long-run memory check: runs the published service on the simulated microscope for MINUTES minutes and samples its
+# resident memory (RSS: managed + native: OpenCV Mats, ONNX Runtime buffers) every 30 s, plus the service's own
+# stats (managed heap, fields). Prints a CSV and a verdict comparing the first and last five minutes.
+# Usage: tests/soak/soak.sh [MINUTES=32] [OUT_DIR=/tmp/edgecounter-soak]
+set -euo pipefail
+minutes=${1:-32}
+out=${2:-/tmp/edgecounter-soak}
+root=$(cd "$(dirname "$0")/../.." && pwd)
+mkdir -p "$out"
+dotnet build "$root/src/EdgeCounter" -c Release -v q -nologo >/dev/null
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+dotnet "$root/src/EdgeCounter/bin/Release/net10.0/EdgeCounter.dll" \
+  --EdgeCounter:StateDirectory="$out/state" --EdgeCounter:Mqtt:Port="$port" --EdgeCounter:DeviceId=soak \
+  --EdgeCounter:Counting:DefaultTarget=100000 --EdgeCounter:Mqtt:StatsInterval=00:00:30 >"$out/service.log" 2>&1 &
+pid=$!
+trap 'kill $pid 2>/dev/null || true; kill $sub 2>/dev/null || true' EXIT
+sleep 5
+mosquitto_sub -p "$port" -t 'edgecounter/soak/stats' >"$out/stats.jsonl" 2>/dev/null & sub=$!
+echo "minute,rss_mb" >"$out/rss.csv"
+end=$(( $(date +%s) + minutes * 60 ))
+start=$(date +%s)
+while [ "$(date +%s)" -lt "$end" ]; do
+  kill -0 $pid 2>/dev/null || { echo "service exited early"; tail -20 "$out/service.log"; exit 1; }
+  rss=$(awk '/VmRSS/ {print $2/1024}' /proc/$pid/status)
+  echo "$(( ($(date +%s) - start) / 60 )),$rss" >>"$out/rss.csv"
+  sleep 30
+done
+kill -INT $pid; wait $pid || true
+python3 - "$out" <<'PY'
+import csv, json, sys
+out = sys.argv[1]
+rows = [(float(r["minute"]), float(r["rss_mb"])) for r in csv.DictReader(open(f"{out}/rss.csv"))]
+first = [r for m, r in rows if 5 <= m < 10]; last = [r for m, r in rows if m >= rows[-1][0] - 5]
+stats = [json.loads(l) for l in open(f"{out}/stats.jsonl") if l.strip()]
+a, b = sum(first) / len(first), sum(last) / len(last)
+print(f"samples {len(rows)}, minutes {rows[-1][0]:.0f}; RSS min {min(r for _, r in rows):.1f} MB, max {max(r for _, r in rows):.1f} MB")
+print(f"RSS mean minutes 5-10: {a:.1f} MB; last 5 minutes: {b:.1f} MB; change {b - a:+.1f} MB ({(b - a) / a * 100:+.1f} %)")
+if stats:
+    s = stats[-1]
+    print(f"fields processed {s['processedFields']}, skipped {s['skippedFields']}, managed heap {s.get('managedHeapMb')} MB, inference {s['inferenceMsAverage']} ms")
+PY
