@@ -89,7 +89,7 @@ public static class EvalCommand
             ModelPath = args.String("model") ?? ModelLocator.FindDefaultModel(),
             LabelsPath = args.String("labels"),
             IntraOpThreads = args.Int("threads", 0),
-            ExecutionProvider = Enum.TryParse<ExecutionProviderPreference>(provider, ignoreCase: true, out var p)
+            ExecutionProvider = Enum.TryParse<ExecutionProviderPreference>(provider, ignoreCase: true, out var p) && Enum.IsDefined(p) && !char.IsDigit(provider[0])
                 ? p : throw new CommandLineException($"--provider must be auto, cuda or cpu, not '{provider}'"),
         };
         var scale = args.String("input-scale");
