@@ -24,6 +24,10 @@ public sealed class DetectorOptions
     /// <summary>ONNX Runtime intra-op threads; 0 or less means the number of cores.</summary>
     public int IntraOpThreads { get; set; }
 
+    /// <summary>Let ONNX Runtime's idle intra-op threads spin between runs (lower latency on a dedicated machine;
+    /// on a machine shared with other busy processes, false is kinder and often faster).</summary>
+    public bool AllowSpinning { get; set; } = true;
+
     /// <summary>Resize factor applied to a frame before inference (frame pixels × factor = model pixels).
     /// When null: camera µm/px ÷ model µm/px if <see cref="CameraMicrometresPerPixel"/> is set, else 1.</summary>
     public double? InputScale { get; set; }

@@ -65,7 +65,7 @@ public sealed class OnnxCellDetector : ICellDetector
             throw new ModelLoadException($"Model labels sidecar not found: {labelsPath}");
 
         var threads = options.IntraOpThreads > 0 ? options.IntraOpThreads : Environment.ProcessorCount;
-        (_session, ExecutionProvider) = CreateSession(modelPath, options.ExecutionProvider, threads);
+        (_session, ExecutionProvider) = CreateSession(modelPath, options.ExecutionProvider, threads, options.AllowSpinning);
         try
         {
             labels ??= LabelsFromMetadata(_session, modelPath, labelsPath);
@@ -206,7 +206,7 @@ public sealed class OnnxCellDetector : ICellDetector
         if (buffer.Length < length) buffer = new float[length];
     }
 
-    private (InferenceSession, string) CreateSession(string modelPath, ExecutionProviderPreference preference, int threads)
+    private (InferenceSession, string) CreateSession(string modelPath, ExecutionProviderPreference preference, int threads, bool allowSpinning)
     {
         // In Auto mode, look for the CUDA runtime first: without it ONNX Runtime prints a native error to stderr on
         // every start before failing, which on a CPU kiosk is noise, not news.
@@ -218,7 +218,7 @@ public sealed class OnnxCellDetector : ICellDetector
             SessionOptions? cudaOptions = null;
             try
             {
-                cudaOptions = NewSessionOptions(threads);
+                cudaOptions = NewSessionOptions(threads, allowSpinning);
                 cudaOptions.AppendExecutionProvider_CUDA(0);
                 var session = new InferenceSession(modelPath, cudaOptions);
                 _logger.LogInformation("ONNX Runtime: CUDA execution provider loaded");
@@ -237,7 +237,7 @@ public sealed class OnnxCellDetector : ICellDetector
                 cudaOptions?.Dispose();
             }
         }
-        using var cpuOptions = NewSessionOptions(threads);
+        using var cpuOptions = NewSessionOptions(threads, allowSpinning);
         try
         {
             var session = new InferenceSession(modelPath, cpuOptions);
@@ -250,13 +250,18 @@ public sealed class OnnxCellDetector : ICellDetector
         }
     }
 
-    private static SessionOptions NewSessionOptions(int threads) => new()
+    private static SessionOptions NewSessionOptions(int threads, bool allowSpinning)
     {
-        GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
-        IntraOpNumThreads = threads,
-        // One image at a time: inter-op parallelism would only add threads that compete with intra-op ones.
-        ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
-    };
+        var options = new SessionOptions
+        {
+            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
+            IntraOpNumThreads = threads,
+            // One image at a time: inter-op parallelism would only add threads that compete with intra-op ones.
+            ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
+        };
+        options.AddSessionConfigEntry("session.intra_op.allow_spinning", allowSpinning ? "1" : "0");
+        return options;
+    }
 
     private static string FirstLine(string s)
     {

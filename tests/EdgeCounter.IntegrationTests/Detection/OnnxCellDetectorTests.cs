@@ -41,6 +41,13 @@ public class OnnxCellDetectorTests : IDisposable
     private static ModelLoadException LoadFails(Action<DetectorOptions> configure) =>
         Assert.Throws<ModelLoadException>(() => RealModel.Load(configure).Dispose());
 
+    [Fact]
+    public void TheRepositoryRootIsFoundSoModelTestsDoNotSkipByMistake()
+    {
+        Assert.NotNull(RealModel.RepositoryRoot);
+        Assert.True(File.Exists(Path.Combine(RealModel.RepositoryRoot!, "EdgeCounter.sln")));
+    }
+
     [RequiresModelFact]
     public void LoadsOnCpuAndDescribesTheModelFromTheSidecar()
     {
