@@ -1,0 +1,202 @@
+"""CellNet: a small anchor-free (CenterNet-style) detector for blood-smear fields.
+
+Backbone: a slim ResNet/MobileNet hybrid (plain 3x3 convs where the maps are small, depthwise-separable
+blocks where they are large) down to stride 32; a light FPN brings stride 32/16/8 context back to stride 4,
+where the heads predict per-class centre heatmaps, box size, sub-cell offset and the white-cell subtype.
+"""
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+CLASSES = ["WBC", "RBC", "Platelets"]
+SUBTYPES = ["neutrophil", "eosinophil", "basophil", "lymphocyte", "monocyte"]
+STRIDE = 4
+SIZE_UNIT = 32.0  # size head predicts log(size / SIZE_UNIT); exported graph returns size in input pixels
+# BCCD trainval RGB statistics (0..1), rounded; normalisation lives inside the graph.
+MEAN = (0.74, 0.70, 0.72)
+STD = (0.08, 0.10, 0.08)
+
+
+def conv_bn(cin, cout, k=3, s=1, groups=1, act=True):
+    layers = [nn.Conv2d(cin, cout, k, s, k // 2, groups=groups, bias=False), nn.BatchNorm2d(cout)]
+    if act:
+        layers.append(nn.ReLU(inplace=True))
+    return nn.Sequential(*layers)
+
+
+class DSBlock(nn.Module):
+    """Residual depthwise-separable block (inverted bottleneck, expansion e)."""
+
+    def __init__(self, c, e=2):
+        super().__init__()
+        h = c * e
+        self.body = nn.Sequential(conv_bn(c, h, 1), conv_bn(h, h, 3, groups=h), conv_bn(h, c, 1, act=False))
+
+    def forward(self, x):
+        return F.relu(x + self.body(x))
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.body = nn.Sequential(conv_bn(c, c, 3), conv_bn(c, c, 3, act=False))
+
+    def forward(self, x):
+        return F.relu(x + self.body(x))
+
+
+class SepConv(nn.Module):
+    """3x3 depthwise + 1x1 pointwise, each with BN+ReLU: cheap smoothing at high resolution."""
+
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.dw = conv_bn(cin, cin, 3, groups=cin)
+        self.pw = conv_bn(cin, cout, 1)
+
+    def forward(self, x):
+        return self.pw(self.dw(x))
+
+
+class CellNet(nn.Module):
+    def __init__(self, width=(16, 32, 64, 128, 192), neck=64, head=48, num_classes=3, num_subtypes=5):
+        super().__init__()
+        c1, c2, c3, c4, c5 = width
+        self.register_buffer("mean", torch.tensor(MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(STD).view(1, 3, 1, 1))
+        self.stem = conv_bn(3, c1, 3, 2)                                            # /2
+        self.s2 = nn.Sequential(conv_bn(c1, c2, 3, 2), DSBlock(c2))                 # /4
+        self.s3 = nn.Sequential(conv_bn(c2, c3, 3, 2), DSBlock(c3), DSBlock(c3))   # /8
+        self.s4 = nn.Sequential(conv_bn(c3, c4, 3, 2), DSBlock(c4, 3), DSBlock(c4, 3))  # /16
+        self.s5 = nn.Sequential(conv_bn(c4, c5, 3, 2), BasicBlock(c5), DSBlock(c5))  # /32
+        self.lat5 = conv_bn(c5, neck, 1)
+        self.lat4 = conv_bn(c4, neck, 1)
+        self.lat3 = conv_bn(c3, neck, 1)
+        self.lat2 = conv_bn(c2, head, 1)
+        self.smooth4 = SepConv(neck, neck)
+        self.smooth3 = SepConv(neck, neck)
+        self.reduce3 = conv_bn(neck, head, 1)
+        self.smooth2 = SepConv(head, head)
+        self.hm_head = nn.Sequential(SepConv(head, head), nn.Conv2d(head, num_classes, 1))
+        self.reg_head = nn.Sequential(SepConv(head, head), nn.Conv2d(head, 4, 1))
+        # Subtype needs whole-cell context: read it from the stride-8 map, upsample at the end.
+        self.sub_head = nn.Sequential(SepConv(neck, neck), nn.Conv2d(neck, num_subtypes, 1))
+        self._init()
+
+    def _init(self):
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+        last = self.hm_head[-1]
+        nn.init.normal_(last.weight, std=0.01)
+        nn.init.constant_(last.bias, -math.log((1 - 0.05) / 0.05))
+        nn.init.normal_(self.reg_head[-1].weight, std=0.01)
+        nn.init.normal_(self.sub_head[-1].weight, std=0.01)
+
+    def forward(self, image):
+        x = (image - self.mean) / self.std
+        x = self.stem(x)
+        f2 = self.s2(x)
+        f3 = self.s3(f2)
+        f4 = self.s4(f3)
+        f5 = self.s5(f4)
+        p5 = self.lat5(f5)
+        p4 = self.smooth4(self.lat4(f4) + F.interpolate(p5, scale_factor=2.0, mode="nearest"))
+        p3 = self.smooth3(self.lat3(f3) + F.interpolate(p4, scale_factor=2.0, mode="nearest"))
+        p2 = self.smooth2(self.lat2(f2) + F.interpolate(self.reduce3(p3), scale_factor=2.0, mode="nearest"))
+        hm = self.hm_head(p2)
+        reg = self.reg_head(p2)
+        sub = F.interpolate(self.sub_head(p3), scale_factor=2.0, mode="nearest")
+        return hm, reg[:, 0:2], reg[:, 2:4], sub
+
+
+class ExportWrapper(nn.Module):
+    """The graph the service runs: probabilities, 3x3 peak filter, sizes in input pixels, softmax subtypes."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, image):
+        hm_raw, size_raw, off_raw, sub_raw = self.net(image)
+        hm = torch.sigmoid(hm_raw)
+        peak = F.max_pool2d(hm, 3, stride=1, padding=1)
+        hm = hm * (peak == hm).to(hm.dtype)
+        size = torch.exp(size_raw) * SIZE_UNIT
+        off = torch.sigmoid(off_raw)
+        sub = torch.softmax(sub_raw, dim=1)
+        return hm, size, off, sub
+
+
+def count_parameters(model):
+    return sum(p.numel() for p in model.parameters())
+
+
+# ----------------------------------------------------------------------------------------------- losses
+def focal_loss(logits, target, neg_weight=None):
+    """CenterNet penalty-reduced focal loss; target is the Gaussian heatmap (1 at centres).
+    neg_weight (same shape, optional) scales the negative term, 0 inside ignore regions."""
+    p = torch.sigmoid(logits).clamp(1e-4, 1 - 1e-4)
+    pos = target.eq(1).float()
+    neg = 1 - pos
+    pos_loss = torch.log(p) * (1 - p) ** 2 * pos
+    neg_loss = torch.log(1 - p) * p ** 2 * (1 - target) ** 4 * neg
+    if neg_weight is not None:
+        neg_loss = neg_loss * neg_weight
+    n = pos.sum()
+    return -(pos_loss.sum() + neg_loss.sum()) / n.clamp(min=1.0)
+
+
+def detection_loss(outputs, targets, w_size=1.0, w_off=1.0, w_sub=0.5, sub_class_weight=None):
+    hm, size_raw, off_raw, sub_raw = outputs
+    l_hm = focal_loss(hm, targets["heatmap"], targets.get("neg_weight"))
+    mask = targets["reg_mask"]  # [B,1,h,w]
+    n = mask.sum().clamp(min=1.0)
+    l_size = (F.l1_loss(size_raw, targets["size"], reduction="none") * mask).sum() / n
+    l_off = (F.l1_loss(torch.sigmoid(off_raw), targets["offset"], reduction="none") * mask).sum() / n
+    sub_t = targets["subtype"]  # [B,h,w], -1 where unknown
+    valid = sub_t >= 0
+    if valid.any():
+        l_sub = F.cross_entropy(sub_raw, sub_t.clamp(min=0), weight=sub_class_weight, reduction="none")
+        l_sub = (l_sub * valid.float()).sum() / valid.float().sum()
+    else:
+        l_sub = hm.sum() * 0.0
+    total = l_hm + w_size * l_size + w_off * l_off + w_sub * l_sub
+    return total, {"hm": l_hm.item(), "size": l_size.item(), "off": l_off.item(), "sub": l_sub.item()}
+
+
+# ----------------------------------------------------------------------------------------------- decode
+def nms_per_class(boxes, scores, classes, iou):
+    import torchvision
+    if boxes.numel() == 0:
+        return torch.zeros(0, dtype=torch.long)
+    return torchvision.ops.batched_nms(boxes, scores, classes, iou)
+
+
+def decode(outputs, thresholds, nms_iou=0.5, max_det=300, top_k=500):
+    """Decode ExportWrapper outputs for one image (batch index 0) into detections, exactly as the C# side
+    is specified to: peaks above the class threshold, centre = (j + off_x, i + off_y) * stride, box = centre
+    +- size/2, then per-class NMS, highest scores first, at most max_det. thresholds: list per class."""
+    hm, size, off, sub = [o[0] for o in outputs]
+    C, h, w = hm.shape
+    thr = torch.tensor(thresholds, dtype=hm.dtype).view(C, 1, 1)
+    keep = hm > thr
+    cls, ii, jj = torch.nonzero(keep, as_tuple=True)
+    scores = hm[cls, ii, jj]
+    if scores.numel() > top_k:
+        scores, order = scores.topk(top_k)
+        cls, ii, jj = cls[order], ii[order], jj[order]
+    cx = (jj.float() + off[0, ii, jj]) * STRIDE
+    cy = (ii.float() + off[1, ii, jj]) * STRIDE
+    bw, bh = size[0, ii, jj], size[1, ii, jj]
+    boxes = torch.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], dim=1)
+    k = nms_per_class(boxes, scores, cls, nms_iou)
+    k = k[:max_det]
+    sub_prob = sub[:, ii[k], jj[k]].T  # [n,S]
+    return {
+        "boxes": boxes[k], "scores": scores[k], "classes": cls[k],
+        "subtype_prob": sub_prob, "cells": torch.stack([ii[k], jj[k]], 1),
+    }

@@ -1,0 +1,174 @@
+#!/usr/bin/python3
+"""Export CellNet to ONNX (opset 17) with its sidecar labels file and the C# parity fixture.
+
+    /usr/bin/python3 models/training/export.py --checkpoint models/training/runs/final/model.pt \
+        --thresholds-from models/training/metrics.json
+"""
+import argparse
+import glob
+import json
+import logging
+import os
+import sys
+
+import cv2
+import numpy as np
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
+
+from cellnet import CLASSES, STRIDE, SUBTYPES, CellNet, ExportWrapper  # noqa: E402
+import data as D  # noqa: E402
+from evaluate import pad_to_multiple, predict  # noqa: E402
+
+log = logging.getLogger("cellnet")
+OPSET = 17
+OUTPUTS = ["heatmap", "size", "offset", "subtype"]
+
+
+def sidecar(thresholds, version="1.0.0", mpp=0.1, nms_iou=0.5, max_det=300):
+    return {
+        "name": "edgecounter-cellnet",
+        "version": version,
+        "input": {"name": "image", "layout": "NCHW", "colour": "RGB", "range": [0, 1],
+                  "sizeMultiple": 32, "micrometresPerPixel": mpp, "stride": STRIDE},
+        "classes": list(CLASSES),
+        "subtypes": {"of": "WBC", "labels": list(SUBTYPES)},
+        "groups": {"WBC": list(SUBTYPES), "granulocyte": ["neutrophil", "eosinophil", "basophil"]},
+        "differential": list(SUBTYPES),
+        "scoreThresholds": {c: float(t) for c, t in zip(CLASSES, thresholds)},
+        "nmsIou": nms_iou,
+        "maxDetections": max_det,
+    }
+
+
+def export_onnx(model, path):
+    import onnx
+    wrapper = ExportWrapper(model).eval()
+    dummy = torch.rand(1, 3, 480, 640)
+    dyn = {"image": {2: "H", 3: "W"}}
+    for o in OUTPUTS:
+        dyn[o] = {2: "h", 3: "w"}
+    torch.onnx.export(wrapper, dummy, path, opset_version=OPSET, input_names=["image"], output_names=OUTPUTS,
+                      dynamic_axes=dyn, do_constant_folding=True)
+    m = onnx.load(path)
+    onnx.checker.check_model(m, full_check=True)
+    opset = max(o.version for o in m.opset_import if o.domain in ("", "ai.onnx"))
+    assert opset <= 17, opset
+    log.info("exported %s (%.2f MB, opset %d), onnx.checker passed", path, os.path.getsize(path) / 1e6, opset)
+    return {"path": os.path.relpath(path, REPO), "bytes": os.path.getsize(path), "opset": opset}
+
+
+def onnx_cross_check(path, x, torch_outs):
+    """Run the exported graph in OpenCV's DNN (no onnxruntime for Python here) and compare with PyTorch."""
+    try:
+        net = cv2.dnn.readNetFromONNX(path)
+        net.setInput(x.numpy())
+        outs = net.forward(OUTPUTS)
+        diffs = {n: float(np.abs(o - t.numpy()).max()) for n, o, t in zip(OUTPUTS, outs, torch_outs)}
+        return {"runtime": f"opencv-dnn {cv2.__version__}", "max_abs_diff": diffs}
+    except Exception as e:  # the C# parity test with ONNX Runtime is the authoritative check
+        return {"runtime": f"opencv-dnn {cv2.__version__}", "error": str(e)[:300]}
+
+
+def parity_image(synth_dir, w=400, h=300):
+    """A simulator field cropped to w x h (not a multiple of 32 on purpose, so the caller's padding is
+    exercised); falls back to a self-drawn toy field when no simulator output exists."""
+    files = []
+    if synth_dir and os.path.isdir(synth_dir):
+        files = sorted(glob.glob(os.path.join(synth_dir, "**", "*.png"), recursive=True) +
+                       glob.glob(os.path.join(synth_dir, "**", "*.jpg"), recursive=True))
+    if files:
+        img = D.read_rgb(files[0])
+        H, W = img.shape[:2]
+        y0, x0 = max(0, (H - h) // 2), max(0, (W - w) // 2)
+        return img[y0:y0 + h, x0:x0 + w].copy(), os.path.relpath(files[0], REPO)
+    rng = np.random.default_rng(7)
+    s = D.make_toy_field(rng, w // 3, h // 3)
+    return cv2.resize(s.image, (w, h), interpolation=cv2.INTER_CUBIC), "toy field (data.make_toy_field, seed 7, x3)"
+
+
+@torch.no_grad()
+def write_parity(model, thresholds, out_dir, synth_dir, onnx_path, nms_iou=0.5, max_det=300):
+    os.makedirs(out_dir, exist_ok=True)
+    img, origin = parity_image(synth_dir)
+    cv2.imwrite(os.path.join(out_dir, "input.png"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    img = D.read_rgb(os.path.join(out_dir, "input.png"))  # exactly what the C# test will read
+    wrapper = ExportWrapper(model).eval()
+    padded = pad_to_multiple(img)
+    x = torch.from_numpy(D.image_to_tensor_array(padded))[None]
+    outs = wrapper(x)
+    det = predict(wrapper, img, thresholds, nms_iou=nms_iou, max_det=max_det)
+    hm, size, off, sub = [o[0] for o in outs]
+    raw = {"shapes": {n: list(o.shape) for n, o in zip(OUTPUTS, outs)}, "heatmapMax": []}
+    for c, cname in enumerate(CLASSES):
+        flat = int(torch.argmax(hm[c]))
+        i, j = divmod(flat, hm.shape[2])
+        entry = {"class": cname, "value": float(hm[c, i, j]), "row": i, "col": j,
+                 "size": [float(size[0, i, j]), float(size[1, i, j])],
+                 "offset": [float(off[0, i, j]), float(off[1, i, j])],
+                 "peakCount": int((hm[c] > thresholds[c]).sum())}
+        if cname == "WBC":
+            entry["subtype"] = [float(v) for v in sub[:, i, j]]
+        raw["heatmapMax"].append(entry)
+    dets = []
+    for b, s, c, sp in zip(det["boxes"], det["scores"], det["classes"], det["subtype_prob"]):
+        cname = CLASSES[int(c)]
+        label = SUBTYPES[int(torch.argmax(sp))] if cname == "WBC" else cname
+        dets.append({"class": cname, "label": label, "score": round(float(s), 6),
+                     "box": [round(float(v), 3) for v in b]})
+    ref = {
+        "model": "models/cellnet.onnx", "image": "input.png", "imageOrigin": origin,
+        "width": img.shape[1], "height": img.shape[0], "paddedWidth": padded.shape[1],
+        "paddedHeight": padded.shape[0], "resize": 1.0,
+        "note": "PyTorch detections of the exported graph: peaks above scoreThresholds, per-class NMS at nmsIou, "
+                "boxes in input pixels (no resize: the image is at the model's micrometresPerPixel). "
+                "Raw values are read from the padded input's outputs at the per-class heatmap maximum.",
+        "scoreThresholds": {c: float(t) for c, t in zip(CLASSES, thresholds)}, "nmsIou": nms_iou,
+        "detections": dets, "raw": raw,
+        "crossCheck": onnx_cross_check(onnx_path, x, outs),
+    }
+    json.dump(ref, open(os.path.join(out_dir, "reference.json"), "w"), indent=1)
+    log.info("parity fixture: %d detections on %s; cross-check %s", len(dets), origin, ref["crossCheck"])
+    return {"detections": len(dets), "origin": origin, "crossCheck": ref["crossCheck"]}
+
+
+def export_all(model, thresholds, cfg, synth_dir=None):
+    model = model.eval()
+    onnx_path = os.path.join(REPO, cfg.get("onnx", "models/cellnet.onnx"))
+    labels_path = os.path.join(REPO, cfg.get("labels", "models/cellnet.labels.json"))
+    os.makedirs(os.path.dirname(onnx_path), exist_ok=True)
+    info = export_onnx(model, onnx_path)
+    sc = sidecar(thresholds, version=cfg.get("version", "1.0.0"), mpp=cfg.get("micrometres_per_pixel", 0.1))
+    json.dump(sc, open(labels_path, "w"), indent=2)
+    info["labels"] = os.path.relpath(labels_path, REPO)
+    if cfg.get("parity_dir", "tests/fixtures/parity"):
+        info["parity"] = write_parity(model, thresholds, os.path.join(REPO, cfg.get("parity_dir", "tests/fixtures/parity")),
+                                      synth_dir, onnx_path, sc["nmsIou"], sc["maxDetections"])
+    return info
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--checkpoint", required=True)
+    ap.add_argument("--thresholds-from", help="metrics.json whose 'thresholds' to use (else sidecar default 0.3)")
+    ap.add_argument("--synth-dir")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    torch.set_num_threads(2)
+    ck = torch.load(args.checkpoint, map_location="cpu")
+    cfg = ck["config"]
+    model = CellNet(**cfg.get("model", {}))
+    model.load_state_dict(ck["model"])
+    thr = [0.3] * len(CLASSES)
+    if args.thresholds_from:
+        t = json.load(open(args.thresholds_from))["thresholds"]
+        thr = [t[c] for c in CLASSES]
+    synth_dir = args.synth_dir or (os.path.join(REPO, cfg["synth"]["dir"]) if cfg.get("synth") else None)
+    print(json.dumps(export_all(model, thr, cfg, synth_dir), indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+#!/usr/bin/python3
+"""CI smoke test of the training recipe (no dataset needed, < 60 s on 2 cores):
+draws a few toy smear fields itself, trains the real CellNet for a few steps on them, asserts that the
+loss decreases, exports ONNX (opset <= 17), passes onnx.checker and decodes. Exits non-zero on failure.
+
+    /usr/bin/python3 models/training/smoke_test.py
+"""
+import json
+import os
+import sys
+import tempfile
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+
+def main():
+    t0 = time.time()
+    import numpy as np
+    import torch
+    torch.set_num_threads(2)
+    torch.manual_seed(0)
+    import data as D
+    import export as X
+    from cellnet import CLASSES, STRIDE, CellNet, ExportWrapper, decode, detection_loss
+
+    rng = np.random.default_rng(0)
+    w, h = 128, 96
+    samples = [D.make_toy_field(rng, w, h) for _ in range(4)]
+    # one augmented pass through the real pipeline (scale, flips, crop, colour) to exercise it
+    auged = [D.augment(s, rng, w, h, (0.8, 1.2), 0.5) for s in samples]
+    imgs = np.stack([D.image_to_tensor_array(a[0]) for a in auged])
+    tg = [D.encode_targets(a[1], a[2], a[3], a[4], h // STRIDE, w // STRIDE) for a in auged]
+    batch = {k: torch.from_numpy(np.stack([t[k] for t in tg])) for k in tg[0]}
+    x = torch.from_numpy(imgs)
+    assert batch["reg_mask"].sum() > 0, "no object centres encoded"
+    assert (batch["subtype"] >= 0).any(), "no subtype targets encoded"
+
+    net = CellNet()
+    opt = torch.optim.AdamW(net.parameters(), lr=3e-3, weight_decay=1e-4)
+    losses = []
+    for step in range(16):
+        net.train()
+        loss, parts = detection_loss(net(x), batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+        assert np.isfinite(losses[-1]), f"non-finite loss at step {step}: {parts}"
+    first, last = float(np.mean(losses[:3])), float(np.mean(losses[-3:]))
+    print(f"loss {first:.3f} -> {last:.3f} over {len(losses)} steps")
+    assert last < 0.7 * first, f"loss did not decrease enough: {first:.3f} -> {last:.3f}"
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "cellnet.onnx")
+        net.eval()
+        info = X.export_onnx(net, path)
+        assert info["opset"] <= 17
+        assert 0.5e6 < info["bytes"] < 20e6, f"unexpected model size {info['bytes']}"
+        import onnx
+        m = onnx.load(path)
+        assert [i.name for i in m.graph.input] == ["image"], [i.name for i in m.graph.input]
+        assert [o.name for o in m.graph.output] == X.OUTPUTS, [o.name for o in m.graph.output]
+        sc = X.sidecar([0.3] * len(CLASSES))
+        json.loads(json.dumps(sc))
+        with torch.no_grad():
+            outs = ExportWrapper(net)(x[:1])
+        hm = outs[0]
+        assert tuple(hm.shape) == (1, len(CLASSES), h // STRIDE, w // STRIDE), hm.shape
+        assert float(hm.min()) >= 0 and float(hm.max()) <= 1
+        peak = torch.nn.functional.max_pool2d(hm, 3, 1, 1)
+        assert bool(((hm == peak) | (hm == 0)).all()), "heatmap is not peak-filtered"
+        det = decode(outs, [0.05] * len(CLASSES))
+        print(f"decoded {len(det['scores'])} detections at threshold 0.05")
+    print(f"smoke test passed in {time.time() - t0:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except Exception:
+        traceback.print_exc()
+        print("smoke test FAILED", file=sys.stderr)
+        sys.exit(1)
