@@ -11,15 +11,13 @@ namespace EdgeCounter.Acquisition;
 public sealed class FolderFrameSource(SourceOptions options, ILogger<FolderFrameSource> logger, TimeProvider? clock = null) : IFrameSource
 {
     private static readonly HashSet<string> Extensions = new(StringComparer.OrdinalIgnoreCase) { ".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp" };
-    private readonly TimeProvider _clock = clock ?? TimeProvider.System;
     private readonly double _fps = options.FramesPerSecond > 0 ? options.FramesPerSecond : 10;
     private string[] _files = [];
     private int _fileIndex = -1;
     private Mat? _current;
     private int _repeatsLeft;
     private long _index;
-    private DateTimeOffset _start;
-    private long _startTicks;
+    private readonly FramePacer _pacer = new(clock ?? TimeProvider.System, options.RealTime);
 
     public string Description => $"folder {options.Path}";
 
@@ -34,8 +32,7 @@ public sealed class FolderFrameSource(SourceOptions options, ILogger<FolderFrame
             .Order(StringComparer.Ordinal)
             .ToArray();
         logger.LogInformation("Folder {Path}: {Count} images, each held {Hold}", options.Path, _files.Length, options.FolderImageHold);
-        _start = _clock.GetUtcNow();
-        _startTicks = _clock.GetTimestamp();
+        _pacer.Restart();
         return Task.CompletedTask;
     }
 
@@ -43,13 +40,9 @@ public sealed class FolderFrameSource(SourceOptions options, ILogger<FolderFrame
     {
         if (_repeatsLeft == 0 && !NextImage()) return null;
         var offset = TimeSpan.FromSeconds(_index / _fps);
-        if (options.RealTime)
-        {
-            var wait = offset - _clock.GetElapsedTime(_startTicks);
-            if (wait > TimeSpan.Zero) await Task.Delay(wait, _clock, cancellationToken).ConfigureAwait(false);
-        }
+        await _pacer.WaitForAsync(offset, cancellationToken).ConfigureAwait(false);
         _repeatsLeft--;
-        return new Frame(_current!.Clone(), _index++, _start + offset);
+        return new Frame(_current!.Clone(), _index++, _pacer.TimestampOf(offset));
     }
 
     private bool NextImage()

@@ -12,17 +12,15 @@ public sealed class SimulatedFrameSource : IFrameSource
 {
     private readonly SourceOptions _options;
     private readonly ILogger<SimulatedFrameSource> _logger;
-    private readonly TimeProvider _clock;
     private SimulatedMicroscope? _microscope;
     private long _index;
-    private DateTimeOffset _start;
-    private long _startTicks;
+    private readonly FramePacer _pacer;
 
     public SimulatedFrameSource(SourceOptions options, ILogger<SimulatedFrameSource> logger, TimeProvider? clock = null)
     {
         _options = options;
         _logger = logger;
-        _clock = clock ?? TimeProvider.System;
+        _pacer = new FramePacer(clock ?? TimeProvider.System, options.RealTime);
         MicroscopeOptions = options.Simulator.ToMicroscopeOptions();
     }
 
@@ -40,8 +38,7 @@ public sealed class SimulatedFrameSource : IFrameSource
         if (_microscope is null)
         {
             _microscope = new SimulatedMicroscope(MicroscopeOptions);
-            _start = _clock.GetUtcNow();
-            _startTicks = _clock.GetTimestamp();
+            _pacer.Restart();
             _logger.LogInformation("Simulated microscope ready: {Description}", Description);
         }
         return Task.CompletedTask;
@@ -51,13 +48,9 @@ public sealed class SimulatedFrameSource : IFrameSource
     {
         var microscope = _microscope ?? throw new InvalidOperationException("OpenAsync first");
         var offset = TimeSpan.FromTicks(microscope.FrameInterval.Ticks * _index);
-        if (_options.RealTime)
-        {
-            var wait = offset - _clock.GetElapsedTime(_startTicks);
-            if (wait > TimeSpan.Zero) await Task.Delay(wait, _clock, cancellationToken).ConfigureAwait(false);
-        }
+        await _pacer.WaitForAsync(offset, cancellationToken).ConfigureAwait(false);
         var image = microscope.RenderFrame(_index, out var truth);
-        return new Frame(image, _index++, _start + offset, truth);
+        return new Frame(image, _index++, _pacer.TimestampOf(offset), truth);
     }
 
     public ValueTask DisposeAsync()

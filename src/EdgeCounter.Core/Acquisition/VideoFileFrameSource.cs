@@ -6,12 +6,10 @@ namespace EdgeCounter.Acquisition;
 /// <summary>A recorded video (FFmpeg). Timestamps follow the video's own clock so the debounce sees real stage timing.</summary>
 public sealed class VideoFileFrameSource(SourceOptions options, ILogger<VideoFileFrameSource> logger, TimeProvider? clock = null) : IFrameSource
 {
-    private readonly TimeProvider _clock = clock ?? TimeProvider.System;
     private VideoCapture? _capture;
     private double _fps;
     private long _index;
-    private DateTimeOffset _start;
-    private long _startTicks;
+    private readonly FramePacer _pacer = new(clock ?? TimeProvider.System, options.RealTime);
 
     public string Description => $"video {options.Path}" + (options.Loop ? " (looping)" : "");
 
@@ -29,8 +27,7 @@ public sealed class VideoFileFrameSource(SourceOptions options, ILogger<VideoFil
         _fps = options.FramesPerSecond > 0 ? options.FramesPerSecond : capture.Fps is > 0 and < 1000 ? capture.Fps : 25;
         logger.LogInformation("Video {Path} opened: {Frames} frames at {Fps} fps", options.Path, capture.FrameCount, _fps);
         _capture = capture;
-        _start = _clock.GetUtcNow();
-        _startTicks = _clock.GetTimestamp();
+        _pacer.Restart();
         _index = 0;
     }, cancellationToken);
 
@@ -38,11 +35,7 @@ public sealed class VideoFileFrameSource(SourceOptions options, ILogger<VideoFil
     {
         var capture = _capture ?? throw new InvalidOperationException("OpenAsync first");
         var offset = TimeSpan.FromSeconds(_index / _fps);
-        if (options.RealTime)
-        {
-            var wait = offset - _clock.GetElapsedTime(_startTicks);
-            if (wait > TimeSpan.Zero) await Task.Delay(wait, _clock, cancellationToken).ConfigureAwait(false);
-        }
+        await _pacer.WaitForAsync(offset, cancellationToken).ConfigureAwait(false);
         var mat = new Mat();
         if (!capture.Read(mat) || mat.Empty())
         {
@@ -56,7 +49,7 @@ public sealed class VideoFileFrameSource(SourceOptions options, ILogger<VideoFil
                 throw new FrameSourceException($"video file '{options.Path}' could not be read again from the start");
             }
         }
-        return new Frame(FrameImages.ToBgr(mat), _index++, _start + offset);
+        return new Frame(FrameImages.ToBgr(mat), _index++, _pacer.TimestampOf(offset));
     }
 
     public ValueTask DisposeAsync()

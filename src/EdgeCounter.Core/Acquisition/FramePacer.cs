@@ -1,0 +1,27 @@
+namespace EdgeCounter.Acquisition;
+
+/// <summary>
+/// Delivers recorded or generated frames at their own rate: each frame has an offset from the start of the stream,
+/// and the pacer waits until that much real time has passed. Capture timestamps are start + offset either way.
+/// </summary>
+internal sealed class FramePacer(TimeProvider clock, bool realTime)
+{
+    private long _startTicks;
+
+    public DateTimeOffset Start { get; private set; }
+
+    public void Restart()
+    {
+        Start = clock.GetUtcNow();
+        _startTicks = clock.GetTimestamp();
+    }
+
+    public DateTimeOffset TimestampOf(TimeSpan offset) => Start + offset;
+
+    public Task WaitForAsync(TimeSpan offset, CancellationToken cancellationToken)
+    {
+        if (!realTime) return Task.CompletedTask;
+        var wait = offset - clock.GetElapsedTime(_startTicks);
+        return wait > TimeSpan.Zero ? Task.Delay(wait, clock, cancellationToken) : Task.CompletedTask;
+    }
+}
