@@ -26,14 +26,23 @@ public sealed class WatchdogService(
                 var stuck = monitor.DetectionBusyFor > stuckAfter;
                 if (stuck && !reportedStuck) logger.LogError("Detection has been busy for {Busy}: the detector looks stuck", monitor.DetectionBusyFor);
                 reportedStuck = stuck;
-                // A source that is reconnecting still beats (the loop is alive); a hung loop does not.
-                var alive = monitor.SinceHeartbeat < interval || monitor.SourceState is not Acquisition.SourceState.Streaming;
-                if (alive && !stuck) notifier.Notify(new ServiceState("WATCHDOG=1"));
+                if (ShouldPing(monitor.SinceHeartbeat, monitor.SourceState, monitor.DetectionBusyFor, interval, stuckAfter))
+                    notifier.Notify(new ServiceState("WATCHDOG=1"));
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
         }
+    }
+
+    /// <summary>
+    /// Feed the watchdog only if the pipeline is alive: frames or fields made progress within the watchdog interval
+    /// (a source that is reconnecting counts as alive: its loop is running) and no field is stuck in detection.
+    /// </summary>
+    public static bool ShouldPing(TimeSpan sinceHeartbeat, Acquisition.SourceState source, TimeSpan detectionBusyFor, TimeSpan interval, TimeSpan stuckAfter)
+    {
+        if (detectionBusyFor > stuckAfter) return false;
+        return sinceHeartbeat < interval || source is not Acquisition.SourceState.Streaming;
     }
 
     private static bool TryWatchdogInterval(out TimeSpan interval)
