@@ -56,7 +56,17 @@ public static class BenchCommand
             return ServiceHost.ConfigurationError;
         }
 
-        var report = await MeasureAsync(settings, overrides, TimeSpan.FromSeconds(seconds), fullResolution, Console.Out, cancellationToken);
+        BenchReport report;
+        try
+        {
+            report = await MeasureAsync(settings, overrides, TimeSpan.FromSeconds(seconds), fullResolution, Console.Out, cancellationToken);
+        }
+        catch (Exception e) when (e is ConfigurationProblemException or Detection.ModelLoadException)
+        {
+            // E.g. --provider cuda where CUDA does not load: say so instead of a stack trace.
+            Console.Error.WriteLine($"bench: cannot run: {(e is ConfigurationProblemException c ? string.Join("; ", c.Problems) : e.Message)}");
+            return ServiceHost.ConfigurationError;
+        }
         Console.WriteLine();
         report.PrintTable(Console.Out);
         if (jsonPath is not null)
