@@ -5,6 +5,7 @@ using System.Net.Sockets;
 using System.Text.Json;
 using EdgeCounter.Acquisition;
 using EdgeCounter.Hosting;
+using EdgeCounter.Simulation;
 using Microsoft.Extensions.Options;
 using MQTTnet;
 using MQTTnet.Formatter;
@@ -59,7 +60,11 @@ public static class EndToEndBench
             {
                 // Published fields only (revisits are skipped before detection); truth says which stop the frame shows.
                 if (outcome.Detection is null || outcome.Count?.Tally is not { } tally || outcome.Field.Truth is not { StopIndex: >= 0 } truth || source.Microscope is not { } microscope) return;
-                var stop = microscope.GetStop(truth.StopIndex);
+                StopInfo stop;
+                // The stage script grows on the capture thread; this stop is long generated, but an observer must never
+                // take the worker down with it.
+                try { stop = microscope.GetStop(truth.StopIndex); }
+                catch (Exception) { return; }
                 // Frames are stamped run start + frame time, so the run start on the wall clock is capturedAt - truth time.
                 var runStart = outcome.Field.CapturedAt - truth.Time;
                 var still = stop.SharpFrom > stop.Arrive ? stop.SharpFrom : stop.Arrive;
