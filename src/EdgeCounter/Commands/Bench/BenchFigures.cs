@@ -76,7 +76,8 @@ public sealed class BenchReport
                 group = f.Group;
                 writer.WriteLine($"== {group}");
             }
-            var value = double.IsFinite(f.Value) ? f.Value.ToString(f.Value >= 100 ? "0" : "0.00", CultureInfo.InvariantCulture) : "n/a";
+            var whole = Math.Abs(f.Value - Math.Round(f.Value)) < 1e-9;
+            var value = double.IsFinite(f.Value) ? f.Value.ToString(f.Value >= 100 || whole ? "0" : "0.00", CultureInfo.InvariantCulture) : "n/a";
             writer.WriteLine($"  {f.What.PadRight(whatWidth)} {value,10} {f.Unit,-9} {f.Note}");
         }
     }
