@@ -1,0 +1,106 @@
+using EdgeCounter.Detection;
+using EdgeCounter.Fields;
+using EdgeCounter.Publishing;
+using EdgeCounter.Simulation;
+using Microsoft.Extensions.Logging.Abstractions;
+using OpenCvSharp;
+
+namespace EdgeCounter.Commands.Bench;
+
+/// <summary>Per-stage timings on simulated frames: scoring, detector pre/inference/post, annotation + JPEG.</summary>
+public static class StageBench
+{
+    /// <summary>Two consecutive still frames of the simulated microscope at a camera size and pixel scale.</summary>
+    public static (Mat First, Mat Second) RenderPair(int width, int height, double micrometresPerPixel, ulong seed = 7)
+    {
+        using var microscope = new SimulatedMicroscope(new MicroscopeOptions
+        {
+            Seed = seed, Width = width, Height = height, FramesPerSecond = 30, MicrometresPerPixel = micrometresPerPixel,
+            StopDuration = TimeSpan.FromSeconds(5), StopDurationJitter = TimeSpan.Zero, DefocusProbability = 0,
+        });
+        return (microscope.RenderFrame(10, out _), microscope.RenderFrame(11, out _));
+    }
+
+    /// <summary>Motion + focus scoring of alternating frames, as the capture loop does; also managed bytes allocated per frame.</summary>
+    public static void Scoring(BenchReport report, string name, int width, int height, double micrometresPerPixel, int scoringWidth, TimeSpan budget)
+    {
+        var (a, b) = RenderPair(width, height, micrometresPerPixel);
+        using (a)
+        using (b)
+        using (var scorer = new FrameScorer(scoringWidth))
+        {
+            var flip = false;
+            void Step() { scorer.Score(flip ? a : b); flip = !flip; }
+            var samples = Samples.Measure(Step, budget, warmup: 10, minIterations: 20);
+            // Steady state allocation: a fixed number of calls on this thread after the warm-up above.
+            const int calls = 200;
+            var before = GC.GetAllocatedBytesForCurrentThread();
+            for (var i = 0; i < calls; i++) Step();
+            var perFrame = (GC.GetAllocatedBytesForCurrentThread() - before) / (double)calls;
+            report.Add("Frame scoring (motion + focus)", $"{name} ({width}x{height})", $"scoring_ms_{name}", samples.Median, "ms", $"p95 {samples.P95:0.00}, n={samples.Count}");
+            report.Add("Frame scoring (motion + focus)", $"{name} managed allocation", $"scoring_alloc_bytes_{name}", perFrame, "B/frame");
+        }
+    }
+
+    /// <summary>The detector's own stage timings (pre, inference, post) and the wall time of Detect, per field.</summary>
+    public static DetectionResult Detector(BenchReport report, OnnxCellDetector detector, Mat frame, string name, string description, TimeSpan budget,
+        int warmup = 2, int minIterations = 5, int maxIterations = 100_000)
+    {
+        var pre = new List<double>();
+        var inference = new List<double>();
+        var post = new List<double>();
+        DetectionResult? last = null;
+        for (var i = 0; i < warmup; i++) last = detector.Detect(frame);
+        var total = Samples.Measure(() =>
+        {
+            last = detector.Detect(frame);
+            pre.Add(last.PreprocessMs);
+            inference.Add(last.InferenceMs);
+            post.Add(last.PostprocessMs);
+        }, budget, warmup: 0, minIterations: minIterations, maxIterations: maxIterations);
+        var group = $"Detector, {description}";
+        var geometry = InputGeometry.For(frame.Cols, frame.Rows, detector.InputScale, detector.Labels.SizeMultiple);
+        var input = $"model input {geometry.PaddedWidth}x{geometry.PaddedHeight}";
+        report.Add(group, "pre-processing", $"preprocess_ms_{name}", new Samples(pre).Median, "ms", input);
+        report.Add(group, "inference", $"inference_ms_{name}", new Samples(inference).Median, "ms", $"p95 {new Samples(inference).P95:0.0}, n={inference.Count}");
+        report.Add(group, "post-processing (decode + NMS)", $"postprocess_ms_{name}", new Samples(post).Median, "ms", $"{last!.Detections.Count} detections");
+        report.Add(group, "Detect() wall time", $"detector_total_ms_{name}", total.Median, "ms");
+        return last;
+    }
+
+    /// <summary>What the reporter does for each field's picture: annotate, then JPEG under the broker's byte budget.</summary>
+    public static void AnnotateAndEncode(BenchReport report, Mat frame, IReadOnlyList<Detection.Detection> detections, IReadOnlyList<string> labels,
+        string name, int maxImageBytes, TimeSpan budget)
+    {
+        var annotator = new FieldAnnotator(labels);
+        string[] header =
+        [
+            "sample S-1  field 12  white cells 37/100 (37%)  running",
+            "WBC 37  granulocyte 24",
+            "neutrophil 21  eosinophil 2  basophil 1  lymphocyte 11  monocyte 2  RBC 1304  Platelets 96",
+        ];
+        var bytes = 0;
+        var samples = Samples.Measure(() =>
+        {
+            using var annotated = annotator.Annotate(frame, detections, header);
+            bytes = JpegBudgetEncoder.Encode(annotated, maxImageBytes).Bytes.Length;
+        }, budget, warmup: 2, minIterations: 5);
+        report.Add("Annotation + JPEG", $"{name} ({frame.Cols}x{frame.Rows})", $"annotate_jpeg_ms_{name}", samples.Median, "ms", $"{bytes / 1024} KiB, {detections.Count} boxes");
+    }
+
+    /// <summary>The configured detector with its own input scale: a fixed factor, or the camera's pixel size.</summary>
+    public static OnnxCellDetector LoadDetector(DetectorOptions baseOptions, double? inputScale = null, double? cameraMicrometresPerPixel = null)
+    {
+        var options = new DetectorOptions
+        {
+            ModelPath = baseOptions.ModelPath,
+            LabelsPath = baseOptions.LabelsPath,
+            ExecutionProvider = baseOptions.ExecutionProvider,
+            IntraOpThreads = baseOptions.IntraOpThreads,
+            ScoreThresholdOverrides = baseOptions.ScoreThresholdOverrides,
+            InputScale = inputScale,
+            CameraMicrometresPerPixel = cameraMicrometresPerPixel,
+        };
+        return new OnnxCellDetector(options, NullLogger.Instance);
+    }
+}

@@ -1,0 +1,49 @@
+using System.Text.Json;
+using EdgeCounter.Commands;
+using EdgeCounter.IntegrationTests.Detection;
+
+namespace EdgeCounter.IntegrationTests.Bench;
+
+/// <summary>The bench command end to end, in-process, on a one-second budget: it must produce every figure the
+/// JSON report promises. No timing thresholds: the figures are checked for being measured, not for being fast.</summary>
+[Collection("Service")]
+public class BenchCommandTests
+{
+    [RequiresModelFact]
+    public async Task A_short_bench_writes_json_with_finite_positive_figures_for_every_required_key()
+    {
+        var directory = Directory.CreateTempSubdirectory("edgecounter-bench-test-").FullName;
+        try
+        {
+            var json = Path.Combine(directory, "bench.json");
+            var args = new CommandLine(["--seconds", "1", "--json", json, "--no-full-res", "--provider", "cpu", "--model", RealModel.ModelPath]);
+            using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+
+            var exitCode = await BenchCommand.RunAsync(args, cts.Token);
+
+            Assert.Equal(0, exitCode);
+            using var document = JsonDocument.Parse(await File.ReadAllTextAsync(json));
+            var root = document.RootElement;
+            foreach (var key in new[]
+                     {
+                         "scoring_ms_1080p", "inference_ms_640x480", "stop_to_publish_ms", "rss_mb",
+                         "scoring_ms_640x480", "scoring_ms_2560x1920", "preprocess_ms_640x480", "postprocess_ms_640x480",
+                         "inference_ms_2560x1920", "annotate_jpeg_ms_640x480", "annotate_jpeg_ms_2560x1920",
+                         "capture_to_publish_ms", "sustained_fps",
+                     })
+            {
+                Assert.True(root.TryGetProperty(key, out var value), $"missing key {key}");
+                Assert.True(value.ValueKind == JsonValueKind.Number, $"{key} is {value.ValueKind}, expected a number");
+                var number = value.GetDouble();
+                Assert.True(double.IsFinite(number) && number > 0, $"{key} = {number}");
+            }
+            Assert.Equal("CPU", root.GetProperty("execution_provider").GetString());
+            // Allocation is a count, not a time: the scorer's steady state must not allocate per frame.
+            Assert.True(root.GetProperty("scoring_alloc_bytes_1080p").GetDouble() < 64, $"scoring allocates {root.GetProperty("scoring_alloc_bytes_1080p")} B/frame");
+        }
+        finally
+        {
+            Directory.Delete(directory, true);
+        }
+    }
+}
