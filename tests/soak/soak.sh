@@ -26,7 +26,7 @@ while [ "$(date +%s)" -lt "$end" ]; do
   echo "$(( ($(date +%s) - start) / 60 )),$rss" >>"$out/rss.csv"
   sleep 30
 done
-kill -INT $pid; wait $pid || true
+kill -TERM $pid; wait $pid || true  # SIGINT is ignored by background jobs of a script
 python3 - "$out" <<'PY'
 import csv, json, sys
 out = sys.argv[1]

@@ -25,8 +25,9 @@ public sealed class DetectorOptions
     public int IntraOpThreads { get; set; }
 
     /// <summary>Let ONNX Runtime's idle intra-op threads spin between runs (lower latency on a dedicated machine;
-    /// on a machine shared with other busy processes, false is kinder and often faster).</summary>
-    public bool AllowSpinning { get; set; } = true;
+    /// off by default: on a 2-core kiosk the spinning threads take CPU from capture and scoring, and under load
+    /// measured up to 2x slower per field).</summary>
+    public bool AllowSpinning { get; set; }
 
     /// <summary>Resize factor applied to a frame before inference (frame pixels × factor = model pixels).
     /// When null: camera µm/px ÷ model µm/px if <see cref="CameraMicrometresPerPixel"/> is set, else 1.</summary>
