@@ -1,5 +1,7 @@
 using EdgeCounter.Commands;
 
+EdgeCounter.Hosting.NativeMemory.LimitMallocArenas();
+
 // One executable: with no command it runs the service; the offline commands are thin front doors onto the same stages.
 var commands = new Dictionary<string, (string Usage, Func<CommandLine, CancellationToken, Task<int>> Run)>(StringComparer.OrdinalIgnoreCase)
 {
