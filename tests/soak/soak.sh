@@ -9,8 +9,10 @@ out=${2:-/tmp/edgecounter-soak}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 mkdir -p "$out"
 dotnet build "$root/src/EdgeCounter" -c Release -v q -nologo >/dev/null
+# Run from a copy, so that builds during the soak cannot replace the binaries under the running service.
+rm -rf "$out/bin" && cp -r "$root/src/EdgeCounter/bin/Release/net10.0" "$out/bin"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-${SOAK_ENV:-} dotnet "$root/src/EdgeCounter/bin/Release/net10.0/EdgeCounter.dll" \
+${SOAK_ENV:-} dotnet "$out/bin/EdgeCounter.dll" \
   --EdgeCounter:StateDirectory="$out/state" --EdgeCounter:Mqtt:Port="$port" --EdgeCounter:DeviceId=soak \
   --EdgeCounter:Counting:DefaultTarget=100000 --EdgeCounter:Mqtt:StatsInterval=00:00:30 >"$out/service.log" 2>&1 &
 pid=$!

@@ -23,6 +23,7 @@ public sealed class StableFieldDetector(FieldOptions options)
 {
     private readonly Queue<(DateTimeOffset Time, double Focus)> _window = new();
     private DateTimeOffset? _stillSince;
+    private DateTimeOffset? _previousTime;
     private bool _taken;
     // Recent best focus of taken fields, decaying with time so one unusually textured field does not block later ones.
     private double _referenceFocus;
@@ -32,6 +33,8 @@ public sealed class StableFieldDetector(FieldOptions options)
 
     public FieldDecision Next(DateTimeOffset time, FrameScore score)
     {
+        var previous = _previousTime;
+        _previousTime = time;
         if (!(score.Motion <= options.MotionThreshold))
         {
             _stillSince = null;
@@ -39,7 +42,9 @@ public sealed class StableFieldDetector(FieldOptions options)
             _window.Clear();
             return FieldDecision.Moving;
         }
-        _stillSince ??= time;
+        // Motion is measured against the previous frame: no change means the stage was already still when that
+        // frame was taken, so stillness started then, one frame interval earlier than this frame.
+        _stillSince ??= previous ?? time;
         if (_taken) return FieldDecision.Taken;
 
         _window.Enqueue((time, score.Focus));
@@ -70,6 +75,7 @@ public sealed class StableFieldDetector(FieldOptions options)
     public void Reset()
     {
         _stillSince = null;
+        _previousTime = null;
         _taken = false;
         _window.Clear();
     }

@@ -33,8 +33,9 @@ public class StableFieldDetectorTests
         var decisions = Run(new StableFieldDetector(Options), (0.5, Moving, 100), (2.0, Still, 100));
         Assert.Equal(1, decisions.Count(d => d == FieldDecision.Take));
         var take = decisions.IndexOf(FieldDecision.Take);
-        // 10 moving frames, then 300 ms = 6 frame intervals of stillness.
-        Assert.Equal(10 + 6, take);
+        // 10 moving frames; the first still frame (index 10) shows no change from frame 9, so the stage has been
+        // still since frame 9 and 300 ms (6 intervals) later is frame 15.
+        Assert.Equal(10 + 5, take);
         Assert.All(decisions.Take(10), d => Assert.Equal(FieldDecision.Moving, d));
         Assert.All(decisions.Skip(take + 1), d => Assert.Equal(FieldDecision.Taken, d));
     }
@@ -100,7 +101,8 @@ public class StableFieldDetectorTests
         scheduler.Start();
 
         Assert.Equal(2, taken.Count);
-        Assert.InRange((taken[0].At - T0).TotalSeconds, 1.29, 1.35);
-        Assert.InRange((taken[1].At - T0).TotalSeconds, 5.29, 5.35);
+        // Still from the last moving frame's time (just before 1 s and 5 s) plus the 300 ms debounce.
+        Assert.InRange((taken[0].At - T0).TotalSeconds, 1.26, 1.31);
+        Assert.InRange((taken[1].At - T0).TotalSeconds, 5.26, 5.31);
     }
 }
