@@ -6,7 +6,9 @@ namespace EdgeCounter.Hosting;
 /// glibc gives each thread that allocates natively (ONNX Runtime, OpenCV, SQLite, the thread pool) its own malloc arena,
 /// up to 8 per core, and memory freed in one arena is not reused by another. With a field's buffers allocated and freed
 /// on different threads, a long run's RSS then creeps up without any leak (measured: +50 MB in 30 min). Two arenas
-/// keep it flat (measured flat at ~240 MB) at no measurable cost here. Must run before the native threads start.
+/// keep it flat (measured flat at ~240 MB with MALLOC_ARENA_MAX=2, which the systemd unit sets). Set here as well for
+/// runs started by hand; the runtime's own threads already have arenas by then, so this helps but less than the
+/// environment variable does (docs/reliability.md).
 /// </summary>
 internal static class NativeMemory
 {
