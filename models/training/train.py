@@ -52,7 +52,11 @@ class BatchStream(torch.utils.data.IterableDataset):
                 s = src[int(rng.integers(len(src)))]
                 img, b, c, st, ign = D.augment(s, rng, cw, ch, tuple(cfg["scale"]), cfg["colour"])
                 imgs.append(D.image_to_tensor_array(img))
-                tg.append(D.encode_targets(b, c, st, ign, ch // STRIDE, cw // STRIDE))
+                t = D.encode_targets(b, c, st, ign, ch // STRIDE, cw // STRIDE)
+                # BCCD leaves many red cells unlabelled: optionally soften the RBC "not a centre" penalty there
+                if s.source == "bccd" and cfg.get("bccd_rbc_neg_weight", 1.0) != 1.0:
+                    t["neg_weight"][D.CLASS_INDEX["RBC"]] *= cfg["bccd_rbc_neg_weight"]
+                tg.append(t)
             batch = {k: torch.from_numpy(np.stack([t[k] for t in tg])) for k in tg[0]}
             batch["image"] = torch.from_numpy(np.stack(imgs))
             yield batch
