@@ -75,16 +75,28 @@ def onnx_cross_check(path, x, torch_outs):
 
 def parity_image(synth_dir, w=400, h=300):
     """A simulator field cropped to w x h (not a multiple of 32 on purpose, so the caller's padding is
-    exercised); falls back to a self-drawn toy field when no simulator output exists."""
+    exercised): the first field, in name order, with a crop that fully holds a white cell and a platelet.
+    Falls back to a self-drawn toy field when no simulator output exists."""
     files = []
     if synth_dir and os.path.isdir(synth_dir):
-        files = sorted(glob.glob(os.path.join(synth_dir, "**", "*.png"), recursive=True) +
-                       glob.glob(os.path.join(synth_dir, "**", "*.jpg"), recursive=True))
+        files = sorted(glob.glob(os.path.join(synth_dir, "JPEGImages", "*.jpg")) +
+                       glob.glob(os.path.join(synth_dir, "JPEGImages", "*.png")))
+    for f in files[:200]:
+        xml = os.path.join(synth_dir, "Annotations", os.path.splitext(os.path.basename(f))[0] + ".xml")
+        if not os.path.isfile(xml):
+            continue
+        objs = [(D.LABEL_MAP.get(n.lower(), (None, -1))[0], b) for n, b in D.parse_voc(xml)[1]]
+        img = D.read_rgb(f)
+        H, W = img.shape[:2]
+        for y0 in range(0, H - h + 1, 20):
+            for x0 in range(0, W - w + 1, 20):
+                inside = {c for c, (x1, y1, x2, y2) in objs
+                          if x1 - 1 >= x0 + 4 and y1 - 1 >= y0 + 4 and x2 <= x0 + w - 4 and y2 <= y0 + h - 4}
+                if D.WBC in inside and D.CLASS_INDEX["Platelets"] in inside:
+                    return img[y0:y0 + h, x0:x0 + w].copy(), f"{os.path.relpath(f, REPO)} crop x={x0} y={y0}"
     if files:
         img = D.read_rgb(files[0])
-        H, W = img.shape[:2]
-        y0, x0 = max(0, (H - h) // 2), max(0, (W - w) // 2)
-        return img[y0:y0 + h, x0:x0 + w].copy(), os.path.relpath(files[0], REPO)
+        return img[:h, :w].copy(), os.path.relpath(files[0], REPO)
     rng = np.random.default_rng(7)
     s = D.make_toy_field(rng, w // 3, h // 3)
     return cv2.resize(s.image, (w, h), interpolation=cv2.INTER_CUBIC), "toy field (data.make_toy_field, seed 7, x3)"
@@ -159,7 +171,9 @@ def main():
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     torch.set_num_threads(2)
     ck = torch.load(args.checkpoint, map_location="cpu")
-    cfg = ck["config"]
+    cfg = dict(ck["config"])
+    for k in ("onnx", "labels", "parity_dir"):  # write the shipped files, not wherever the run kept its own
+        cfg.pop(k, None)
     model = CellNet(**cfg.get("model", {}))
     model.load_state_dict(ck["model"])
     thr = [0.3] * len(CLASSES)
