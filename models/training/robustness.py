@@ -42,11 +42,12 @@ def main():
     ap.add_argument("--thresholds-from", default=os.path.join(REPO, "models/training/metrics.json"))
     ap.add_argument("--out", default=os.path.join(REPO, "models/training/robustness.json"))
     ap.add_argument("--bccd", default="/work/shared/datasets/bccd")
+    ap.add_argument("--tta", type=int, default=4, help="test-time flips as in the shipped graph (0, 2, 4)")
     args = ap.parse_args()
     torch.set_num_threads(2)
     model = CellNet()
     model.load_state_dict(torch.load(args.checkpoint, map_location="cpu")["model"])
-    wrapper = ExportWrapper(model.eval())
+    wrapper = ExportWrapper(model.eval(), args.tta)
     thr = json.load(open(args.thresholds_from))["thresholds"]
     thr = [thr[c] for c in CLASSES]
     test = D.load_bccd(args.bccd, "test")
@@ -61,7 +62,7 @@ def main():
                "subtype_acc": round(r["subtype"]["accuracy"], 3)}
         print(row, flush=True)
         rows.append(row)
-    json.dump({"checkpoint": os.path.relpath(args.checkpoint, REPO), "split": "BCCD test", "rows": rows},
+    json.dump({"checkpoint": os.path.relpath(args.checkpoint, REPO), "split": "BCCD test", "tta": args.tta, "rows": rows},
               open(args.out, "w"), indent=1)
 
 
