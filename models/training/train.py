@@ -164,6 +164,14 @@ def main():
     val = D.load_bccd(bccd, cfg.get("val_split", "val"))
     test = D.load_bccd(bccd, "test")
     assert not ({s.name for s in bccd_train} & {s.name for s in test}), "test images in training set"
+    # Evaluate BCCD as the service would run it: resized by camera µm/px ÷ model µm/px (contract's scale rule).
+    # IoU is scale-invariant, so AP in the resized frame equals AP with boxes mapped back to BCCD pixels.
+    eval_scale = cfg.get("bccd_micrometres_per_pixel", cfg.get("micrometres_per_pixel", 0.1)) / cfg.get("micrometres_per_pixel", 0.1)
+    if eval_scale != 1.0:
+        log.info("BCCD at %.3f um/px: val/test images resized by %.3f before inference, as the service does",
+                 cfg["bccd_micrometres_per_pixel"], eval_scale)
+        val = [D.rescale_sample(s, eval_scale) for s in val]
+        test = [D.rescale_sample(s, eval_scale) for s in test]
     sources, weights = [bccd_train], [1.0]
     synth_dir = run_synth(cfg)
     synth = []
@@ -297,7 +305,7 @@ def main():
         "name": cfg["name"], "config": args.config, "seed": seed, "iterations": it,
         "training_minutes": round(train_s / 60, 1), "stopped_by": end_reason, "device": str(device),
         "parameters": count_parameters(model), "train_images": {"bccd": len(bccd_train), "synth": len(synth)},
-        "thresholds": dict(zip(CLASSES, thresholds)),
+        "thresholds": dict(zip(CLASSES, thresholds)), "bccd_eval_scale": eval_scale,
         "tta": tta, "test": rt, "test_one_pass": rt_single, "val": rv, "test_optimal_thresholds": dict(zip(CLASSES, rt_best["thresholds"])),
         "synth_seen_sanity": synth_res, "torch_cpu_ms_per_640x480_image_incl_decode": round(infer_ms, 1),
         "note_ms": "measured during the test pass on this shared 2-core machine; see README for a clean timing",
