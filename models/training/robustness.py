@@ -43,6 +43,8 @@ def main():
     ap.add_argument("--out", default=os.path.join(REPO, "models/training/robustness.json"))
     ap.add_argument("--bccd", default="/work/shared/datasets/bccd")
     ap.add_argument("--tta", type=int, default=4, help="test-time flips as in the shipped graph (0, 2, 4)")
+    ap.add_argument("--base-scale", type=float, default=0.75,
+                    help="the operating resize of BCCD (0.075 um/px camera / 0.1 um/px model); variants are relative to it")
     args = ap.parse_args()
     torch.set_num_threads(2)
     model = CellNet()
@@ -52,17 +54,18 @@ def main():
     thr = [thr[c] for c in CLASSES]
     test = D.load_bccd(args.bccd, "test")
     rows = []
-    for name, scale, colour in [("scale 0.6", 0.6, None), ("scale 0.75", 0.75, None), ("native", 1.0, None),
+    for name, scale, colour in [("scale 0.6", 0.6, None), ("scale 0.75", 0.75, None), ("operating scale", 1.0, None),
                                 ("scale 1.25", 1.25, None), ("scale 1.5", 1.5, None),
                                 ("warm dim lamp", 1.0, "warm-dim"), ("pale blue stain", 1.0, "pale-stain")]:
-        vs = [variant(s, scale, colour) for s in test]
+        vs = [variant(s, scale * args.base_scale, colour) for s in test]
         r = E.evaluate(vs, E.run_model(wrapper, vs), thr)
         row = {"variant": name, "mAP50": round(r["mAP50"], 3), "AP": round(r["AP"], 3),
                **{c: round(r["per_class"][c]["AP50"], 3) for c in CLASSES},
                "subtype_acc": round(r["subtype"]["accuracy"], 3)}
         print(row, flush=True)
         rows.append(row)
-    json.dump({"checkpoint": os.path.relpath(args.checkpoint, REPO), "split": "BCCD test", "tta": args.tta, "rows": rows},
+    json.dump({"checkpoint": os.path.relpath(args.checkpoint, REPO), "split": "BCCD test", "tta": args.tta, "base_scale": args.base_scale,
+               "note": "scale x = cells x times the size the model expects at its micrometresPerPixel", "rows": rows},
               open(args.out, "w"), indent=1)
 
 
