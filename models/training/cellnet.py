@@ -114,20 +114,48 @@ class CellNet(nn.Module):
 
 
 class ExportWrapper(nn.Module):
-    """The graph the service runs: probabilities, 3x3 peak filter, sizes in input pixels, softmax subtypes."""
+    """The graph the service runs: probabilities, 3x3 peak filter, sizes in input pixels, softmax subtypes.
+    tta=2 also runs the mirror image (one batch of two) and averages the un-mirrored maps; tta=4 adds the
+    vertical and both-way mirrors. Smears have no preferred orientation, so this is a free ensemble."""
 
-    def __init__(self, net):
+    def __init__(self, net, tta=0):
         super().__init__()
         self.net = net
+        self.tta = tta
 
     def forward(self, image):
-        hm_raw, size_raw, off_raw, sub_raw = self.net(image)
-        hm = torch.sigmoid(hm_raw)
+        if self.tta:
+            views = [image, torch.flip(image, [3])]
+            if self.tta >= 4:
+                views += [torch.flip(image, [2]), torch.flip(image, [2, 3])]
+            hm_raw, size_raw, off_raw, sub_raw = self.net(torch.cat(views, 0))
+            hm_v, size_v, off_v, sub_v = torch.sigmoid(hm_raw), size_raw, torch.sigmoid(off_raw), torch.softmax(sub_raw, 1)
+            hm, size, offx, offy, sub = [], [], [], [], []
+            for k in range(len(views)):
+                fx, fy = k in (1, 3), k in (2, 3)
+                dims = [d for d, f in ((3, fx), (2, fy)) if f]
+
+                def back(t):
+                    return torch.flip(t, dims) if dims else t
+                hm.append(back(hm_v[k:k + 1]))
+                size.append(back(size_v[k:k + 1]))
+                o = back(off_v[k:k + 1])
+                offx.append(1 - o[:, 0:1] if fx else o[:, 0:1])
+                offy.append(1 - o[:, 1:2] if fy else o[:, 1:2])
+                sub.append(back(sub_v[k:k + 1]))
+            n = float(len(views))
+            hm = sum(hm) / n
+            size = torch.exp(sum(size) / n) * SIZE_UNIT
+            off = torch.cat([sum(offx) / n, sum(offy) / n], 1)
+            sub = sum(sub) / n
+        else:
+            hm_raw, size_raw, off_raw, sub_raw = self.net(image)
+            hm = torch.sigmoid(hm_raw)
+            size = torch.exp(size_raw) * SIZE_UNIT
+            off = torch.sigmoid(off_raw)
+            sub = torch.softmax(sub_raw, dim=1)
         peak = F.max_pool2d(hm, 3, stride=1, padding=1)
         hm = hm * (peak == hm).to(hm.dtype)
-        size = torch.exp(size_raw) * SIZE_UNIT
-        off = torch.sigmoid(off_raw)
-        sub = torch.softmax(sub_raw, dim=1)
         return hm, size, off, sub
 
 

@@ -314,5 +314,13 @@ def encode_targets(boxes, classes, subtypes, ignore, out_h, out_w, num_classes=l
     return {"heatmap": hm, "neg_weight": negw, "size": size, "offset": off, "reg_mask": mask, "subtype": sub}
 
 
+def rescale_sample(s, scale):
+    """The sample as the service would see it after its pixel-scale resize (camera µm/px ÷ model µm/px)."""
+    if scale == 1.0:
+        return s
+    img = cv2.resize(s.image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    return Sample(s.name, img, s.boxes * scale, s.classes, s.subtypes, s.source)
+
+
 def image_to_tensor_array(img_rgb):
     return np.ascontiguousarray(img_rgb.transpose(2, 0, 1)).astype(np.float32) / 255.0

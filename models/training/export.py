@@ -44,9 +44,13 @@ def sidecar(thresholds, version="1.0.0", mpp=0.1, nms_iou=0.5, max_det=300):
     }
 
 
-def export_onnx(model, path):
+def _wrap(model, tta):
+    return (ExportWrapper(model, tta) if tta else ExportWrapper(model)).eval()
+
+
+def export_onnx(model, path, tta=0):
     import onnx
-    wrapper = ExportWrapper(model).eval()
+    wrapper = _wrap(model, tta)
     dummy = torch.rand(1, 3, 480, 640)
     dyn = {"image": {2: "H", 3: "W"}}
     for o in OUTPUTS:
@@ -75,28 +79,40 @@ def onnx_cross_check(path, x, torch_outs):
 
 def parity_image(synth_dir, w=400, h=300):
     """A simulator field cropped to w x h (not a multiple of 32 on purpose, so the caller's padding is
-    exercised); falls back to a self-drawn toy field when no simulator output exists."""
+    exercised): the first field, in name order, with a crop that fully holds a white cell and a platelet.
+    Falls back to a self-drawn toy field when no simulator output exists."""
     files = []
     if synth_dir and os.path.isdir(synth_dir):
-        files = sorted(glob.glob(os.path.join(synth_dir, "**", "*.png"), recursive=True) +
-                       glob.glob(os.path.join(synth_dir, "**", "*.jpg"), recursive=True))
+        files = sorted(glob.glob(os.path.join(synth_dir, "JPEGImages", "*.jpg")) +
+                       glob.glob(os.path.join(synth_dir, "JPEGImages", "*.png")))
+    for f in files[:200]:
+        xml = os.path.join(synth_dir, "Annotations", os.path.splitext(os.path.basename(f))[0] + ".xml")
+        if not os.path.isfile(xml):
+            continue
+        objs = [(D.LABEL_MAP.get(n.lower(), (None, -1))[0], b) for n, b in D.parse_voc(xml)[1]]
+        img = D.read_rgb(f)
+        H, W = img.shape[:2]
+        for y0 in range(0, H - h + 1, 20):
+            for x0 in range(0, W - w + 1, 20):
+                inside = {c for c, (x1, y1, x2, y2) in objs
+                          if x1 - 1 >= x0 + 4 and y1 - 1 >= y0 + 4 and x2 <= x0 + w - 4 and y2 <= y0 + h - 4}
+                if D.WBC in inside and D.CLASS_INDEX["Platelets"] in inside:
+                    return img[y0:y0 + h, x0:x0 + w].copy(), f"{os.path.relpath(f, REPO)} crop x={x0} y={y0}"
     if files:
         img = D.read_rgb(files[0])
-        H, W = img.shape[:2]
-        y0, x0 = max(0, (H - h) // 2), max(0, (W - w) // 2)
-        return img[y0:y0 + h, x0:x0 + w].copy(), os.path.relpath(files[0], REPO)
+        return img[:h, :w].copy(), os.path.relpath(files[0], REPO)
     rng = np.random.default_rng(7)
     s = D.make_toy_field(rng, w // 3, h // 3)
     return cv2.resize(s.image, (w, h), interpolation=cv2.INTER_CUBIC), "toy field (data.make_toy_field, seed 7, x3)"
 
 
 @torch.no_grad()
-def write_parity(model, thresholds, out_dir, synth_dir, onnx_path, nms_iou=0.5, max_det=300):
+def write_parity(model, thresholds, out_dir, synth_dir, onnx_path, nms_iou=0.5, max_det=300, tta=0):
     os.makedirs(out_dir, exist_ok=True)
     img, origin = parity_image(synth_dir)
     cv2.imwrite(os.path.join(out_dir, "input.png"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
     img = D.read_rgb(os.path.join(out_dir, "input.png"))  # exactly what the C# test will read
-    wrapper = ExportWrapper(model).eval()
+    wrapper = _wrap(model, tta)
     padded = pad_to_multiple(img)
     x = torch.from_numpy(D.image_to_tensor_array(padded))[None]
     outs = wrapper(x)
@@ -140,13 +156,15 @@ def export_all(model, thresholds, cfg, synth_dir=None):
     onnx_path = os.path.join(REPO, cfg.get("onnx", "models/cellnet.onnx"))
     labels_path = os.path.join(REPO, cfg.get("labels", "models/cellnet.labels.json"))
     os.makedirs(os.path.dirname(onnx_path), exist_ok=True)
-    info = export_onnx(model, onnx_path)
+    tta = cfg.get("tta", 0)
+    info = export_onnx(model, onnx_path, tta)
+    info["tta"] = tta
     sc = sidecar(thresholds, version=cfg.get("version", "1.0.0"), mpp=cfg.get("micrometres_per_pixel", 0.1))
     json.dump(sc, open(labels_path, "w"), indent=2)
     info["labels"] = os.path.relpath(labels_path, REPO)
     if cfg.get("parity_dir", "tests/fixtures/parity"):
         info["parity"] = write_parity(model, thresholds, os.path.join(REPO, cfg.get("parity_dir", "tests/fixtures/parity")),
-                                      synth_dir, onnx_path, sc["nmsIou"], sc["maxDetections"])
+                                      synth_dir, onnx_path, sc["nmsIou"], sc["maxDetections"], tta)
     return info
 
 
@@ -155,17 +173,26 @@ def main():
     ap.add_argument("--checkpoint", required=True)
     ap.add_argument("--thresholds-from", help="metrics.json whose 'thresholds' to use (else sidecar default 0.3)")
     ap.add_argument("--synth-dir")
+    ap.add_argument("--thresholds", help="explicit per-class thresholds, e.g. WBC=0.357,RBC=0.293,Platelets=0.448")
+    ap.add_argument("--tta", type=int, help="0 (one pass), 2 (+ mirror) or 4 (+ flips); default: the config's")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     torch.set_num_threads(2)
     ck = torch.load(args.checkpoint, map_location="cpu")
-    cfg = ck["config"]
+    cfg = dict(ck["config"])
+    if args.tta is not None:
+        cfg["tta"] = args.tta
+    for k in ("onnx", "labels", "parity_dir"):  # write the shipped files, not wherever the run kept its own
+        cfg.pop(k, None)
     model = CellNet(**cfg.get("model", {}))
     model.load_state_dict(ck["model"])
     thr = [0.3] * len(CLASSES)
     if args.thresholds_from:
         t = json.load(open(args.thresholds_from))["thresholds"]
         thr = [t[c] for c in CLASSES]
+    if args.thresholds:
+        kv = dict(p.split("=") for p in args.thresholds.split(","))
+        thr = [float(kv[c]) for c in CLASSES]
     synth_dir = args.synth_dir or (os.path.join(REPO, cfg["synth"]["dir"]) if cfg.get("synth") else None)
     print(json.dumps(export_all(model, thr, cfg, synth_dir), indent=1))
 

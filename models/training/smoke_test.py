@@ -41,7 +41,7 @@ def main():
     net = CellNet()
     opt = torch.optim.AdamW(net.parameters(), lr=3e-3, weight_decay=1e-4)
     losses = []
-    for step in range(16):
+    for step in range(12):
         net.train()
         loss, parts = detection_loss(net(x), batch)
         opt.zero_grad()

@@ -1,11 +1,23 @@
 #!/usr/bin/env bash
 # One command to retrain and re-export CellNet from scratch on CPU (fixed seed):
-#   models/training/train.sh            # final recipe: synth fields (C# simulator) + BCCD trainval
-#   models/training/train.sh early      # short run on BCCD train only
-# Needs: /usr/bin/python3 with Debian's torch/torchvision/onnx/cv2/numpy, dotnet (for the simulator),
-# the BCCD dataset at /work/shared/datasets/bccd (or edit "bccd" in the config).
+#   models/training/train.sh trainonly  # 1) twin on BCCD train (+ synth): per-class thresholds chosen on val
+#   models/training/train.sh            # 2) final model on BCCD trainval + synth fields; evaluates on test,
+#                                       #    exports models/cellnet.onnx, the sidecar and the parity fixture
+#   models/training/train.sh all        # 1) then 2)
+# Extra arguments go to train.py (e.g. --device cuda where a GPU is lent, --minutes N time guard).
+# Needs /usr/bin/python3 with Debian's torch/torchvision/onnx/cv2/numpy, dotnet (the simulator makes the
+# synthetic fields on first use) and BCCD at /work/shared/datasets/bccd (or --bccd DIR).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-config="models/training/configs/${1:-final}.json"
+which="${1:-final}"
 shift || true
-exec /usr/bin/python3 models/training/train.py --config "$config" "$@"
+if [ "$which" = all ]; then
+  /usr/bin/python3 models/training/train.py --config models/training/configs/trainonly.json \
+    --run-dir models/training/runs/trainonly --scratch "$@"
+  which=final
+fi
+if [ "$which" = trainonly ]; then
+  exec /usr/bin/python3 models/training/train.py --config models/training/configs/trainonly.json \
+    --run-dir models/training/runs/trainonly --scratch "$@"
+fi
+exec /usr/bin/python3 models/training/train.py --config "models/training/configs/${which}.json" "$@"
