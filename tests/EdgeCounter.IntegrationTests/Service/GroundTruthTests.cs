@@ -66,8 +66,14 @@ public class GroundTruthTests(ITestOutputHelper output)
                              $"platelets: slide {Sum(truth, "Platelets")}, counted {Sum(found, "Platelets")}");
             output.WriteLine("by label (slide/counted): " + string.Join(", ", truth.Keys.Union(found.Keys).Order().Select(l => $"{l} {truth.GetValueOrDefault(l)}/{found.GetValueOrDefault(l)}")));
             Assert.True(whiteTruth > 0 && redTruth > 0, "the simulated run should hold white and red cells");
-            Assert.InRange(whiteFound, whiteTruth * 0.8, whiteTruth * 1.2);
-            Assert.InRange(redFound, redTruth * 0.8, redTruth * 1.2);
+            // "Within the detector's accuracy": the shipped model's recall on held-out simulated fields
+            // (`synth --seed 99 --fields 120 --wbc-label merged`, then `eval`; models/README.md) is WBC 0.79,
+            // RBC 0.97, platelets 0.93, at precision 0.99 or better; the bounds allow that plus sampling noise of
+            // a ~15-field run, and no over-counting beyond it (a field counted twice would overshoot).
+            var (plateletTruth, plateletFound) = (Sum(truth, "Platelets"), Sum(found, "Platelets"));
+            Assert.InRange(whiteFound, whiteTruth * 0.6, whiteTruth * 1.1);
+            Assert.InRange(redFound, redTruth * 0.85, redTruth * 1.1);
+            Assert.InRange(plateletFound, plateletTruth * 0.75, plateletTruth * 1.15);
         }
         finally
         {
