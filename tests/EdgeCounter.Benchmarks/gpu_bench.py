@@ -1,9 +1,10 @@
+# Usage: python3 gpu_bench.py [CHECKPOINT=model.pt] [DIR_WITH_cellnet.py=.]   (writes gpu_bench.json to $OUT or .)
 # GPU latency of the shipped detector network (the same graph the ONNX model holds: CellNet + ExportWrapper),
 # in PyTorch on CUDA, per field: host->device copy of the input, forward, device->host copy of the outputs.
 import json, statistics, sys, time, torch
-sys.path.insert(0, ".device")
+sys.path.insert(0, sys.argv[2] if len(sys.argv) > 2 else ".")
 from cellnet import CellNet, ExportWrapper
-ck = torch.load(".device/model.pt", map_location="cpu")
+ck = torch.load(sys.argv[1] if len(sys.argv) > 1 else "model.pt", map_location="cpu")
 net = CellNet(**((ck.get("config") or {}).get("model") or {})).eval()
 net.load_state_dict(ck["model"])
 model = ExportWrapper(net).eval().cuda()
