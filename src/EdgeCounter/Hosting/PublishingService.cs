@@ -18,11 +18,7 @@ public sealed class PublishingService(
     public override async Task StartAsync(CancellationToken cancellationToken)
     {
         var mqtt = options.Value.Mqtt;
-        if (broker is not null)
-        {
-            await broker.StartAsync(cancellationToken);
-            logger.LogInformation("Embedded MQTT broker listening on 127.0.0.1:{Port}", broker.Port);
-        }
+        if (broker is not null) await broker.StartAsync(cancellationToken); // logs where it listens
         await publisher.StartAsync(cancellationToken);
         commands.PublishCurrentState();
         logger.LogInformation("Publishing to {Host}:{Port} under {Prefix}/# (watch: mosquitto_sub -h {Host} -p {Port} -t '{Prefix}/#' -v)",
