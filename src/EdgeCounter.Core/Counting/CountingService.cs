@@ -48,6 +48,12 @@ public sealed class CountingService
         lock (_gate) return _session.Snapshot();
     }
 
+    /// <summary>Which session is open and whether it takes fields, without building a full snapshot.</summary>
+    public (string SessionId, SessionState State) Status
+    {
+        get { lock (_gate) return (_session.SessionId, _session.State); }
+    }
+
     public FieldCountResult CountField(IReadOnlyList<Detection.Detection> detections)
     {
         ArgumentNullException.ThrowIfNull(detections);

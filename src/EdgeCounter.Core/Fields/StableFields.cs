@@ -3,8 +3,8 @@ using EdgeCounter.Acquisition;
 
 namespace EdgeCounter.Fields;
 
-/// <summary>A frame with its scores and what the field stage decided about it.</summary>
-public sealed record ScoredFrame(Frame Frame, FrameScore Score, FieldDecision Decision);
+/// <summary>A frame with its scores and what the field stage decided about it (a struct: one per frame, no garbage).</summary>
+public readonly record struct ScoredFrame(Frame Frame, FrameScore Score, FieldDecision Decision);
 
 public static class StableFieldsExtensions
 {

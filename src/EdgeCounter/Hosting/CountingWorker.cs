@@ -55,7 +55,7 @@ public sealed class CountingWorker(
 
     private void Handle(StableField field, RevisitGuard revisits, EdgeCounterOptions settings)
     {
-        var session = counting.Snapshot();
+        var session = counting.Status;
         if (session.State != SessionState.Running)
         {
             monitor.OnNotCounted();
