@@ -57,7 +57,9 @@ public sealed record PipelineStats(
     long DroppedFields = 0,
     long Revisits = 0,
     double WorkingSetMb = 0,
-    double ManagedHeapMb = 0);
+    double ManagedHeapMb = 0,
+    double DetectorBusySeconds = 0,
+    bool DetectorStuck = false);
 
 /// <summary>The publisher's own figures.</summary>
 public sealed record PublisherStats(
@@ -90,7 +92,9 @@ public sealed record StatsMessage(
     long DroppedFields,
     long Revisits,
     double WorkingSetMb,
-    double ManagedHeapMb)
+    double ManagedHeapMb,
+    double DetectorBusySeconds,
+    bool DetectorStuck)
 {
     public static StatsMessage Create(PipelineStats pipeline, PublisherStats publisher, DateTimeOffset at) => new(
         at, Math.Round(pipeline.CameraFps, 2), pipeline.ProcessedFields, pipeline.SkippedFields,
@@ -98,7 +102,8 @@ public sealed record StatsMessage(
         publisher.Connection == ConnectionState.Connected, publisher.Reconnects, publisher.OutboxMessages, publisher.OutboxBytes,
         publisher.DroppedImages, publisher.DroppedResults,
         pipeline.Source, pipeline.SourceState, pipeline.SourceError, pipeline.DroppedFields, pipeline.Revisits,
-        Math.Round(pipeline.WorkingSetMb, 1), Math.Round(pipeline.ManagedHeapMb, 1));
+        Math.Round(pipeline.WorkingSetMb, 1), Math.Round(pipeline.ManagedHeapMb, 1),
+        Math.Round(pipeline.DetectorBusySeconds, 1), pipeline.DetectorStuck);
 }
 
 public enum ConnectionState

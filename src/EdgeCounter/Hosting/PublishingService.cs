@@ -29,14 +29,22 @@ public sealed class PublishingService(
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         using var timer = new PeriodicTimer(options.Value.Mqtt.StatsInterval);
+        var reportedStuck = false;
         try
         {
             do
             {
+                var busy = monitor.DetectionBusyFor;
+                var stuck = busy > options.Value.StuckDetectionAfter;
+                // Reported here, not by the watchdog, so it shows outside systemd too (log and P/stats).
+                if (stuck && !reportedStuck) logger.LogError("Detection has been busy for {Busy}: the detector looks stuck", busy);
+                else if (!stuck && reportedStuck) logger.LogInformation("Detection is moving again");
+                reportedStuck = stuck;
                 await publisher.PublishStatsAsync(new PipelineStats(monitor.CameraFps, monitor.FieldsProcessed, monitor.SkippedFields,
                     monitor.InferenceMsAverage, monitor.ExecutionProvider, monitor.Uptime, monitor.SourceDescription,
                     monitor.SourceState.ToString(), monitor.Capture?.LastError, monitor.DroppedFields, monitor.Revisits,
-                    Environment.WorkingSet / 1048576.0, GC.GetTotalMemory(false) / 1048576.0), stoppingToken);
+                    Environment.WorkingSet / 1048576.0, GC.GetTotalMemory(false) / 1048576.0,
+                    busy.TotalSeconds, stuck), stoppingToken);
             }
             while (await timer.WaitForNextTickAsync(stoppingToken));
         }

@@ -17,15 +17,12 @@ public sealed class WatchdogService(
     {
         if (notifier is not { IsEnabled: true } || !TryWatchdogInterval(out var interval)) return;
         var stuckAfter = options.Value.StuckDetectionAfter;
-        var reportedStuck = false;
+        logger.LogInformation("systemd watchdog: pinging every {Interval} while the pipeline makes progress", interval / 3);
         using var timer = new PeriodicTimer(interval / 3);
         try
         {
             while (await timer.WaitForNextTickAsync(stoppingToken))
             {
-                var stuck = monitor.DetectionBusyFor > stuckAfter;
-                if (stuck && !reportedStuck) logger.LogError("Detection has been busy for {Busy}: the detector looks stuck", monitor.DetectionBusyFor);
-                reportedStuck = stuck;
                 if (ShouldPing(monitor.SinceHeartbeat, monitor.SourceState, monitor.DetectionBusyFor, interval, stuckAfter))
                     notifier.Notify(new ServiceState("WATCHDOG=1"));
             }
