@@ -43,6 +43,28 @@ public sealed class CountingCatalog
 
     public IReadOnlyList<string> DifferentialLabels { get; }
 
+    /// <summary>Sum over the differential labels (the white cells a target counts), given a count per label.</summary>
+    public long DifferentialTotal(Func<string, long> countOf) => DifferentialLabels.Sum(countOf);
+
+    /// <summary>Each report group's total (sum of its labels), in configured order, given a count per label.</summary>
+    public IReadOnlyDictionary<string, long> GroupTotals(Func<string, long> countOf)
+    {
+        var result = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var name in GroupOrder) result[name] = Groups[name].Sum(countOf);
+        return result;
+    }
+
+    /// <summary>Each differential label's share of <see cref="DifferentialTotal"/> in percent, in catalog order;
+    /// null when no differential label was counted (a share of nothing is undefined: callers show 0 or "-").</summary>
+    public IReadOnlyDictionary<string, double>? DifferentialPercent(Func<string, long> countOf)
+    {
+        var total = DifferentialTotal(countOf);
+        if (total == 0) return null;
+        var result = new Dictionary<string, double>(StringComparer.Ordinal);
+        foreach (var label in DifferentialLabels) result[label] = 100.0 * countOf(label) / total;
+        return result;
+    }
+
     /// <summary>The model's labels, groups and differential, plus extra report groups from configuration
     /// (an extra group with the same name as a model group replaces it).</summary>
     public static CountingCatalog FromModel(ModelInfo model, IReadOnlyDictionary<string, string[]>? extraGroups = null)

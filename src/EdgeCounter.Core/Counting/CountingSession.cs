@@ -62,7 +62,7 @@ public sealed class CountingSession
     public long NextFieldId => Fields + 1;
 
     /// <summary>Sum over the differential labels: what the target counts.</summary>
-    public long WhiteCells => Catalog.DifferentialLabels.Sum(Total);
+    public long WhiteCells => Catalog.DifferentialTotal(Total);
 
     /// <summary>0..1 share of the target reached.</summary>
     public double Progress => Math.Min(1.0, (double)WhiteCells / Target);
@@ -90,22 +90,11 @@ public sealed class CountingSession
     }
 
     /// <summary>Each report group's total, in configured order.</summary>
-    public IReadOnlyDictionary<string, long> GroupTotals()
-    {
-        var result = new Dictionary<string, long>(StringComparer.Ordinal);
-        foreach (var name in Catalog.GroupOrder) result[name] = Catalog.Groups[name].Sum(Total);
-        return result;
-    }
+    public IReadOnlyDictionary<string, long> GroupTotals() => Catalog.GroupTotals(Total);
 
     /// <summary>Each differential label's share of the white cells in percent (all 0 before the first white cell).</summary>
-    public IReadOnlyDictionary<string, double> Differential()
-    {
-        var white = WhiteCells;
-        var result = new Dictionary<string, double>(StringComparer.Ordinal);
-        foreach (var label in Catalog.DifferentialLabels)
-            result[label] = white == 0 ? 0.0 : 100.0 * Total(label) / white;
-        return result;
-    }
+    public IReadOnlyDictionary<string, double> Differential() =>
+        Catalog.DifferentialPercent(Total) ?? Catalog.DifferentialLabels.ToDictionary(l => l, _ => 0.0, StringComparer.Ordinal);
 
     /// <summary>Adds one field's detections. Returns false (and changes nothing) when the session is not running.
     /// The field that reaches the target is counted whole, then the session completes.</summary>

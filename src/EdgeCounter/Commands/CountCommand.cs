@@ -1,4 +1,5 @@
 using System.Globalization;
+using EdgeCounter.Counting;
 using EdgeCounter.Detection;
 using EdgeCounter.Publishing;
 using Microsoft.Extensions.Logging;
@@ -94,9 +95,10 @@ public static class CountCommand
     {
         var labels = string.Join(" ", tally.Labels.Select(l => $"{l.Label}={l.Count}"));
         var groups = string.Join(" ", tally.Groups.Select(g => $"{g.Group}={g.Count}"));
-        var differential = tally.Differential.Count == 0 ? ""
-            : " | differential " + string.Join(" ", tally.Differential.Select(d =>
-                $"{d.Label} {(double.IsNaN(d.Share) ? "-" : (100 * d.Share).ToString("0.0", CultureInfo.InvariantCulture) + "%")}"));
+        var shares = tally.DifferentialPercent;
+        var differential = tally.DifferentialLabels.Count == 0 ? ""
+            : " | differential " + string.Join(" ", tally.DifferentialLabels.Select(label =>
+                $"{label} {(shares is null ? "-" : shares[label].ToString("0.0", CultureInfo.InvariantCulture) + "%")}"));
         return $"{labels} | {groups}{differential}";
     }
 }

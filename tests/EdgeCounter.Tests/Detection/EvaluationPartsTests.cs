@@ -141,36 +141,3 @@ public class BoxMatcherTests
         Assert.Equal(2, m[1, 1]);
     }
 }
-
-public class DetectionTallyTests
-{
-    private static readonly ModelInfo Model = ModelLabels.Parse(ModelLabelsTests.ContractExample, "example").ToModelInfo();
-
-    private static EdgeCounter.Detection.Detection D(string label, string cls) => new(label, cls, 0.9f, new BoxF(0, 0, 1, 1));
-
-    [Fact]
-    public void CountsLabelsGroupsAndDifferential()
-    {
-        var t = new DetectionTally(Model);
-        t.Add([D("neutrophil", "WBC"), D("neutrophil", "WBC"), D("eosinophil", "WBC"), D("lymphocyte", "WBC"), D("RBC", "RBC"), D("RBC", "RBC")]);
-        Assert.Equal(2, t.Count("neutrophil"));
-        Assert.Equal(0, t.Count("Platelets"));
-        Assert.Equal(Model.Labels, t.Labels.Select(l => l.Label));
-        Assert.Equal(4, t.Groups.Single(g => g.Group == "WBC").Count);
-        Assert.Equal(3, t.Groups.Single(g => g.Group == "granulocyte").Count);
-        Assert.Equal(0.5, t.Differential.Single(d => d.Label == "neutrophil").Share, 9);
-        Assert.Equal(0, t.Differential.Single(d => d.Label == "monocyte").Share, 9);
-
-        var total = new DetectionTally(Model);
-        total.Add(t); total.Add(t);
-        Assert.Equal(12, total.Total);
-    }
-
-    [Fact]
-    public void DifferentialIsUndefinedWithoutWhiteCells()
-    {
-        var t = new DetectionTally(Model);
-        t.Add([D("RBC", "RBC")]);
-        Assert.All(t.Differential, d => Assert.True(double.IsNaN(d.Share)));
-    }
-}
