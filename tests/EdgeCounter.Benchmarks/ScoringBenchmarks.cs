@@ -1,5 +1,6 @@
 using BenchmarkDotNet.Attributes;
 using EdgeCounter.Fields;
+using EdgeCounter.Testing;
 using OpenCvSharp;
 
 namespace EdgeCounter.Benchmarks;
@@ -10,7 +11,7 @@ public class ScoringBenchmarks
 {
     private Mat[] _frames = [];
     private FrameScorer _scorer = null!;
-    private OpenCvFrameScorer _openCv = null!;
+    private OpenCvReferenceScorer _openCv = null!;
     private int _next;
 
     [Params("640x480", "1920x1080", "2560x1920")]
@@ -22,7 +23,7 @@ public class ScoringBenchmarks
         var (w, h) = Frames.Parse(Size);
         _frames = Frames.Render(w, h);
         _scorer = new FrameScorer();
-        _openCv = new OpenCvFrameScorer();
+        _openCv = new OpenCvReferenceScorer();
     }
 
     [Benchmark(Baseline = true, Description = "FrameScorer.Score")]
@@ -37,44 +38,5 @@ public class ScoringBenchmarks
         foreach (var f in _frames) f.Dispose();
         _scorer.Dispose();
         _openCv.Dispose();
-    }
-}
-
-/// <summary>The scorer as it was before the managed grey copy (OpenCV resize, cvtColor, Laplacian, meanStdDev,
-/// absdiff, mean): kept here as the baseline it is compared with.</summary>
-public sealed class OpenCvFrameScorer(int scoringWidth = 160) : IDisposable
-{
-    private readonly Mat _small = new();
-    private Mat _grey = new();
-    private Mat _previousGrey = new();
-    private readonly Mat _diff = new();
-    private readonly Mat _laplacian = new();
-    private bool _hasPrevious;
-
-    public FrameScore Score(Mat bgr)
-    {
-        var height = Math.Max(1, (int)Math.Round(bgr.Rows * (double)scoringWidth / bgr.Cols));
-        Cv2.Resize(bgr, _small, new Size(scoringWidth, height), 0, 0, InterpolationFlags.Area);
-        Cv2.CvtColor(_small, _grey, ColorConversionCodes.BGR2GRAY);
-        Cv2.Laplacian(_grey, _laplacian, MatType.CV_16S, 1);
-        Cv2.MeanStdDev(_laplacian, out _, out var stddev);
-        var motion = double.PositiveInfinity;
-        if (_hasPrevious)
-        {
-            Cv2.Absdiff(_grey, _previousGrey, _diff);
-            motion = Cv2.Mean(_diff).Val0;
-        }
-        (_previousGrey, _grey) = (_grey, _previousGrey);
-        _hasPrevious = true;
-        return new FrameScore(motion, stddev.Val0 * stddev.Val0);
-    }
-
-    public void Dispose()
-    {
-        _small.Dispose();
-        _grey.Dispose();
-        _previousGrey.Dispose();
-        _diff.Dispose();
-        _laplacian.Dispose();
     }
 }

@@ -1,5 +1,6 @@
 using EdgeCounter.Fields;
 using EdgeCounter.Simulation;
+using EdgeCounter.Testing;
 using OpenCvSharp;
 
 namespace EdgeCounter.IntegrationTests.Bench;
@@ -16,7 +17,7 @@ public class FrameScorerParityTests
     {
         using var microscope = new SimulatedMicroscope(new MicroscopeOptions { Seed = 5, Width = width, Height = height, FramesPerSecond = 30 });
         using var scorer = new FrameScorer();
-        using var reference = new ReferenceScorer();
+        using var reference = new OpenCvReferenceScorer();
         var compared = 0;
         // Frames 0..90 at 30 fps: still, settling focus and moving frames of the scripted stage.
         for (var i = 0; i < 90; i += 3)
@@ -48,34 +49,5 @@ public class FrameScorerParityTests
         var perFrame = (GC.GetAllocatedBytesForCurrentThread() - before) / 200.0;
 
         Assert.True(perFrame < 16, $"{perFrame} bytes per frame");
-    }
-
-    private sealed class ReferenceScorer : IDisposable
-    {
-        private readonly Mat _small = new(), _grey = new(), _previous = new(), _laplacian = new(), _diff = new();
-        private bool _hasPrevious;
-
-        public FrameScore Score(Mat bgr)
-        {
-            var height = Math.Max(1, (int)Math.Round(bgr.Rows * 160.0 / bgr.Cols));
-            Cv2.Resize(bgr, _small, new Size(160, height), 0, 0, InterpolationFlags.Area);
-            Cv2.CvtColor(_small, _grey, ColorConversionCodes.BGR2GRAY);
-            Cv2.Laplacian(_grey, _laplacian, MatType.CV_16S, 1);
-            Cv2.MeanStdDev(_laplacian, out _, out var stddev);
-            var motion = double.PositiveInfinity;
-            if (_hasPrevious)
-            {
-                Cv2.Absdiff(_grey, _previous, _diff);
-                motion = Cv2.Mean(_diff).Val0;
-            }
-            _grey.CopyTo(_previous);
-            _hasPrevious = true;
-            return new FrameScore(motion, stddev.Val0 * stddev.Val0);
-        }
-
-        public void Dispose()
-        {
-            _small.Dispose(); _grey.Dispose(); _previous.Dispose(); _laplacian.Dispose(); _diff.Dispose();
-        }
     }
 }
