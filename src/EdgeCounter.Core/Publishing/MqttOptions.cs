@@ -27,6 +27,10 @@ public sealed class MqttOptions
     /// <summary>Accept a self-signed broker certificate (external broker on a closed ward network).</summary>
     public bool AllowUntrustedCertificates { get; set; }
 
+    /// <summary>PEM file with the CA certificate(s) that signed the broker's certificate (a hospital's own CA):
+    /// the broker is trusted through this CA only, instead of the machine's trust store. Needs UseTls.</summary>
+    public string? CaCertificateFile { get; set; }
+
     public string? Username { get; set; }
     public string? Password { get; set; }
 
@@ -80,6 +84,13 @@ public sealed class MqttOptions
         if (!string.IsNullOrWhiteSpace(TopicPrefix) && (TopicPrefix.IndexOfAny(['+', '#']) >= 0 || TopicPrefix.Trim('/').Length == 0))
             errors.Add("Mqtt:TopicPrefix must be non-empty and free of wildcards '+' and '#'.");
         if (Password is not null && Username is null) errors.Add("Mqtt:Password needs Mqtt:Username.");
+        if (!string.IsNullOrWhiteSpace(CaCertificateFile))
+        {
+            if (!UseTls) errors.Add("Mqtt:CaCertificateFile needs Mqtt:UseTls=true.");
+            else if (!File.Exists(CaCertificateFile)) errors.Add($"Mqtt:CaCertificateFile '{CaCertificateFile}' does not exist.");
+            else if (LoadCaCertificates(CaCertificateFile) is { Count: 0 })
+                errors.Add($"Mqtt:CaCertificateFile '{CaCertificateFile}' holds no PEM certificate.");
+        }
         if (KeepAlive < TimeSpan.FromSeconds(1) || KeepAlive > TimeSpan.FromHours(18)) errors.Add("Mqtt:KeepAlive must be 1 s..18 h.");
         if (ConnectTimeout <= TimeSpan.Zero) errors.Add("Mqtt:ConnectTimeout must be positive.");
         if (ReconnectMinDelay <= TimeSpan.Zero || ReconnectMaxDelay < ReconnectMinDelay)
@@ -91,6 +102,15 @@ public sealed class MqttOptions
             errors.Add("Mqtt:OutboxFileName must be a plain file name.");
         if (StatsInterval < TimeSpan.FromSeconds(1)) errors.Add("Mqtt:StatsInterval must be at least 1 s.");
         return errors;
+    }
+
+    /// <summary>The certificates in a PEM file (empty when it holds none or cannot be parsed).</summary>
+    public static System.Security.Cryptography.X509Certificates.X509Certificate2Collection LoadCaCertificates(string path)
+    {
+        var certificates = new System.Security.Cryptography.X509Certificates.X509Certificate2Collection();
+        try { certificates.ImportFromPemFile(path); }
+        catch (System.Security.Cryptography.CryptographicException) { certificates.Clear(); }
+        return certificates;
     }
 
     public void ThrowIfInvalid()

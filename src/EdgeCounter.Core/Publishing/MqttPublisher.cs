@@ -96,8 +96,14 @@ public sealed class MqttPublisher : IAsyncDisposable
             .WithWillQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce);
         if (options.Username is not null) builder.WithCredentials(options.Username, options.Password ?? "");
         if (options.UseTls)
-            builder.WithTlsOptions(tls => tls.UseTls().WithTargetHost(options.Host).WithAllowUntrustedCertificates(options.AllowUntrustedCertificates)
-                .WithIgnoreCertificateChainErrors(options.AllowUntrustedCertificates));
+            builder.WithTlsOptions(tls =>
+            {
+                tls.UseTls().WithTargetHost(options.Host).WithAllowUntrustedCertificates(options.AllowUntrustedCertificates)
+                    .WithIgnoreCertificateChainErrors(options.AllowUntrustedCertificates);
+                // A hospital CA: trust the broker through it alone (custom root trust), not the system store.
+                if (!string.IsNullOrWhiteSpace(options.CaCertificateFile))
+                    tls.WithTrustChain(MqttOptions.LoadCaCertificates(options.CaCertificateFile));
+            });
         return builder.Build();
     }
 

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using EdgeCounter.Publishing;
+using MQTTnet;
 using MQTTnet.Protocol;
 
 namespace EdgeCounter.IntegrationTests.Publishing;
@@ -77,5 +78,66 @@ public class MosquittoPublishingTests
         Assert.All(subscriber.Messages.Where(m => m.Topic == topics.Field), m => Assert.Equal(MqttQualityOfServiceLevel.AtLeastOnce, m.QoS));
         Assert.True(await service.Publisher.WaitForDrainAsync(Wait));
         Assert.Equal(0, service.Publisher.GetStats().DroppedResults);
+    }
+
+    [Fact]
+    public async Task A_TLS_broker_with_passwords_is_reached_through_the_hospital_CA_and_wrong_settings_lose_nothing()
+    {
+        var security = new MosquittoSecurity();
+        await using var mosquitto = await MosquittoBroker.StartAsync(security);
+        void Secure(MqttOptions o, string? password, string? ca)
+        {
+            o.UseTls = true;
+            o.Username = security.Username;
+            o.Password = password;
+            o.CaCertificateFile = ca;
+        }
+        using var image = ServiceUnderTest.NoisyImage(320, 240);
+
+        // A wrong password, then a broker certificate the machine's trust store does not know: never connected,
+        // and the results stay in the outbox.
+        foreach (var (password, ca, what) in new[] { ("wrong", security.CaCertificateFile, "wrong password"), (security.Password, null, "no CA") })
+        {
+            await using var refused = ServiceUnderTest.Create(mosquitto.Port, publishImages: false, configure: o => Secure(o, password, ca));
+            Assert.Empty(refused.Options.Validate());
+            await refused.Publisher.StartAsync();
+            Assert.True(refused.Reporter.Report(ServiceUnderTest.MakeField(image, 1, "lymphocyte")).Accepted);
+            await Task.Delay(1500);
+            Assert.False(refused.Publisher.IsConnected, what);
+            Assert.True(refused.Publisher.Outbox.Count >= 1, what);
+        }
+
+        // The right password and the CA: every field arrives over TLS.
+        await using var service = ServiceUnderTest.Create(mosquitto.Port, publishImages: false, configure: o => Secure(o, security.Password, security.CaCertificateFile));
+        var topics = service.Topics;
+        await using var dashboard = await RecordingSubscriber.ConnectAsync(mosquitto.Port, topics.All, configure: b => b
+            .WithCredentials(security.Username, security.Password)
+            .WithTlsOptions(t => t.UseTls().WithTargetHost("127.0.0.1").WithTrustChain(MqttOptions.LoadCaCertificates(security.CaCertificateFile))));
+        await service.Publisher.StartAsync();
+        for (var i = 0; i < 3; i++) Assert.True(service.Reporter.Report(ServiceUnderTest.MakeField(image, i, "neutrophil", "RBC")).Accepted);
+        var fields = await dashboard.WaitForCountAsync(m => m.Topic == topics.Field, 3, Wait, "fields over TLS");
+        Assert.Equal([1L, 2L, 3L], fields.Select(m => JsonDocument.Parse(m.Payload).RootElement.GetProperty("fieldId").GetInt64()).Distinct().Order());
+        Assert.Equal("online", (await dashboard.WaitForAsync(m => m.Topic == topics.Available, Wait, "available")).Text);
+        Assert.True(service.Publisher.IsConnected);
+        // Anonymous clients are refused by this broker: the credentials above were needed.
+        await Assert.ThrowsAnyAsync<Exception>(() => RecordingSubscriber.ConnectAsync(mosquitto.Port, topics.All, configure: b => b
+            .WithTlsOptions(t => t.UseTls().WithTargetHost("127.0.0.1").WithTrustChain(MqttOptions.LoadCaCertificates(security.CaCertificateFile)))));
+    }
+
+    [Fact]
+    public void A_CA_file_is_checked_at_start()
+    {
+        var missing = new MqttOptions { Mode = MqttMode.External, UseTls = true, CaCertificateFile = "/nonexistent/ca.pem" };
+        Assert.Contains(missing.Validate(), e => e.Contains("CaCertificateFile") && e.Contains("does not exist"));
+        var notPem = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllText(notPem, "not a certificate");
+            var garbage = new MqttOptions { Mode = MqttMode.External, UseTls = true, CaCertificateFile = notPem };
+            Assert.Contains(garbage.Validate(), e => e.Contains("holds no PEM certificate"));
+            var noTls = new MqttOptions { Mode = MqttMode.External, CaCertificateFile = notPem };
+            Assert.Contains(noTls.Validate(), e => e.Contains("needs Mqtt:UseTls"));
+        }
+        finally { File.Delete(notPem); }
     }
 }

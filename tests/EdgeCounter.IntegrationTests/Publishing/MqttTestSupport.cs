@@ -39,15 +39,16 @@ internal sealed class RecordingSubscriber : IAsyncDisposable
     private readonly ConcurrentQueue<Received> _messages = new();
     private readonly SemaphoreSlim _arrived = new(0);
 
-    private RecordingSubscriber(int port, string clientId, bool cleanSession)
+    private RecordingSubscriber(int port, string clientId, bool cleanSession, Action<MqttClientOptionsBuilder>? configure)
     {
-        _options = new MqttClientOptionsBuilder()
+        var builder = new MqttClientOptionsBuilder()
             .WithTcpServer("127.0.0.1", port)
             .WithClientId(clientId)
             .WithProtocolVersion(MqttProtocolVersion.V311)
             .WithCleanSession(cleanSession)
-            .WithTimeout(TimeSpan.FromSeconds(5))
-            .Build();
+            .WithTimeout(TimeSpan.FromSeconds(5));
+        configure?.Invoke(builder);
+        _options = builder.Build();
         _client.ApplicationMessageReceivedAsync += e =>
         {
             var m = e.ApplicationMessage;
@@ -61,9 +62,10 @@ internal sealed class RecordingSubscriber : IAsyncDisposable
 
     public IReadOnlyList<Received> Messages => _messages.ToArray();
 
-    public static async Task<RecordingSubscriber> ConnectAsync(int port, string topicFilter, string? clientId = null, bool cleanSession = true)
+    public static async Task<RecordingSubscriber> ConnectAsync(int port, string topicFilter, string? clientId = null, bool cleanSession = true,
+        Action<MqttClientOptionsBuilder>? configure = null)
     {
-        var subscriber = new RecordingSubscriber(port, clientId ?? "test-sub-" + Guid.NewGuid().ToString("N")[..8], cleanSession);
+        var subscriber = new RecordingSubscriber(port, clientId ?? "test-sub-" + Guid.NewGuid().ToString("N")[..8], cleanSession, configure);
         await subscriber._client.ConnectAsync(subscriber._options);
         await subscriber._client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder()
             .WithTopicFilter(f => f.WithTopic(topicFilter).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)).Build());
@@ -133,16 +135,17 @@ internal sealed class MosquittoBroker : IAsyncDisposable
     public const string Executable = "/usr/sbin/mosquitto";
     private Process? _process;
 
-    private MosquittoBroker(string directory, int port)
+    private MosquittoBroker(string directory, int port, MosquittoSecurity? security)
     {
         Directory = directory;
         Port = port;
         ConfigPath = Path.Combine(directory, "mosquitto.conf");
         var persistence = Path.Combine(directory, "data") + "/";
         System.IO.Directory.CreateDirectory(persistence);
+        var access = security is null ? "allow_anonymous true" : security.WriteFiles(directory);
         File.WriteAllText(ConfigPath, $"""
             listener {port} 127.0.0.1
-            allow_anonymous true
+            {access}
             persistence true
             persistence_location {persistence}
             persistence_file mosquitto.db
@@ -160,11 +163,11 @@ internal sealed class MosquittoBroker : IAsyncDisposable
     public string ConfigPath { get; }
     public int? Pid => _process is { HasExited: false } ? _process.Id : null;
 
-    public static async Task<MosquittoBroker> StartAsync()
+    public static async Task<MosquittoBroker> StartAsync(MosquittoSecurity? security = null)
     {
         if (!File.Exists(Executable))
             Assert.Fail($"mosquitto is not installed ({Executable} missing): run `apt-get install -y mosquitto` (CI's .ci/run does this).");
-        var broker = new MosquittoBroker(System.IO.Directory.CreateTempSubdirectory("edgecounter-mosquitto-").FullName, FreePort.Next());
+        var broker = new MosquittoBroker(System.IO.Directory.CreateTempSubdirectory("edgecounter-mosquitto-").FullName, FreePort.Next(), security);
         await broker.StartAgainAsync();
         return broker;
     }
@@ -230,6 +233,63 @@ internal sealed class MosquittoBroker : IAsyncDisposable
     private static extern int kill(int pid, int sig);
 }
 
+/// <summary>
+/// A hospital-style broker: TLS with a certificate from the test's own CA (made here, valid for 127.0.0.1 and
+/// localhost, one day) and a password file (mosquitto_passwd), anonymous clients refused.
+/// </summary>
+internal sealed class MosquittoSecurity
+{
+    public string Username { get; init; } = "scope1";
+    public string Password { get; init; } = "s3cret-" + Guid.NewGuid().ToString("N")[..6];
+    public string CaCertificateFile { get; private set; } = "";
+
+    /// <summary>Writes CA, server certificate and key, and the password file; returns the mosquitto.conf lines.</summary>
+    public string WriteFiles(string directory)
+    {
+        var now = DateTimeOffset.UtcNow; // one clock reading: the server certificate must end before its CA does
+        using var caKey = System.Security.Cryptography.RSA.Create(2048);
+        var caRequest = new System.Security.Cryptography.X509Certificates.CertificateRequest(
+            "CN=EdgeCounter test CA", caKey, System.Security.Cryptography.HashAlgorithmName.SHA256, System.Security.Cryptography.RSASignaturePadding.Pkcs1);
+        caRequest.CertificateExtensions.Add(new System.Security.Cryptography.X509Certificates.X509BasicConstraintsExtension(true, false, 0, true));
+        caRequest.CertificateExtensions.Add(new System.Security.Cryptography.X509Certificates.X509KeyUsageExtension(
+            System.Security.Cryptography.X509Certificates.X509KeyUsageFlags.KeyCertSign | System.Security.Cryptography.X509Certificates.X509KeyUsageFlags.CrlSign, true));
+        using var ca = caRequest.CreateSelfSigned(now.AddMinutes(-5), now.AddDays(2));
+
+        using var serverKey = System.Security.Cryptography.RSA.Create(2048);
+        var serverRequest = new System.Security.Cryptography.X509Certificates.CertificateRequest(
+            "CN=localhost", serverKey, System.Security.Cryptography.HashAlgorithmName.SHA256, System.Security.Cryptography.RSASignaturePadding.Pkcs1);
+        var names = new System.Security.Cryptography.X509Certificates.SubjectAlternativeNameBuilder();
+        names.AddIpAddress(IPAddress.Loopback);
+        names.AddDnsName("localhost");
+        serverRequest.CertificateExtensions.Add(names.Build());
+        serverRequest.CertificateExtensions.Add(new System.Security.Cryptography.X509Certificates.X509EnhancedKeyUsageExtension(
+            [new System.Security.Cryptography.Oid("1.3.6.1.5.5.7.3.1")], false)); // server authentication
+        using var server = serverRequest.Create(ca, now.AddMinutes(-5), now.AddDays(1), [1, 2, 3, 4]);
+
+        CaCertificateFile = Path.Combine(directory, "ca.crt");
+        File.WriteAllText(CaCertificateFile, ca.ExportCertificatePem());
+        var certFile = Path.Combine(directory, "server.crt");
+        var keyFile = Path.Combine(directory, "server.key");
+        File.WriteAllText(certFile, server.ExportCertificatePem());
+        File.WriteAllText(keyFile, serverKey.ExportPkcs8PrivateKeyPem());
+        var passwordFile = Path.Combine(directory, "passwd");
+        using (var passwd = Process.Start(new ProcessStartInfo("mosquitto_passwd", ["-b", "-c", passwordFile, Username, Password])
+               { RedirectStandardError = true, RedirectStandardOutput = true })!)
+        {
+            passwd.WaitForExit();
+            if (passwd.ExitCode != 0) Assert.Fail($"mosquitto_passwd failed: {passwd.StandardError.ReadToEnd()}");
+        }
+        File.SetUnixFileMode(passwordFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        File.SetUnixFileMode(keyFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        return $"""
+            allow_anonymous false
+            password_file {passwordFile}
+            certfile {certFile}
+            keyfile {keyFile}
+            """;
+    }
+}
+
 /// <summary>The service's counting + publishing parts, wired as the host wires them, over a temp state directory.</summary>
 internal sealed class ServiceUnderTest : IAsyncDisposable
 {
@@ -258,7 +318,8 @@ internal sealed class ServiceUnderTest : IAsyncDisposable
     public FieldReporter Reporter { get; }
     public TopicMap Topics => Publisher.Topics;
 
-    public static ServiceUnderTest Create(int port, int target = 1000, int maxImageBytes = 200_000, bool publishImages = true)
+    public static ServiceUnderTest Create(int port, int target = 1000, int maxImageBytes = 200_000, bool publishImages = true,
+        Action<MqttOptions>? configure = null)
     {
         var options = new MqttOptions
         {
@@ -272,6 +333,7 @@ internal sealed class ServiceUnderTest : IAsyncDisposable
             MaxImageBytes = maxImageBytes,
             PublishImages = publishImages,
         };
+        configure?.Invoke(options);
         return new ServiceUnderTest(options, System.IO.Directory.CreateTempSubdirectory("edgecounter-state-").FullName, target);
     }
 
