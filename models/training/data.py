@@ -222,9 +222,14 @@ def _blur_noise(img, rng, strength):
     return img
 
 
-def augment(sample, rng, crop_w, crop_h, scale_range=(0.6, 1.5), colour=1.0, min_visible=0.45):
+def augment(sample, rng, crop_w, crop_h, scale_range=(0.6, 1.5), colour=1.0, min_visible=0.45, edge_snap=0.0):
     """Random scale, rot90/flips, random crop (black pad bottom/right like the service), colour/stain/
-    illumination, blur/noise. Returns image, boxes, classes, subtypes, ignore boxes (partly cut cells)."""
+    illumination, blur/noise. Returns image, boxes, classes, subtypes, ignore boxes (partly cut cells).
+
+    min_visible (one value or one per class): a cell cut by the crop window stays a positive (with its
+    clipped box) when at least this fraction of its box is inside; smaller remnants become "ignore" regions. Cells cut by the image's own
+    frame keep whatever label the dataset gave them. edge_snap: per axis, the probability that the crop
+    starts or ends at the image's own edge, so the dataset's labelling of frame-cut cells is seen often."""
     img = sample.image
     boxes = sample.boxes.copy()
     s = math.exp(rng.uniform(math.log(scale_range[0]), math.log(scale_range[1])))
@@ -247,6 +252,11 @@ def augment(sample, rng, crop_w, crop_h, scale_range=(0.6, 1.5), colour=1.0, min
     # crop window (may extend beyond the image: padded black, as the service pads bottom/right)
     x0 = int(rng.integers(0, max(1, W - crop_w + 1))) if W > crop_w else 0
     y0 = int(rng.integers(0, max(1, H - crop_h + 1))) if H > crop_h else 0
+    if edge_snap > 0:
+        if W > crop_w and rng.random() < edge_snap:
+            x0 = 0 if rng.random() < 0.5 else W - crop_w
+        if H > crop_h and rng.random() < edge_snap:
+            y0 = 0 if rng.random() < 0.5 else H - crop_h
     out = np.zeros((crop_h, crop_w, 3), np.uint8)
     patch = img[y0:y0 + crop_h, x0:x0 + crop_w]
     out[:patch.shape[0], :patch.shape[1]] = patch
@@ -259,7 +269,8 @@ def augment(sample, rng, crop_w, crop_h, scale_range=(0.6, 1.5), colour=1.0, min
     carea = np.maximum(c[:, 2] - c[:, 0], 0) * np.maximum(c[:, 3] - c[:, 1], 0)
     frac = carea / area
     # BCCD labels cells cut by the frame edge with their visible box: keep clipped boxes that show enough
-    keep = frac >= min_visible
+    mv = np.asarray(min_visible, np.float32)  # one value, or one per class
+    keep = frac >= (mv[sample.classes] if mv.ndim else mv)
     ignore = (frac > 0.02) & ~keep
     out = _hsv_stain_jitter(out, rng, colour) if colour > 0 else out
     out = _blur_noise(out, rng, colour) if colour > 0 else out

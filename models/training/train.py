@@ -45,12 +45,15 @@ class BatchStream(torch.utils.data.IterableDataset):
         cfg = self.cfg
         cw, ch, bs = cfg["crop"][0], cfg["crop"][1], cfg["batch"]
         p = np.array(self.weights, np.float64); p /= p.sum()
+        aug_default = {"scale": cfg["scale"], "min_visible": cfg.get("min_visible", 0.45), "edge_snap": cfg.get("edge_snap", 0.0)}
         while True:
             imgs, tg = [], []
             for _ in range(bs):
                 src = self.sources[int(rng.choice(len(self.sources), p=p))]
                 s = src[int(rng.integers(len(src)))]
-                img, b, c, st, ign = D.augment(s, rng, cw, ch, tuple(cfg["scale"]), cfg["colour"])
+                a = {**aug_default, **cfg.get(s.source + "_aug", {})}  # per-source overrides, e.g. "bccd_aug"
+                img, b, c, st, ign = D.augment(s, rng, cw, ch, tuple(a["scale"]), cfg["colour"],
+                                               min_visible=a["min_visible"], edge_snap=a["edge_snap"])
                 imgs.append(D.image_to_tensor_array(img))
                 t = D.encode_targets(b, c, st, ign, ch // STRIDE, cw // STRIDE)
                 # BCCD leaves many red cells unlabelled: optionally soften the RBC "not a centre" penalty there
@@ -203,48 +206,67 @@ def main():
     sw = torch.tensor(sw / sw.mean(), dtype=torch.float32, device=device)
     log.info("subtype loss weights %s", dict(zip(SUBTYPES, np.round(sw.cpu().numpy(), 2).tolist())))
 
-    stream = BatchStream(sources, weights, cfg, seed)
-    loader = torch.utils.data.DataLoader(stream, batch_size=None, num_workers=cfg.get("workers", 1),
-                                         prefetch_factor=4 if cfg.get("workers", 1) else 2,
-                                         persistent_workers=bool(cfg.get("workers", 1)))
-    iters, max_s = cfg["iterations"], cfg["max_minutes"] * 60
+    # Phases: the main mixed run, then optionally a short fine-tune on BCCD alone ("finetune"), so the model
+    # ends on the labelling conventions of the data it is judged on. The time guard is shared in proportion.
+    ft = cfg.get("finetune") or {}
+    phases = [("main", sources, weights, cfg["iterations"], cfg["lr"], cfg.get("lr_final", 0.02), cfg.get("warmup", 300))]
+    if ft.get("iterations"):
+        ft_weights = [1.0] + [ft.get("synth_weight", 0.0)] * (len(sources) - 1)
+        phases.append(("finetune", sources, ft_weights, ft["iterations"], ft.get("lr", cfg["lr"] * 0.2),
+                       ft.get("lr_final", 0.02), ft.get("warmup", 0)))
+    total_iters = sum(ph[3] for ph in phases)
+    max_s = cfg["max_minutes"] * 60
     if args.eval_only:
-        iters = 0
-    warm = cfg.get("warmup", 300)
+        phases = []
     t_start = time.time()
     it = 0
     sm = {}
-    for batch in (loader if iters else []):
-        elapsed = time.time() - t_start
-        progress = max(it / iters, elapsed / max_s)
-        if progress >= 1.0:
-            break
-        lr = cfg["lr"] * (min(1.0, (it + 1) / warm)) * (cfg.get("lr_final", 0.02) + (1 - cfg.get("lr_final", 0.02)) * 0.5 * (1 + math.cos(math.pi * progress)))
-        for g in opt.param_groups:
-            g["lr"] = lr
-        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-        net.train()
-        out = net(batch["image"])
-        loss, parts = detection_loss(out, batch, w_size=cfg.get("w_size", 1.0), w_off=cfg.get("w_off", 1.0),
-                                     w_sub=cfg.get("w_sub", 0.5), sub_class_weight=sw)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)
-        opt.step()
-        ema.update(net)
-        for k, v in dict(parts, loss=loss.item()).items():
-            sm[k] = v if k not in sm else 0.98 * sm[k] + 0.02 * v
-        it += 1
-        if it % cfg.get("log_every", 50) == 0:
-            log.info("it %5d  %5.1f min  lr %.5f  loss %.3f (hm %.3f size %.3f off %.3f sub %.3f)  %.2f s/it",
-                     it, elapsed / 60, lr, sm["loss"], sm["hm"], sm["size"], sm["off"], sm["sub"], elapsed / it)
-        if cfg.get("eval_every") and it % cfg["eval_every"] == 0:
-            r = E.evaluate(val, E.run_model(ExportWrapper(copy.deepcopy(ema.model).cpu()), val))
-            log.info("it %d val(%s) mAP50 %.3f AP %.3f  %s  subtype acc %.3f", it, cfg.get("val_split", "val"),
-                     r["mAP50"], r["AP"], {c: round(r["per_class"][c]["AP50"], 3) for c in CLASSES},
-                     r["subtype"]["accuracy"])
+    stopped_early = False
+    for pi, (phase, srcs, wts, iters, lr0, lr_final, warm) in enumerate(phases):
+        keep = [i for i, w in enumerate(wts) if w > 0]
+        stream = BatchStream([srcs[i] for i in keep], [wts[i] for i in keep], cfg, seed + 1000 * pi)
+        loader = torch.utils.data.DataLoader(stream, batch_size=None, num_workers=cfg.get("workers", 1),
+                                             prefetch_factor=4 if cfg.get("workers", 1) else 2,
+                                             persistent_workers=bool(cfg.get("workers", 1)))
+        phase_s = max_s * iters / total_iters
+        t_phase = time.time()
+        log.info("phase %s: %d iterations, lr %.5f, sources %s", phase, iters, lr0,
+                 [("bccd", "synth")[i] for i in keep])
+        pit = 0
+        for batch in loader:
+            elapsed = time.time() - t_start
+            progress = max(pit / iters, (time.time() - t_phase) / phase_s)
+            if progress >= 1.0:
+                stopped_early |= pit < iters
+                break
+            lr = lr0 * (min(1.0, (pit + 1) / warm) if warm else 1.0) * (lr_final + (1 - lr_final) * 0.5 * (1 + math.cos(math.pi * progress)))
+            for g in opt.param_groups:
+                g["lr"] = lr
+            batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+            net.train()
+            out = net(batch["image"])
+            loss, parts = detection_loss(out, batch, w_size=cfg.get("w_size", 1.0), w_off=cfg.get("w_off", 1.0),
+                                         w_sub=cfg.get("w_sub", 0.5), sub_class_weight=sw)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)
+            opt.step()
+            ema.update(net)
+            for k, v in dict(parts, loss=loss.item()).items():
+                sm[k] = v if k not in sm else 0.98 * sm[k] + 0.02 * v
+            it += 1
+            pit += 1
+            if it % cfg.get("log_every", 50) == 0:
+                log.info("it %5d  %5.1f min  lr %.5f  loss %.3f (hm %.3f size %.3f off %.3f sub %.3f)  %.2f s/it",
+                         it, elapsed / 60, lr, sm["loss"], sm["hm"], sm["size"], sm["off"], sm["sub"], elapsed / it)
+            if cfg.get("eval_every") and it % cfg["eval_every"] == 0:
+                r = E.evaluate(val, E.run_model(ExportWrapper(copy.deepcopy(ema.model).cpu()), val))
+                log.info("it %d val(%s) mAP50 %.3f AP %.3f  %s  subtype acc %.3f", it, cfg.get("val_split", "val"),
+                         r["mAP50"], r["AP"], {c: round(r["per_class"][c]["AP50"], 3) for c in CLASSES},
+                         r["subtype"]["accuracy"])
+        del loader
     train_s = time.time() - t_start
-    end_reason = "iterations" if it >= iters else "time budget"
+    end_reason = "iterations" if not stopped_early else "time budget"
     log.info("training stopped after %d iterations, %.1f min (%s)", it, train_s / 60, end_reason)
     model = ema.model.cpu().eval()
     if args.eval_only:
