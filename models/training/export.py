@@ -175,6 +175,7 @@ def main():
     ap.add_argument("--synth-dir")
     ap.add_argument("--thresholds", help="explicit per-class thresholds, e.g. WBC=0.357,RBC=0.293,Platelets=0.448")
     ap.add_argument("--tta", type=int, help="0 (one pass), 2 (+ mirror) or 4 (+ flips); default: the config's")
+    ap.add_argument("--version", help="model version in the sidecar; default: the config's")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     torch.set_num_threads(2)
@@ -182,6 +183,8 @@ def main():
     cfg = dict(ck["config"])
     if args.tta is not None:
         cfg["tta"] = args.tta
+    if args.version:
+        cfg["version"] = args.version
     for k in ("onnx", "labels", "parity_dir"):  # write the shipped files, not wherever the run kept its own
         cfg.pop(k, None)
     model = CellNet(**cfg.get("model", {}))
