@@ -48,32 +48,48 @@ public class GroundTruthTests(ITestOutputHelper output)
             Assert.All(counted, o => Assert.True(o.Truth.RevisitOf < 0 || !stops.Contains(o.Truth.RevisitOf),
                 $"stop {o.Truth.StopIndex} returns to stop {o.Truth.RevisitOf}, which was already counted"));
 
-            // Counts against the cells whose centre lies in the frame (the detector sees cells cut by the edge too).
+            // Counts against the cells in view. The model, like BCCD's labels it was tuned on, takes most cells cut by
+            // the frame edge as not countable (a cell half in view is counted in the field where it is whole), so each
+            // cell is weighted by the shipped model's measured recall on held-out simulated fields
+            // (`synth --seed 99 --fields 120 --wbc-label merged`, then `eval`; models/README.md):
+            // whole cells / cells cut by the edge: white 1.00 / 0.57, RBC 1.00 / 0.69, platelets 0.83 / 0.43.
+            static (double Whole, double Cut) RecallOf(string label) => label switch
+            {
+                "RBC" => (1.00, 0.69),
+                "Platelets" => (0.83, 0.43),
+                _ => (1.00, 0.57),
+            };
             var truth = new Dictionary<string, int>();
+            var expected = new Dictionary<string, double>();
             var found = new Dictionary<string, int>();
             foreach (var o in counted)
             {
-                foreach (var cell in o.Truth.Cells.Where(c => c.Box.X + c.Box.Width / 2 is > 0 and < 640 && c.Box.Y + c.Box.Height / 2 is > 0 and < 480))
-                    truth[LabelOf(cell.Type)] = truth.GetValueOrDefault(LabelOf(cell.Type)) + 1;
+                foreach (var cell in o.Truth.Cells)
+                {
+                    var label = LabelOf(cell.Type);
+                    truth[label] = truth.GetValueOrDefault(label) + 1;
+                    var recall = RecallOf(label);
+                    expected[label] = expected.GetValueOrDefault(label) + (cell.Truncated ? recall.Cut : recall.Whole);
+                }
                 foreach (var label in o.Labels!) found[label] = found.GetValueOrDefault(label) + 1;
             }
             string[] white = ["neutrophil", "eosinophil", "basophil", "lymphocyte", "monocyte"];
             int Sum(Dictionary<string, int> d, params string[] labels) => labels.Sum(l => d.GetValueOrDefault(l));
+            double Expect(params string[] labels) => labels.Sum(l => expected.GetValueOrDefault(l));
             var (whiteTruth, whiteFound) = (Sum(truth, white), Sum(found, white));
             var (redTruth, redFound) = (Sum(truth, "RBC"), Sum(found, "RBC"));
-            output.WriteLine($"{counted.Count} fields counted, {outcomes.Count(o => o.Revisit)} revisits skipped");
-            output.WriteLine($"white cells: slide {whiteTruth}, counted {whiteFound}; RBC: slide {redTruth}, counted {redFound}; " +
-                             $"platelets: slide {Sum(truth, "Platelets")}, counted {Sum(found, "Platelets")}");
-            output.WriteLine("by label (slide/counted): " + string.Join(", ", truth.Keys.Union(found.Keys).Order().Select(l => $"{l} {truth.GetValueOrDefault(l)}/{found.GetValueOrDefault(l)}")));
-            Assert.True(whiteTruth > 0 && redTruth > 0, "the simulated run should hold white and red cells");
-            // "Within the detector's accuracy": the shipped model's recall on held-out simulated fields
-            // (`synth --seed 99 --fields 120 --wbc-label merged`, then `eval`; models/README.md) is WBC 0.79,
-            // RBC 0.97, platelets 0.93, at precision 0.99 or better; the bounds allow that plus sampling noise of
-            // a ~15-field run, and no over-counting beyond it (a field counted twice would overshoot).
             var (plateletTruth, plateletFound) = (Sum(truth, "Platelets"), Sum(found, "Platelets"));
-            Assert.InRange(whiteFound, whiteTruth * 0.6, whiteTruth * 1.1);
-            Assert.InRange(redFound, redTruth * 0.85, redTruth * 1.1);
-            Assert.InRange(plateletFound, plateletTruth * 0.75, plateletTruth * 1.15);
+            output.WriteLine($"{counted.Count} fields counted, {outcomes.Count(o => o.Revisit)} revisits skipped");
+            output.WriteLine($"white cells: in view {whiteTruth}, expected {Expect(white):0.0}, counted {whiteFound}; " +
+                             $"RBC: in view {redTruth}, expected {Expect("RBC"):0.0}, counted {redFound}; " +
+                             $"platelets: in view {plateletTruth}, expected {Expect("Platelets"):0.0}, counted {plateletFound}");
+            output.WriteLine("by label (in view/counted): " + string.Join(", ", truth.Keys.Union(found.Keys).Order().Select(l => $"{l} {truth.GetValueOrDefault(l)}/{found.GetValueOrDefault(l)}")));
+            Assert.True(whiteTruth > 0 && redTruth > 0, "the simulated run should hold white and red cells");
+            // The bounds allow the sampling noise of a ~15-field run (a few dozen white cells and platelets); a field
+            // counted twice, or detections while moving, would overshoot, and a broken detector would undershoot.
+            Assert.InRange(whiteFound, Expect(white) * 0.65, Expect(white) * 1.35);
+            Assert.InRange(redFound, Expect("RBC") * 0.88, Expect("RBC") * 1.12);
+            Assert.InRange(plateletFound, Expect("Platelets") * 0.65, Expect("Platelets") * 1.35);
         }
         finally
         {
