@@ -279,8 +279,11 @@ internal sealed class MosquittoSecurity
             passwd.WaitForExit();
             if (passwd.ExitCode != 0) Assert.Fail($"mosquitto_passwd failed: {passwd.StandardError.ReadToEnd()}");
         }
-        File.SetUnixFileMode(passwordFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        File.SetUnixFileMode(keyFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        if (!OperatingSystem.IsWindows()) // mosquitto warns about (and later versions refuse) readable secrets
+        {
+            File.SetUnixFileMode(passwordFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            File.SetUnixFileMode(keyFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        }
         return $"""
             allow_anonymous false
             password_file {passwordFile}
