@@ -11,6 +11,14 @@ var commands = new Dictionary<string, (string Usage, Func<CommandLine, Cancellat
     ["bench"] = (BenchCommand.Usage, BenchCommand.RunAsync),
 };
 
+// Every command and the service need OpenCV: a missing native library is an installation problem, reported
+// plainly (exit code 2, which systemd does not restart in a loop) instead of failing on the first frame.
+if (!(args.Length > 0 && args[^1] is "-h" or "--help" or "help") && EdgeCounter.Hosting.NativeRuntimes.OpenCvProblem() is { } openCvProblem)
+{
+    Console.Error.WriteLine($"EdgeCounter cannot start: {openCvProblem}");
+    return EdgeCounter.Hosting.ServiceHost.ConfigurationError;
+}
+
 if (args.Length > 0 && commands.TryGetValue(args[0], out var command))
 {
     var commandLine = new CommandLine(args.Skip(1));

@@ -198,4 +198,39 @@ public class ServiceEndToEndTests(ITestOutputHelper output)
         Assert.Equal(ServiceHost.ConfigurationError, process.ExitCode);
         Assert.Contains("EdgeCounter:Mqtt:Port", stderr);
     }
+
+    [Fact]
+    public async Task Without_OpenCVs_native_library_it_says_what_to_install_and_exits_with_code_2()
+    {
+        // The built program without its native libraries (runtimes/): a kiosk where OpenCV's native half is missing.
+        var copy = Directory.CreateTempSubdirectory("edgecounter-no-native-").FullName;
+        try
+        {
+            foreach (var file in Directory.EnumerateFiles(AppContext.BaseDirectory, "*", SearchOption.AllDirectories))
+            {
+                var relative = Path.GetRelativePath(AppContext.BaseDirectory, file);
+                if (relative.StartsWith("runtimes" + Path.DirectorySeparatorChar, StringComparison.Ordinal)) continue;
+                Directory.CreateDirectory(Path.GetDirectoryName(Path.Combine(copy, relative))!);
+                File.Copy(file, Path.Combine(copy, relative));
+            }
+            foreach (var args in new[] { Array.Empty<string>(), ["count", "x.jpg"] })
+            {
+                var start = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true };
+                start.ArgumentList.Add(Path.Combine(copy, "EdgeCounter.dll"));
+                foreach (var a in args) start.ArgumentList.Add(a);
+                start.Environment["LD_LIBRARY_PATH"] = copy; // nothing to find there
+                using var process = Process.Start(start)!;
+                var stderr = await process.StandardError.ReadToEndAsync();
+                await process.WaitForExitAsync();
+                output.WriteLine(stderr);
+                Assert.Equal(ServiceHost.ConfigurationError, process.ExitCode);
+                Assert.Contains("OpenCV's native library could not be loaded", stderr);
+                Assert.Contains(OperatingSystem.IsWindows() ? "OpenCvSharp4.runtime.win" : "libgtk-3-0", stderr);
+            }
+        }
+        finally
+        {
+            Directory.Delete(copy, true);
+        }
+    }
 }
