@@ -4,6 +4,8 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using EdgeCounter.Counting;
 using EdgeCounter.Detection;
 using EdgeCounter.Publishing;
@@ -247,23 +249,23 @@ internal sealed class MosquittoSecurity
     public string WriteFiles(string directory)
     {
         var now = DateTimeOffset.UtcNow; // one clock reading: the server certificate must end before its CA does
-        using var caKey = System.Security.Cryptography.RSA.Create(2048);
-        var caRequest = new System.Security.Cryptography.X509Certificates.CertificateRequest(
-            "CN=EdgeCounter test CA", caKey, System.Security.Cryptography.HashAlgorithmName.SHA256, System.Security.Cryptography.RSASignaturePadding.Pkcs1);
-        caRequest.CertificateExtensions.Add(new System.Security.Cryptography.X509Certificates.X509BasicConstraintsExtension(true, false, 0, true));
-        caRequest.CertificateExtensions.Add(new System.Security.Cryptography.X509Certificates.X509KeyUsageExtension(
-            System.Security.Cryptography.X509Certificates.X509KeyUsageFlags.KeyCertSign | System.Security.Cryptography.X509Certificates.X509KeyUsageFlags.CrlSign, true));
+        using var caKey = RSA.Create(2048);
+        var caRequest = new CertificateRequest(
+            "CN=EdgeCounter test CA", caKey, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+        caRequest.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
+        caRequest.CertificateExtensions.Add(new X509KeyUsageExtension(
+            X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
         using var ca = caRequest.CreateSelfSigned(now.AddMinutes(-5), now.AddDays(2));
 
-        using var serverKey = System.Security.Cryptography.RSA.Create(2048);
-        var serverRequest = new System.Security.Cryptography.X509Certificates.CertificateRequest(
-            "CN=localhost", serverKey, System.Security.Cryptography.HashAlgorithmName.SHA256, System.Security.Cryptography.RSASignaturePadding.Pkcs1);
-        var names = new System.Security.Cryptography.X509Certificates.SubjectAlternativeNameBuilder();
+        using var serverKey = RSA.Create(2048);
+        var serverRequest = new CertificateRequest(
+            "CN=localhost", serverKey, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+        var names = new SubjectAlternativeNameBuilder();
         names.AddIpAddress(IPAddress.Loopback);
         names.AddDnsName("localhost");
         serverRequest.CertificateExtensions.Add(names.Build());
-        serverRequest.CertificateExtensions.Add(new System.Security.Cryptography.X509Certificates.X509EnhancedKeyUsageExtension(
-            [new System.Security.Cryptography.Oid("1.3.6.1.5.5.7.3.1")], false)); // server authentication
+        serverRequest.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension(
+            [new Oid("1.3.6.1.5.5.7.3.1")], false)); // server authentication
         using var server = serverRequest.Create(ca, now.AddMinutes(-5), now.AddDays(1), [1, 2, 3, 4]);
 
         CaCertificateFile = Path.Combine(directory, "ca.crt");
