@@ -46,19 +46,17 @@ class BatchStream(torch.utils.data.IterableDataset):
         cw, ch, bs = cfg["crop"][0], cfg["crop"][1], cfg["batch"]
         p = np.array(self.weights, np.float64); p /= p.sum()
         aug_default = {"scale": cfg["scale"], "min_visible": cfg.get("min_visible", 0.45), "edge_snap": cfg.get("edge_snap", 0.0)}
+        aug = {name: {**aug_default, **cfg.get(name + "_aug", {})} for name in ("bccd", "synth")}  # e.g. "bccd_aug"
         while True:
             imgs, tg = [], []
             for _ in range(bs):
                 src = self.sources[int(rng.choice(len(self.sources), p=p))]
                 s = src[int(rng.integers(len(src)))]
-                a = {**aug_default, **cfg.get(s.source + "_aug", {})}  # per-source overrides, e.g. "bccd_aug"
+                a = aug[s.source]
                 img, b, c, st, ign = D.augment(s, rng, cw, ch, tuple(a["scale"]), cfg["colour"],
                                                min_visible=a["min_visible"], edge_snap=a["edge_snap"])
                 imgs.append(D.image_to_tensor_array(img))
                 t = D.encode_targets(b, c, st, ign, ch // STRIDE, cw // STRIDE)
-                # BCCD leaves many red cells unlabelled: optionally soften the RBC "not a centre" penalty there
-                if s.source == "bccd" and cfg.get("bccd_rbc_neg_weight", 1.0) != 1.0:
-                    t["neg_weight"][D.CLASS_INDEX["RBC"]] *= cfg["bccd_rbc_neg_weight"]
                 tg.append(t)
             batch = {k: torch.from_numpy(np.stack([t[k] for t in tg])) for k in tg[0]}
             batch["image"] = torch.from_numpy(np.stack(imgs))
