@@ -188,15 +188,25 @@ public class ServiceEndToEndTests(ITestOutputHelper output)
     [Fact]
     public async Task The_executable_exits_with_code_2_and_names_the_key_on_an_invalid_configuration()
     {
-        var exe = Path.Combine(AppContext.BaseDirectory, "EdgeCounter.dll");
+        var (exitCode, stderr) = await RunProgramAsync(AppContext.BaseDirectory, ["--EdgeCounter:Mqtt:Port=0"]);
+        Assert.Equal(ServiceHost.ConfigurationError, exitCode);
+        Assert.Contains("EdgeCounter:Mqtt:Port", stderr);
+    }
+
+    /// <summary>Runs the built EdgeCounter.dll in <paramref name="directory"/> to its end; returns its exit code and stderr.</summary>
+    private async Task<(int ExitCode, string Stderr)> RunProgramAsync(string directory, IEnumerable<string> args, string? libraryPath = null)
+    {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (var a in new[] { exe, "--EdgeCounter:Mqtt:Port=0" }) start.ArgumentList.Add(a);
+        start.ArgumentList.Add(Path.Combine(directory, "EdgeCounter.dll"));
+        foreach (var a in args) start.ArgumentList.Add(a);
+        if (libraryPath is not null) start.Environment["LD_LIBRARY_PATH"] = libraryPath;
         using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync(); // drained too, so a chatty child cannot block on a full pipe
         var stderr = await process.StandardError.ReadToEndAsync();
+        await stdout;
         await process.WaitForExitAsync();
         output.WriteLine(stderr);
-        Assert.Equal(ServiceHost.ConfigurationError, process.ExitCode);
-        Assert.Contains("EdgeCounter:Mqtt:Port", stderr);
+        return (process.ExitCode, stderr);
     }
 
     [Fact]
@@ -215,15 +225,8 @@ public class ServiceEndToEndTests(ITestOutputHelper output)
             }
             foreach (var args in new[] { Array.Empty<string>(), ["count", "x.jpg"] })
             {
-                var start = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true };
-                start.ArgumentList.Add(Path.Combine(copy, "EdgeCounter.dll"));
-                foreach (var a in args) start.ArgumentList.Add(a);
-                start.Environment["LD_LIBRARY_PATH"] = copy; // nothing to find there
-                using var process = Process.Start(start)!;
-                var stderr = await process.StandardError.ReadToEndAsync();
-                await process.WaitForExitAsync();
-                output.WriteLine(stderr);
-                Assert.Equal(ServiceHost.ConfigurationError, process.ExitCode);
+                var (exitCode, stderr) = await RunProgramAsync(copy, args, libraryPath: copy); // nothing to find there
+                Assert.Equal(ServiceHost.ConfigurationError, exitCode);
                 Assert.Contains("OpenCV's native library could not be loaded", stderr);
                 Assert.Contains(OperatingSystem.IsWindows() ? "OpenCvSharp4.runtime.win" : "libgtk-3-0", stderr);
             }
