@@ -28,14 +28,12 @@ internal struct DeterministicRandom(ulong seed)
 
     public ulong NextUInt64()
     {
+        var z = Hashing.Mix(_state); // Mix adds the golden-ratio step itself: SplitMix64's next state, mixed
         _state += 0x9E3779B97F4A7C15UL;
-        var z = _state;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-        return z ^ (z >> 31);
+        return z;
     }
 
-    public double NextDouble() => (NextUInt64() >> 11) * (1.0 / (1UL << 53));
+    public double NextDouble() => Hashing.Unit(NextUInt64());
 
     public double Range(double min, double max) => min + (max - min) * NextDouble();
 

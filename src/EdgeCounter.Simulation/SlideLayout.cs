@@ -68,9 +68,6 @@ internal sealed class SlideLayout
     public int Width { get; }
     public int Height { get; }
 
-    /// <summary>Largest cell radius on this slide, pixels (how far a cell can reach into a neighbouring tile).</summary>
-    public double MaxRadius => _specs.Where(s => s is not null).Max(s => s!.MaxRadius) * 1.15 + 2;
-
     /// <summary>Every cell whose box meets [x0, x1) x [y0, y1), slide pixels.</summary>
     public List<SlideCell> CellsIn(double x0, double y0, double x1, double y1)
     {

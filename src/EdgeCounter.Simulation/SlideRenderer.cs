@@ -19,14 +19,12 @@ internal sealed class SlideRenderer : IDisposable
     public SlideRenderer(ulong slideSeed, SlideProfile profile, double micrometresPerPixel, int widthPixels, int heightPixels,
         double? noiseSigma, int tileCacheCapacity)
     {
-        Seed = slideSeed;
         Layout = new SlideLayout(slideSeed, profile, micrometresPerPixel, widthPixels, heightPixels);
         Palette = new StainPalette(slideSeed, noiseSigma);
         Textures = new SlideTextures(slideSeed, micrometresPerPixel);
         _capacity = tileCacheCapacity;
     }
 
-    public ulong Seed { get; }
     public SlideLayout Layout { get; }
     public StainPalette Palette { get; }
     public SlideTextures Textures { get; }
@@ -37,8 +35,9 @@ internal sealed class SlideRenderer : IDisposable
     public int CachedTiles => _lru.Count;
 
     /// <summary>Copies slide region (x, y, dst.Width, dst.Height) into dst (BGR 8UC3), without camera effects.</summary>
-    public void Compose(Mat dst, int x, int y)
+    public unsafe void Compose(Mat dst, int x, int y)
     {
+        if (dst.Type() != MatType.CV_8UC3) throw new ArgumentException("dst must be 8-bit BGR", nameof(dst));
         var w = dst.Width;
         var h = dst.Height;
         var tx0 = FloorDiv(x, TileSize);
@@ -53,9 +52,11 @@ internal sealed class SlideRenderer : IDisposable
                 var top = Math.Max(y, ty * TileSize);
                 var right = Math.Min(x + w, (tx + 1) * TileSize);
                 var bottom = Math.Min(y + h, (ty + 1) * TileSize);
-                using var src = new Mat(tile, new Rect(left - tx * TileSize, top - ty * TileSize, right - left, bottom - top));
-                using var target = new Mat(dst, new Rect(left - x, top - y, right - left, bottom - top));
-                src.CopyTo(target);
+                // Row copies through the pixel pointers: no sub-Mat headers (native + managed) per tile per frame.
+                var bytes = (right - left) * 3;
+                for (var row = top; row < bottom; row++)
+                    Buffer.MemoryCopy((byte*)tile.Ptr(row - ty * TileSize) + (left - tx * TileSize) * 3,
+                        (byte*)dst.Ptr(row - y) + (left - x) * 3, bytes, bytes);
             }
     }
 
@@ -72,7 +73,7 @@ internal sealed class SlideRenderer : IDisposable
                 for (var tx = FloorDiv(r.X, TileSize); tx <= FloorDiv(r.X + r.Width - 1, TileSize); tx++)
                 {
                     if (clock.Elapsed >= budget || warmed >= _capacity / 2) return;
-                    var key = ((long)ty << 32) ^ (uint)tx;
+                    var key = TileKey(tx, ty);
                     if (_index.ContainsKey(key)) continue;
                     Tile(tx, ty);
                     warmed++;
@@ -84,7 +85,7 @@ internal sealed class SlideRenderer : IDisposable
 
     private Mat Tile(int tx, int ty)
     {
-        var key = ((long)ty << 32) ^ (uint)tx;
+        var key = TileKey(tx, ty);
         if (_index.TryGetValue(key, out var node))
         {
             _lru.Remove(node);
@@ -161,4 +162,6 @@ internal sealed class SlideRenderer : IDisposable
         _lru.Clear();
         _index.Clear();
     }
+
+    private static long TileKey(int tx, int ty) => ((long)ty << 32) ^ (uint)tx;
 }

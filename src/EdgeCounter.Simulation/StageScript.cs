@@ -46,11 +46,6 @@ internal sealed class StageScript
         _rows = Math.Max(1, (int)Math.Floor((options.SlideHeightPixels - options.Height * (1 + 2 * options.FieldJitter)) / stepY) + 1);
     }
 
-    public int Width => _o.Width;
-    public int Height => _o.Height;
-
-    public int GeneratedStops => _stops.Count;
-
     public StopInfo Info(int index)
     {
         var s = Get(index);

@@ -7,16 +7,15 @@ namespace EdgeCounter.Acquisition;
 internal sealed class FramePacer(TimeProvider clock, bool realTime)
 {
     private long _startTicks;
-
-    public DateTimeOffset Start { get; private set; }
+    private DateTimeOffset _start;
 
     public void Restart()
     {
-        Start = clock.GetUtcNow();
+        _start = clock.GetUtcNow();
         _startTicks = clock.GetTimestamp();
     }
 
-    public DateTimeOffset TimestampOf(TimeSpan offset) => Start + offset;
+    public DateTimeOffset TimestampOf(TimeSpan offset) => _start + offset;
 
     public Task WaitForAsync(TimeSpan offset, CancellationToken cancellationToken)
     {

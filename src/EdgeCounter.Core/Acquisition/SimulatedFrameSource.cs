@@ -24,7 +24,7 @@ public sealed class SimulatedFrameSource : IFrameSource
         MicroscopeOptions = options.Simulator.ToMicroscopeOptions();
     }
 
-    public MicroscopeOptions MicroscopeOptions { get; }
+    private MicroscopeOptions MicroscopeOptions { get; }
 
     /// <summary>The microscope behind the frames (for tests that compare with ground truth).</summary>
     public SimulatedMicroscope? Microscope => _microscope;

@@ -30,7 +30,6 @@ public sealed class FrameScorer : IDisposable
     private readonly int _width;
     private byte[] _grey = [];
     private byte[] _previousGrey = [];
-    private int _greyHeight;
     private ushort[] _columnSums = [];
     private bool _hasPrevious;
     // Only for frames that are not a whole multiple of the scoring size, or not 8-bit grey/BGR.
@@ -51,7 +50,6 @@ public sealed class FrameScorer : IDisposable
             _previousGrey = new byte[n];
             _hasPrevious = false; // a different size: nothing to compare with
         }
-        _greyHeight = height;
 
         var type = bgr.Type();
         var block = cols / _width;

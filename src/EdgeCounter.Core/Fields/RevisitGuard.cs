@@ -81,9 +81,5 @@ public sealed class RevisitGuard(int memory = 256, double similarity = 0.85) : I
         _fingerprints.Clear();
     }
 
-    public void Dispose()
-    {
-        foreach (var m in _fingerprints) m.Dispose();
-        _fingerprints.Clear();
-    }
+    public void Dispose() => Clear();
 }

@@ -60,24 +60,16 @@ public sealed class StableFieldDetector(FieldOptions options)
             max = Math.Max(max, focus);
         }
         if (max > 0 && min / max < options.FocusSteadiness) return FieldDecision.Settling;
-        if (score.Focus < options.SharpFraction * ReferenceFocusAt(time)) return FieldDecision.Blurry;
+        var reference = ReferenceFocusAt(time);
+        if (score.Focus < options.SharpFraction * reference) return FieldDecision.Blurry;
 
         _taken = true;
-        if (score.Focus >= ReferenceFocusAt(time))
+        if (score.Focus >= reference)
         {
             _referenceFocus = score.Focus;
             _referenceTime = time;
         }
         return FieldDecision.Take;
-    }
-
-    /// <summary>Start over, e.g. after the source reopened.</summary>
-    public void Reset()
-    {
-        _stillSince = null;
-        _previousTime = null;
-        _taken = false;
-        _window.Clear();
     }
 
     private double ReferenceFocusAt(DateTimeOffset time)
