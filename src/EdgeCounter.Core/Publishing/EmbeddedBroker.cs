@@ -17,6 +17,8 @@ public sealed class EmbeddedBroker : IAsyncDisposable
         ArgumentOutOfRangeException.ThrowIfGreaterThan(port, 65535);
         Port = port;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
+        if (ConnectPacketField is null)
+            _logger.LogWarning("This MQTTnet version hides the CONNECT packet differently: MQTT 3.1.1 clients without a client id (plain mosquitto_sub) will be refused; give them -i <id>");
         var factory = new MqttServerFactory();
         var options = factory.CreateServerOptionsBuilder()
             .WithDefaultEndpoint()

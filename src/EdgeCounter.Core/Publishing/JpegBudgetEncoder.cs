@@ -26,7 +26,9 @@ public static class JpegBudgetEncoder
             if (Math.Min(width, height) < MinSide)
                 throw new InvalidOperationException($"Cannot fit a {bgr.Width}x{bgr.Height} image into {maxBytes} bytes.");
 
-            using var scaled = scale == 1.0 ? bgr.Clone() : bgr.Resize(new Size(width, height), 0, 0, InterpolationFlags.Area);
+            // Full size encodes the caller's image as it is; only a smaller try needs a resized copy.
+            using var resized = scale == 1.0 ? null : bgr.Resize(new Size(width, height), 0, 0, InterpolationFlags.Area);
+            var scaled = resized ?? bgr;
             foreach (var quality in Qualities)
             {
                 Cv2.ImEncode(".jpg", scaled, out var bytes, new ImageEncodingParam(ImwriteFlags.JpegQuality, quality));

@@ -88,7 +88,7 @@ public sealed class MqttOptions
         {
             if (!UseTls) errors.Add("Mqtt:CaCertificateFile needs Mqtt:UseTls=true.");
             else if (!File.Exists(CaCertificateFile)) errors.Add($"Mqtt:CaCertificateFile '{CaCertificateFile}' does not exist.");
-            else if (LoadCaCertificates(CaCertificateFile) is { Count: 0 })
+            else if (!HoldsCertificate(CaCertificateFile))
                 errors.Add($"Mqtt:CaCertificateFile '{CaCertificateFile}' holds no PEM certificate.");
         }
         if (KeepAlive < TimeSpan.FromSeconds(1) || KeepAlive > TimeSpan.FromHours(18)) errors.Add("Mqtt:KeepAlive must be 1 s..18 h.");
@@ -111,6 +111,13 @@ public sealed class MqttOptions
         try { certificates.ImportFromPemFile(path); }
         catch (System.Security.Cryptography.CryptographicException) { certificates.Clear(); }
         return certificates;
+    }
+
+    private static bool HoldsCertificate(string path)
+    {
+        var certificates = LoadCaCertificates(path);
+        foreach (var certificate in certificates) certificate.Dispose(); // only counted here; the publisher loads its own
+        return certificates.Count > 0;
     }
 
     public void ThrowIfInvalid()

@@ -37,15 +37,20 @@ public sealed class MqttPublisher : IAsyncDisposable
     private bool _stopped;
 
     public MqttPublisher(MqttOptions options, Outbox outbox, TimeProvider? clock = null, ILogger<MqttPublisher>? logger = null)
-        : this(options, outbox, ownsOutbox: false, clock, logger)
+        : this(ValidOrThrow(options), outbox, ownsOutbox: false, clock, logger)
     {
+    }
+
+    private static MqttOptions ValidOrThrow(MqttOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.ThrowIfInvalid();
+        return options;
     }
 
     private MqttPublisher(MqttOptions options, Outbox outbox, bool ownsOutbox, TimeProvider? clock, ILogger<MqttPublisher>? logger)
     {
-        ArgumentNullException.ThrowIfNull(options);
-        options.ThrowIfInvalid();
-        _options = options;
+        _options = options; // validated by the public constructor or Create
         _outbox = outbox ?? throw new ArgumentNullException(nameof(outbox));
         _ownsOutbox = ownsOutbox;
         _clock = clock ?? TimeProvider.System;
@@ -183,21 +188,6 @@ public sealed class MqttPublisher : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(pipeline);
         var message = StatsMessage.Create(pipeline, GetStats(), _clock.GetUtcNow());
         return PublishNowAsync(Topics.Stats, PublishingJson.Serialize(message), retain: false, qos: 0, cancellationToken);
-    }
-
-    /// <summary>Publishes P/stats every Mqtt:StatsInterval until cancelled, reading the pipeline's figures each time.</summary>
-    public async Task RunStatsLoopAsync(Func<PipelineStats> pipelineStats, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(pipelineStats);
-        using var timer = new PeriodicTimer(_options.StatsInterval, _clock);
-        try
-        {
-            while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
-                await PublishStatsAsync(pipelineStats(), cancellationToken).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-        }
     }
 
     public PublisherStats GetStats() => new(

@@ -19,12 +19,18 @@ public sealed class WatchdogService(
         var stuckAfter = options.Value.StuckDetectionAfter;
         logger.LogInformation("systemd watchdog: pinging every {Interval} while the pipeline makes progress", interval / 3);
         using var timer = new PeriodicTimer(interval / 3);
+        var withholding = false;
         try
         {
             while (await timer.WaitForNextTickAsync(stoppingToken))
             {
-                if (ShouldPing(monitor.SinceHeartbeat, monitor.SourceState, monitor.DetectionBusyFor, interval, stuckAfter))
-                    notifier.Notify(new ServiceState("WATCHDOG=1"));
+                var ping = ShouldPing(monitor.SinceHeartbeat, monitor.SourceState, monitor.DetectionBusyFor, interval, stuckAfter);
+                if (ping) notifier.Notify(new ServiceState("WATCHDOG=1"));
+                // Said here too: the stats tick may come after systemd's restart, and this is what triggers it.
+                else if (!withholding)
+                    logger.LogError("systemd watchdog: pings withheld (no progress for {Idle}, detection busy for {Busy}); systemd will restart the service",
+                        monitor.SinceHeartbeat, monitor.DetectionBusyFor);
+                withholding = !ping;
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
