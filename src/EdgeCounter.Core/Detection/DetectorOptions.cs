@@ -44,6 +44,12 @@ public sealed class DetectorOptions
     /// The sidecar's maxDetections then applies per class, so a crowded class does not crowd out the others.</summary>
     public float? EvaluationScoreFloor { get; set; }
 
+    /// <summary>ONNX Runtime intra-op threads in use: the setting, or one per core when it is 0.</summary>
+    public int EffectiveIntraOpThreads => IntraOpThreads > 0 ? IntraOpThreads : Environment.ProcessorCount;
+
+    /// <summary>A copy to change a few settings on (every other setting carried over, new ones included).</summary>
+    public DetectorOptions Copy() => (DetectorOptions)MemberwiseClone();
+
     public string ResolvedLabelsPath => LabelsPath ?? DefaultLabelsPath(ModelPath);
 
     public static string DefaultLabelsPath(string modelPath) =>

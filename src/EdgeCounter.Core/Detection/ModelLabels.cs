@@ -65,6 +65,7 @@ public sealed class ModelLabels
         var subtypes = dto.Subtypes?.Labels ?? [];
         if (subtypeOf is not null && IndexOf(classes, subtypeOf) < 0) Fail($"\"subtypes.of\" names '{subtypeOf}', which is not one of the classes");
         if (subtypeOf is not null && subtypes.Count == 0) Fail("\"subtypes.labels\" is missing or empty");
+        if (subtypeOf is not null) subtypeOf = classes[IndexOf(classes, subtypeOf)]; // names match case-insensitively: keep the class's spelling
         if (subtypes.Distinct(StringComparer.OrdinalIgnoreCase).Count() != subtypes.Count) Fail("\"subtypes.labels\" holds a duplicate name");
 
         var input = dto.Input ?? new InputDto();
@@ -80,11 +81,12 @@ public sealed class ModelLabels
         {
             foreach (var m in members)
                 if (IndexOf(labels, m) < 0) Fail($"group '{group}' names '{m}', which is not a label");
-            groups[group] = members;
+            groups[group] = members.Select(m => labels[IndexOf(labels, m)]).ToList(); // the labels' own spelling
         }
-        var differential = dto.Differential ?? [];
+        var differential = (dto.Differential ?? []).ToList();
         foreach (var d in differential)
             if (IndexOf(labels, d) < 0) Fail($"\"differential\" names '{d}', which is not a label");
+        differential = differential.Select(d => labels[IndexOf(labels, d)]).ToList();
 
         var thresholds = new float[classes.Count];
         for (var c = 0; c < classes.Count; c++)
@@ -110,7 +112,7 @@ public sealed class ModelLabels
             Stride = input.Stride ?? 4,
             MicrometresPerPixel = input.MicrometresPerPixel,
             Classes = classes,
-            SubtypeOf = subtypeOf is null ? null : classes[IndexOf(classes, subtypeOf)],
+            SubtypeOf = subtypeOf,
             Subtypes = subtypes,
             Groups = groups,
             Differential = differential,

@@ -16,6 +16,16 @@ public static class ModelLocator
         return besideExe;
     }
 
+    /// <summary>A relative path is taken from the working directory, else from the executable's folder (a service
+    /// started by systemd or Windows runs in another directory than its binary's).</summary>
+    public static string Resolve(string path)
+    {
+        var full = Path.GetFullPath(path);
+        if (File.Exists(full) || Path.IsPathRooted(path)) return full;
+        var besideExe = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, path));
+        return File.Exists(besideExe) ? besideExe : full;
+    }
+
     /// <summary>Walks up from <paramref name="start"/> to the folder holding EdgeCounter.sln, or null.</summary>
     public static string? FindRepositoryRoot(string start)
     {

@@ -40,12 +40,6 @@ public sealed class OnnxCellDetector : ICellDetector
     private float[] _subtype = [];
     private bool _disposed;
 
-    /// <summary>For dependency injection: options bound from configuration (section "Detector").</summary>
-    public OnnxCellDetector(Microsoft.Extensions.Options.IOptions<DetectorOptions> options, ILogger<OnnxCellDetector> logger)
-        : this(options.Value, logger)
-    {
-    }
-
     /// <summary>Loads the model and its labels, picks the execution provider and checks the contract.</summary>
     /// <exception cref="ModelLoadException">The model file or sidecar is missing or invalid, or the model does not fit the contract.</exception>
     /// <exception cref="ArgumentException">An option is out of range.</exception>
@@ -55,16 +49,16 @@ public sealed class OnnxCellDetector : ICellDetector
         _logger = logger ?? throw new ArgumentNullException(nameof(logger));
         options.Validate();
 
-        var modelPath = ResolvePath(options.ModelPath);
+        var modelPath = ModelLocator.Resolve(options.ModelPath);
         if (!File.Exists(modelPath)) throw new ModelLoadException($"Model file not found: {modelPath}");
 
         // Read the sidecar before the (slow) session so a bad labels file fails fast.
-        var labelsPath = options.LabelsPath is null ? DetectorOptions.DefaultLabelsPath(modelPath) : ResolvePath(options.LabelsPath);
+        var labelsPath = options.LabelsPath is null ? DetectorOptions.DefaultLabelsPath(modelPath) : ModelLocator.Resolve(options.LabelsPath);
         ModelLabels? labels = File.Exists(labelsPath) ? ModelLabels.Load(labelsPath) : null;
         if (labels is null && options.LabelsPath is not null)
             throw new ModelLoadException($"Model labels sidecar not found: {labelsPath}");
 
-        var threads = options.IntraOpThreads > 0 ? options.IntraOpThreads : Environment.ProcessorCount;
+        var threads = options.EffectiveIntraOpThreads;
         (_session, ExecutionProvider) = CreateSession(modelPath, options.ExecutionProvider, threads, options.AllowSpinning);
         try
         {
@@ -181,16 +175,6 @@ public sealed class OnnxCellDetector : ICellDetector
             detections.Add(new Detection(label, cls, r.Score, box));
         }
         return detections;
-    }
-
-    /// <summary>A relative path is taken from the working directory, else from the executable's folder (a service
-    /// started by systemd or Windows runs in another directory than its binary's).</summary>
-    private static string ResolvePath(string path)
-    {
-        var full = Path.GetFullPath(path);
-        if (File.Exists(full) || Path.IsPathRooted(path)) return full;
-        var besideExe = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, path));
-        return File.Exists(besideExe) ? besideExe : full;
     }
 
     private Mat ToBgr8(Mat image)

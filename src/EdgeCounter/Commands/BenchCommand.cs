@@ -108,21 +108,18 @@ public static class BenchCommand
         report.Fact("model", $"{detector.Model.Name} {detector.Model.Version}");
         report.Add("Model", "model file size", "model_mb", new FileInfo(settings.Detector.ModelPath).Length / (1024.0 * 1024.0), "MB");
         report.Add("Model", "intra-op threads", "intra_op_threads",
-            settings.Detector.IntraOpThreads > 0 ? settings.Detector.IntraOpThreads : Environment.ProcessorCount, "threads", $"{Environment.ProcessorCount} cores");
+            settings.Detector.EffectiveIntraOpThreads, "threads", $"{Environment.ProcessorCount} cores");
         var (small, smallNext) = StageBench.RenderPair(640, 480, 0.1);
         smallNext.Dispose();
         using var smallFrame = small;
         var smallResult = StageBench.Detector(report, detector, smallFrame, "640x480", "640x480 camera at 0.1 um/px (no resize)", TimeSpan.FromSeconds(Part(0.2)));
 
         // The same with one intra-op thread: what inference costs when it leaves the other core to capture.
-        var configuredThreads = settings.Detector.IntraOpThreads > 0 ? settings.Detector.IntraOpThreads : Environment.ProcessorCount;
-        if (configuredThreads != 1 && detector.ExecutionProvider == "CPU")
+        if (settings.Detector.EffectiveIntraOpThreads != 1 && detector.ExecutionProvider == "CPU")
         {
-            var oneThread = new Detection.DetectorOptions
-            {
-                ModelPath = settings.Detector.ModelPath, LabelsPath = settings.Detector.LabelsPath, IntraOpThreads = 1,
-                ExecutionProvider = Detection.ExecutionProviderPreference.Cpu,
-            };
+            var oneThread = settings.Detector.Copy();
+            oneThread.IntraOpThreads = 1;
+            oneThread.ExecutionProvider = Detection.ExecutionProviderPreference.Cpu;
             using var single = StageBench.LoadDetector(oneThread, inputScale: 1);
             var inference = new List<double>();
             var timing = Samples.Measure(() => inference.Add(single.Detect(smallFrame).InferenceMs), TimeSpan.FromSeconds(Part(0.1)), warmup: 2, minIterations: 5);

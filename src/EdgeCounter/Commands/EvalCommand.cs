@@ -267,11 +267,7 @@ public static class EvalCommand
 
         private static double Mean(IEnumerable<double> values) { var l = values.ToList(); return l.Count == 0 ? double.NaN : l.Average(); }
 
-        private static double Median(IEnumerable<double> values)
-        {
-            var l = values.Order().ToList();
-            return l.Count == 0 ? double.NaN : l.Count % 2 == 1 ? l[l.Count / 2] : (l[l.Count / 2 - 1] + l[l.Count / 2]) / 2;
-        }
+        private static double Median(IEnumerable<double> values) => new Bench.Samples(values.ToList()).Median;
 
         public void Print(TextWriter o)
         {

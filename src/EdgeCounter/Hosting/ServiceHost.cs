@@ -118,8 +118,8 @@ public static class ServiceHost
         settings.Mqtt.DeviceId = settings.EffectiveDeviceId;
         if (string.IsNullOrWhiteSpace(settings.Detector.ModelPath) || settings.Detector.ModelPath == new DetectorOptions().ModelPath)
             settings.Detector.ModelPath = ModelLocator.FindDefaultModel();
-        else if (!Path.IsPathRooted(settings.Detector.ModelPath) && !File.Exists(settings.Detector.ModelPath))
-            settings.Detector.ModelPath = Path.Combine(AppContext.BaseDirectory, settings.Detector.ModelPath);
+        else
+            settings.Detector.ModelPath = ModelLocator.Resolve(settings.Detector.ModelPath);
         if (settings.Source.MicrometresPerPixel > 0 && settings.Detector.CameraMicrometresPerPixel is null)
             settings.Detector.CameraMicrometresPerPixel = settings.Source.MicrometresPerPixel;
         if (settings.Source.Kind == SourceKind.Simulated && settings.Detector.CameraMicrometresPerPixel is null)

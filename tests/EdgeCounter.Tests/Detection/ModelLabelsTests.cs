@@ -45,6 +45,19 @@ public class ModelLabelsTests
     }
 
     [Fact]
+    public void NamesMatchIgnoringCaseAndKeepTheirDeclaredSpelling()
+    {
+        var json = ContractExample.Replace("\"of\": \"WBC\"", "\"of\": \"wbc\"")
+            .Replace("\"granulocyte\": [\"neutrophil\"", "\"granulocyte\": [\"Neutrophil\"")
+            .Replace("\"differential\": [\"neutrophil\"", "\"differential\": [\"NEUTROPHIL\"");
+        var m = ModelLabels.Parse(json, "example");
+        Assert.Equal("WBC", m.SubtypeOf);
+        Assert.Equal(["neutrophil", "eosinophil", "basophil", "lymphocyte", "monocyte", "RBC", "Platelets"], m.Labels);
+        Assert.Equal(["neutrophil", "eosinophil", "basophil"], m.Groups["granulocyte"]);
+        Assert.Equal("neutrophil", m.Differential[0]);
+    }
+
+    [Fact]
     public void OverridesReplaceThresholdsByClassNameIgnoringCase()
     {
         var m = ModelLabels.Parse(ContractExample, "example");

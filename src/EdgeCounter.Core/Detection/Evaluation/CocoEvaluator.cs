@@ -4,7 +4,7 @@ namespace EdgeCounter.Detection;
 public enum AreaRange { All, Small, Medium, Large }
 
 /// <summary>AP figures of one class (NaN when the class has no ground truth).</summary>
-public sealed record ClassAp(string Name, int GroundTruth, double AP, double AP50, double AP75, double Recall50, double RecallMax);
+public sealed record ClassAp(string Name, int GroundTruth, double AP, double AP50, double AP75, double Recall50);
 
 /// <summary>The COCO summary: AP over IoU 0.50:0.95, AP at 0.50 and 0.75, AP by object size, mean max recall.</summary>
 public sealed record CocoSummary(
@@ -36,8 +36,6 @@ public sealed class CocoEvaluator
         _classes = classNames;
         _maxDetections = maxDetectionsPerImage;
     }
-
-    public int ImageCount => _images.Count;
 
     /// <summary>Adds one image: its ground truth (class index, box, ignore as COCO's crowd-free "ignore") and detections.</summary>
     public void AddImage(IEnumerable<(int ClassIndex, BoxF Box)> truth, IEnumerable<(int ClassIndex, float Score, BoxF Box)> detections)
@@ -219,8 +217,7 @@ public sealed class CocoEvaluator
             Mean(AreaRange.All, null, c),
             Mean(AreaRange.All, 0, c),
             Mean(AreaRange.All, 5, c),
-            MeanRecall(c, 0),
-            MeanRecall(c, null))).ToList();
+            MeanRecall(c, 0))).ToList();
 
         return new CocoSummary(
             Mean(AreaRange.All, null, null), Mean(AreaRange.All, 0, null), Mean(AreaRange.All, 5, null),

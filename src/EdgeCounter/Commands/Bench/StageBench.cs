@@ -91,16 +91,9 @@ public static class StageBench
     /// <summary>The configured detector with its own input scale: a fixed factor, or the camera's pixel size.</summary>
     public static OnnxCellDetector LoadDetector(DetectorOptions baseOptions, double? inputScale = null, double? cameraMicrometresPerPixel = null)
     {
-        var options = new DetectorOptions
-        {
-            ModelPath = baseOptions.ModelPath,
-            LabelsPath = baseOptions.LabelsPath,
-            ExecutionProvider = baseOptions.ExecutionProvider,
-            IntraOpThreads = baseOptions.IntraOpThreads,
-            ScoreThresholdOverrides = baseOptions.ScoreThresholdOverrides,
-            InputScale = inputScale,
-            CameraMicrometresPerPixel = cameraMicrometresPerPixel,
-        };
+        var options = baseOptions.Copy(); // the service's settings (threads, spinning, thresholds), own scale
+        options.InputScale = inputScale;
+        options.CameraMicrometresPerPixel = cameraMicrometresPerPixel;
         return new OnnxCellDetector(options, NullLogger.Instance);
     }
 }
