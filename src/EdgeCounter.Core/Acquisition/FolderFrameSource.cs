@@ -21,16 +21,17 @@ public sealed class FolderFrameSource(SourceOptions options, ILogger<FolderFrame
 
     public string Description => $"folder {options.Path}";
 
+    /// <summary>The image files directly in <paramref name="directory"/>, by name (ordinal): the order they are read in.</summary>
+    public static string[] ImageFiles(string directory) =>
+        Directory.EnumerateFiles(directory).Where(f => Extensions.Contains(Path.GetExtension(f))).Order(StringComparer.Ordinal).ToArray();
+
     public int SkippedFiles { get; private set; }
 
     public Task OpenAsync(CancellationToken cancellationToken)
     {
         if (!Directory.Exists(options.Path))
             throw new FrameSourceException($"image folder '{options.Path}' does not exist");
-        _files = Directory.EnumerateFiles(options.Path!)
-            .Where(f => Extensions.Contains(Path.GetExtension(f)))
-            .Order(StringComparer.Ordinal)
-            .ToArray();
+        _files = ImageFiles(options.Path!);
         logger.LogInformation("Folder {Path}: {Count} images, each held {Hold}", options.Path, _files.Length, options.FolderImageHold);
         _pacer.Restart();
         return Task.CompletedTask;

@@ -9,7 +9,7 @@ namespace EdgeCounter.Counting;
 public sealed class DetectionTally
 {
     private readonly CountingCatalog _catalog;
-    private readonly Dictionary<string, long> _counts = new(StringComparer.OrdinalIgnoreCase);
+    private readonly Dictionary<string, long> _counts = new(StringComparer.Ordinal); // as CountingCatalog and CountingSession
 
     public DetectionTally(ModelInfo model) : this(CountingCatalog.FromModel(model)) { }
 

@@ -1,4 +1,5 @@
 using System.Globalization;
+using EdgeCounter.Acquisition;
 using EdgeCounter.Counting;
 using EdgeCounter.Detection;
 using EdgeCounter.Publishing;
@@ -25,8 +26,6 @@ public static class CountCommand
             --annotate DIR       also write each image with its boxes, labels and counts to DIR (same file name)
         """;
 
-    private static readonly string[] ImageExtensions = [".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"];
-
     public static async Task<int> RunAsync(CommandLine args, CancellationToken cancellationToken)
     {
         var options = EvalCommand.DetectorOptionsFrom(args);
@@ -38,7 +37,7 @@ public static class CountCommand
         foreach (var path in args.Positional)
         {
             if (Directory.Exists(path))
-                files.AddRange(Directory.EnumerateFiles(path).Where(IsImage).Order(StringComparer.Ordinal));
+                files.AddRange(FolderFrameSource.ImageFiles(path));
             else if (File.Exists(path)) files.Add(path);
             else throw new CommandLineException($"not found: {path}");
         }
@@ -52,7 +51,8 @@ public static class CountCommand
 
         using (detector)
         {
-            var total = new DetectionTally(detector.Model);
+            var catalog = CountingCatalog.FromModel(detector.Model);
+            var total = new DetectionTally(catalog);
             var annotator = new FieldAnnotator(detector.Model.Labels);
             var counted = 0;
             double totalMs = 0, preMs = 0, inferenceMs = 0, postMs = 0;
@@ -63,7 +63,7 @@ public static class CountCommand
                 using var image = Cv2.ImRead(file, ImreadModes.Color);
                 if (image.Empty()) { logger.LogWarning("Cannot read image {Path}: skipped", file); continue; }
                 var result = detector.Detect(image);
-                var tally = new DetectionTally(detector.Model);
+                var tally = new DetectionTally(catalog);
                 tally.Add(result.Detections);
                 total.Add(tally);
                 counted++;
@@ -87,8 +87,6 @@ public static class CountCommand
         }
         return 0;
     }
-
-    private static bool IsImage(string path) => ImageExtensions.Contains(Path.GetExtension(path), StringComparer.OrdinalIgnoreCase);
 
     /// <summary>"label=n ... | group=n ... | diff label p% ..." (labels, groups and differential from the model).</summary>
     internal static string Format(DetectionTally tally)
