@@ -24,6 +24,7 @@ public sealed class CountingWorker(
     ILogger<CountingWorker> logger) : BackgroundService
 {
     private volatile string? _sessionOfGuard;
+    private string? _idleReportedFor; // the session whose "not counting" was already said at Information level
 
     /// <summary>Raised after each stable field is handled (on the worker thread; the field is disposed afterwards).</summary>
     public event Action<FieldOutcome>? FieldHandled;
@@ -59,7 +60,17 @@ public sealed class CountingWorker(
         if (session.State != SessionState.Running)
         {
             monitor.OnNotCounted();
-            logger.LogDebug("Field at {CapturedAt} not counted: session {SessionId} is {State}", field.CapturedAt, session.SessionId, session.State);
+            // Once per session at Information: a technician starting the service on a finished slide sees why
+            // nothing is counted and what to do; every further field only at Debug.
+            var key = $"{session.SessionId}/{session.State}";
+            if (_idleReportedFor != key)
+            {
+                _idleReportedFor = key;
+                logger.LogInformation("Stable fields are not counted: session {SessionId} is {State}. Start a new one with " +
+                    "{{\"action\":\"start\"}} on {Topic} (docs/mqtt.md)", session.SessionId, session.State,
+                    options.Value.Mqtt.EffectiveTopicPrefix + "/session/set");
+            }
+            else logger.LogDebug("Field at {CapturedAt} not counted: session {SessionId} is {State}", field.CapturedAt, session.SessionId, session.State);
             return;
         }
         // A new session is a new slide: fields of the last one are not revisits.
