@@ -197,12 +197,12 @@ public static class EvalCommand
         {
             _labels = labels; _csv = csv; _wbcDatasetClass = wbcDatasetClass; _datasetClasses = datasetClasses; _logger = logger;
             Confusion = new ConfusionMatrix(labels.Subtypes);
+            MissedByTruth = new int[labels.Subtypes.Count];
         }
 
         public ConfusionMatrix Confusion { get; }
-        public int Missed { get; private set; }
-        public int[] MissedByTruth => _missed;
-        private int[] _missed = [];
+        public int Missed => MissedByTruth.Sum();
+        public int[] MissedByTruth { get; }
         public string Source { get; private set; } = "";
 
         public static SubtypeTruth? Create(VocDataset dataset, ModelLabels labels, LabelPairing pairing, string? csvPath, ILogger logger)
@@ -218,7 +218,6 @@ public static class EvalCommand
             }
             else if (dataset.ClassNames.Any(n => SubtypeIndex(labels, n) >= 0))
                 truth = new SubtypeTruth(labels, null, -1, pairing.DatasetClasses, logger) { Source = "object names" };
-            if (truth is not null) truth._missed = new int[labels.Subtypes.Count];
             return truth;
         }
 
@@ -251,7 +250,7 @@ public static class EvalCommand
             {
                 // The best-overlapping white-cell detection (IoU ≥ 0.5) gives the predicted subtype.
                 var best = candidates.Select(d => (d, iou: d.Box.IoU(box))).Where(x => x.iou >= 0.5).OrderByDescending(x => x.iou).FirstOrDefault();
-                if (best.d is null) { Missed++; _missed[truth]++; continue; }
+                if (best.d is null) { MissedByTruth[truth]++; continue; }
                 var predicted = SubtypeIndex(_labels, best.d.Label);
                 if (predicted >= 0) Confusion.Add(truth, predicted);
             }
