@@ -59,9 +59,10 @@ public sealed class OnnxCellDetector : ICellDetector
             throw new ModelLoadException($"Model labels sidecar not found: {labelsPath}");
 
         var threads = options.EffectiveIntraOpThreads;
-        (_session, ExecutionProvider) = CreateSession(modelPath, options.ExecutionProvider, threads, options.AllowSpinning);
         try
         {
+            // Inside the try: a model ONNX Runtime refuses must not leave the run options and Mats to the finalizer.
+            (_session, ExecutionProvider) = CreateSession(modelPath, options.ExecutionProvider, threads, options.AllowSpinning);
             labels ??= LabelsFromMetadata(_session, modelPath, labelsPath);
             _labels = labels;
             _hasSubtypes = labels.SubtypeOf is not null;
@@ -84,7 +85,7 @@ public sealed class OnnxCellDetector : ICellDetector
         }
         catch
         {
-            _session.Dispose();
+            _session?.Dispose();
             _runOptions.Dispose();
             _converted.Dispose();
             _resized.Dispose();
