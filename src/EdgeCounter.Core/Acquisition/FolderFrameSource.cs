@@ -25,7 +25,12 @@ public sealed class FolderFrameSource(SourceOptions options, ILogger<FolderFrame
     public static string[] ImageFiles(string directory) =>
         Directory.EnumerateFiles(directory).Where(f => Extensions.Contains(Path.GetExtension(f))).Order(StringComparer.Ordinal).ToArray();
 
-    public int SkippedFiles { get; private set; }
+    private long _skippedFiles;
+
+    /// <summary>Files skipped because they are not readable images; read by the stats loop on another thread.</summary>
+    public long SkippedFiles => Interlocked.Read(ref _skippedFiles);
+
+    public long UnreadableFrames => SkippedFiles;
 
     public Task OpenAsync(CancellationToken cancellationToken)
     {
@@ -65,7 +70,7 @@ public sealed class FolderFrameSource(SourceOptions options, ILogger<FolderFrame
             if (image.Empty())
             {
                 image.Dispose();
-                SkippedFiles++;
+                Interlocked.Increment(ref _skippedFiles);
                 logger.LogWarning("Skipped {File}: not a readable image (corrupt or truncated)", file);
                 continue;
             }

@@ -17,6 +17,9 @@ public interface IFrameSource : IAsyncDisposable
     /// when the device fails mid-stream (unplugged, empty or corrupt frame); the caller reopens.
     /// </summary>
     ValueTask<Frame?> ReadAsync(CancellationToken cancellationToken);
+
+    /// <summary>Frames the source skipped because they could not be decoded (e.g. corrupt image files); shown in P/stats.</summary>
+    long UnreadableFrames => 0;
 }
 
 /// <summary>A source that cannot deliver frames right now; the message says why.</summary>

@@ -59,7 +59,8 @@ public sealed record PipelineStats(
     double WorkingSetMb = 0,
     double ManagedHeapMb = 0,
     double DetectorBusySeconds = 0,
-    bool DetectorStuck = false);
+    bool DetectorStuck = false,
+    long CorruptFrames = 0);
 
 /// <summary>The publisher's own figures.</summary>
 public sealed record PublisherStats(
@@ -94,7 +95,8 @@ public sealed record StatsMessage(
     double WorkingSetMb,
     double ManagedHeapMb,
     double DetectorBusySeconds,
-    bool DetectorStuck)
+    bool DetectorStuck,
+    long CorruptFrames)
 {
     public static StatsMessage Create(PipelineStats pipeline, PublisherStats publisher, DateTimeOffset at) => new(
         at, Math.Round(pipeline.CameraFps, 2), pipeline.ProcessedFields, pipeline.SkippedFields,
@@ -103,7 +105,7 @@ public sealed record StatsMessage(
         publisher.DroppedImages, publisher.DroppedResults,
         pipeline.Source, pipeline.SourceState, pipeline.SourceError, pipeline.DroppedFields, pipeline.Revisits,
         Math.Round(pipeline.WorkingSetMb, 1), Math.Round(pipeline.ManagedHeapMb, 1),
-        Math.Round(pipeline.DetectorBusySeconds, 1), pipeline.DetectorStuck);
+        Math.Round(pipeline.DetectorBusySeconds, 1), pipeline.DetectorStuck, pipeline.CorruptFrames);
 }
 
 public enum ConnectionState

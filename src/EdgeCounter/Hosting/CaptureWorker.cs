@@ -35,6 +35,7 @@ public sealed class CaptureWorker(
         monitor.Capture = loop;
         monitor.Buffer = buffer;
         monitor.SourceDescription = source.Description;
+        monitor.Source = source;
         loop.Reopened += scorer.Reset;
 
         await Task.Yield(); // let the host finish starting before the first (possibly blocking) open

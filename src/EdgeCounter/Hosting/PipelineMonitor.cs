@@ -17,6 +17,7 @@ public sealed class PipelineMonitor(TimeProvider clock)
     private long _detectionStartedTicks;
 
     public CaptureLoop? Capture { get; set; }
+    public IFrameSource? Source { get; set; }
     public LatestFieldBuffer? Buffer { get; set; }
     public string ExecutionProvider { get; set; } = "none";
     public string SourceDescription { get; set; } = "";
@@ -26,7 +27,8 @@ public sealed class PipelineMonitor(TimeProvider clock)
     public long FieldsProcessed => Interlocked.Read(ref _fieldsProcessed);
     public long Revisits => Interlocked.Read(ref _revisits);
     public long NotCounted => Interlocked.Read(ref _notCounted);
-    public long CorruptFrames => Interlocked.Read(ref _corruptFrames);
+    /// <summary>Frames that could not be used: rejected by the scorer (damaged image) or skipped by the source (unreadable file).</summary>
+    public long CorruptFrames => Interlocked.Read(ref _corruptFrames) + (Source?.UnreadableFrames ?? 0);
     public long DroppedFields => Buffer?.Dropped ?? 0;
     /// <summary>Fields taken but not counted: dropped while detection was busy, revisits, or no session running.</summary>
     public long SkippedFields => DroppedFields + Revisits + NotCounted;

@@ -115,6 +115,16 @@ public static class ServiceHost
         {
             throw new ConfigurationProblemException([e.InnerException is { } inner ? $"{e.Message} ({inner.Message})" : e.Message]);
         }
+        // One device id names the microscope everywhere. Mqtt:DeviceId is accepted as a synonym (it is documented
+        // with the MQTT options), but two different ids would split topics from logs and session files.
+        var earlyProblems = new List<string>();
+        var mqttDeviceId = configuration[$"{EdgeCounterOptions.SectionName}:Mqtt:DeviceId"];
+        if (!string.IsNullOrWhiteSpace(mqttDeviceId))
+        {
+            if (string.IsNullOrWhiteSpace(settings.DeviceId)) settings.DeviceId = mqttDeviceId;
+            else if (!string.Equals(settings.DeviceId, mqttDeviceId, StringComparison.Ordinal))
+                earlyProblems.Add($"EdgeCounter:Mqtt:DeviceId ('{mqttDeviceId}') differs from EdgeCounter:DeviceId ('{settings.DeviceId}'): set only EdgeCounter:DeviceId");
+        }
         settings.Mqtt.DeviceId = settings.EffectiveDeviceId;
         if (string.IsNullOrWhiteSpace(settings.Detector.ModelPath) || settings.Detector.ModelPath == new DetectorOptions().ModelPath)
             settings.Detector.ModelPath = ModelLocator.FindDefaultModel();
@@ -125,7 +135,7 @@ public static class ServiceHost
         if (settings.Source.Kind == SourceKind.Simulated && settings.Detector.CameraMicrometresPerPixel is null)
             settings.Detector.CameraMicrometresPerPixel = settings.Source.Simulator.MicrometresPerPixel;
 
-        var problems = settings.Validate().ToList();
+        var problems = earlyProblems.Concat(settings.Validate()).ToList();
         if (!File.Exists(settings.Detector.ModelPath))
             problems.Add($"EdgeCounter:Detector:ModelPath: model file '{settings.Detector.ModelPath}' does not exist");
         if (problems.Count > 0) throw new ConfigurationProblemException(problems);

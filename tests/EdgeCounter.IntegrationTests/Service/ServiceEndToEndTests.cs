@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using EdgeCounter.Hosting;
 using EdgeCounter.IntegrationTests.Publishing;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using OpenCvSharp;
@@ -126,6 +127,43 @@ public class ServiceEndToEndTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Counts_an_image_folder_once_per_image_and_reports_unreadable_files_in_stats()
+    {
+        var port = FreePort.Next();
+        var state = Directory.CreateTempSubdirectory("edgecounter-folder-").FullName;
+        var folder = Directory.CreateTempSubdirectory("edgecounter-images-").FullName;
+        try
+        {
+            // Three simulated fields as a technician's saved images, plus two files that are not images.
+            using (var fields = new EdgeCounter.Simulation.SyntheticFields(11, EdgeCounter.Simulation.SlideProfile.Blood, 640, 480))
+                for (var i = 0; i < 3; i++)
+                    using (var image = fields.Render(i, out _))
+                        Cv2.ImWrite(Path.Combine(folder, $"field-{i}.png"), image);
+            File.WriteAllText(Path.Combine(folder, "field-3.png"), "not an image");
+            File.WriteAllBytes(Path.Combine(folder, "field-4.jpg"), []);
+
+            using var host = ServiceHost.Build(Args(port, state, "--EdgeCounter:Source:Kind=Folder", $"--EdgeCounter:Source:Path={folder}",
+                "--EdgeCounter:Source:FramesPerSecond=10", "--EdgeCounter:Source:FolderImageHold=00:00:01.5"));
+            await host.StartAsync();
+            await using var watcher = await RecordingSubscriber.ConnectAsync(port, "edgecounter/scope-test/#");
+            const string p = "edgecounter/scope-test";
+
+            await watcher.WaitForCountAsync(m => m.Topic == $"{p}/field", 3, TimeSpan.FromSeconds(60), "field");
+            var stats = Json(await watcher.WaitForAsync(m => m.Topic == $"{p}/stats" && Json(m).GetProperty("sourceState").GetString() == "Ended",
+                TimeSpan.FromSeconds(30), "stats after the folder ended"));
+            Assert.Equal(2, stats.GetProperty("corruptFrames").GetInt64());
+            var fieldIds = watcher.Messages.Where(m => m.Topic == $"{p}/field").Select(m => Json(m).GetProperty("fieldId").GetInt64()).Distinct();
+            Assert.Equal([1, 2, 3], fieldIds.Order());
+            await host.StopAsync();
+        }
+        finally
+        {
+            Directory.Delete(state, true);
+            Directory.Delete(folder, true);
+        }
+    }
+
+    [Fact]
     public async Task A_plain_mosquitto_sub_without_a_client_id_can_watch_the_embedded_broker()
     {
         const string MosquittoSub = "/usr/bin/mosquitto_sub";
@@ -151,6 +189,23 @@ public class ServiceEndToEndTests(ITestOutputHelper output)
         {
             Directory.Delete(state, true);
         }
+    }
+
+    [Fact]
+    public void Mqtt_DeviceId_alone_names_the_device_and_a_contradicting_one_stops_the_start()
+    {
+        static IConfiguration Config(params string[] pairs) =>
+            new ConfigurationBuilder()
+                .AddInMemoryCollection(pairs.Select(p => p.Split('=')).Select(kv => new KeyValuePair<string, string?>(kv[0], kv[1]))).Build();
+
+        var alone = ServiceHost.BindAndValidate(Config("EdgeCounter:Mqtt:DeviceId=scope-7"));
+        Assert.Equal("scope-7", alone.EffectiveDeviceId);
+        Assert.Equal("edgecounter/scope-7", alone.Mqtt.EffectiveTopicPrefix);
+        Assert.Equal("scope-7", ServiceHost.BindAndValidate(Config("EdgeCounter:DeviceId=scope-7", "EdgeCounter:Mqtt:DeviceId=scope-7")).Mqtt.DeviceId);
+
+        var both = Assert.Throws<ConfigurationProblemException>(() =>
+            ServiceHost.BindAndValidate(Config("EdgeCounter:DeviceId=scope-7", "EdgeCounter:Mqtt:DeviceId=scope-8")));
+        Assert.Contains(both.Problems, p => p.Contains("EdgeCounter:Mqtt:DeviceId") && p.Contains("scope-8") && p.Contains("scope-7"));
     }
 
     [Fact]

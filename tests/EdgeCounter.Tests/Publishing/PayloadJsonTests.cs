@@ -92,16 +92,18 @@ public class PayloadJsonTests
         Assert.Equal(1, json.GetProperty("droppedImages").GetInt64());
         Assert.Equal(0.0, json.GetProperty("detectorBusySeconds").GetDouble());
         Assert.False(json.GetProperty("detectorStuck").GetBoolean());
+        Assert.Equal(0, json.GetProperty("corruptFrames").GetInt64());
     }
 
     [Fact]
     public void Stats_message_reports_a_stuck_detector()
     {
         var stats = StatsMessage.Create(
-            new PipelineStats(30, 7, 0, 20, "CPU", TimeSpan.FromMinutes(5), DetectorBusySeconds: 42.06, DetectorStuck: true),
+            new PipelineStats(30, 7, 0, 20, "CPU", TimeSpan.FromMinutes(5), DetectorBusySeconds: 42.06, DetectorStuck: true, CorruptFrames: 3),
             new PublisherStats(ConnectionState.Connected, 0, 0, 0, 0, 0, 7), DateTimeOffset.UnixEpoch);
         var json = Parse(PublishingJson.Serialize(stats));
         Assert.Equal(42.1, json.GetProperty("detectorBusySeconds").GetDouble());
         Assert.True(json.GetProperty("detectorStuck").GetBoolean());
+        Assert.Equal(3, json.GetProperty("corruptFrames").GetInt64());
     }
 }
