@@ -123,6 +123,9 @@ public static class EvalCommand
         var subtypes = SubtypeTruth.Create(dataset, detector.Labels, pairing, subtypesCsv, logger);
         var times = new List<DetectionResult>(dataset.Images.Count);
         var wall = Stopwatch.StartNew();
+        var difficult = dataset.Images.Sum(i => i.Objects.Count(o => o.Difficult));
+        if (difficult > 0)
+            logger.LogInformation("{Count} objects are marked difficult: ignored in AP and precision/recall (VOC protocol), kept in the count errors", difficult);
 
         foreach (var image in dataset.Images)
         {
@@ -132,11 +135,13 @@ public static class EvalCommand
             var result = detector.Detect(mat);
             times.Add(result);
 
-            var truth = new List<(int, BoxF)>();
+            // VOC protocol: "difficult" objects are neither to be found nor false positives when found. They stay in
+            // the per-image cell counts: a difficult cell is still a cell.
+            var truth = new List<(int Class, BoxF Box, bool Difficult)>();
             foreach (var o in image.Objects)
             {
                 var c = evaluated.IndexOf(IndexOfName(classes, o.Name));
-                if (c >= 0) truth.Add((c, o.Box));
+                if (c >= 0) truth.Add((c, o.Box, o.Difficult));
             }
             var dets = new List<(int Class, float Score, BoxF Box, bool Operating)>();
             foreach (var d in result.Detections)
@@ -145,12 +150,12 @@ public static class EvalCommand
                 if (c < 0) continue;
                 dets.Add((c, d.Score, d.Box, d.Score >= operating[classIndex[d.Class]]));
             }
-            coco.AddImage(truth, dets.Select(d => (d.Class, d.Score, d.Box)));
+            coco.AddImageWithIgnore(truth, dets.Select(d => (d.Class, d.Score, d.Box)));
             for (var c = 0; c < evaluated.Count; c++)
             {
-                var t = truth.Where(x => x.Item1 == c).Select(x => x.Item2).ToList();
+                var t = truth.Where(x => x.Class == c).ToList();
                 var op = dets.Where(x => x.Class == c && x.Operating).Select(x => (x.Score, x.Box)).ToList();
-                BoxMatcher.Accumulate(atOperating[c], op, t);
+                BoxMatcher.Accumulate(atOperating[c], op, t.Select(x => x.Box).ToList(), ignore: t.Select(x => x.Difficult).ToList());
                 countError[c] += Math.Abs(op.Count - t.Count);
                 countBias[c] += op.Count - t.Count;
                 truthPerImage[c] += t.Count;

@@ -128,4 +128,31 @@ public class CocoEvaluatorTests
         Assert.Equal(1, s.AP50, 9);          // recall reaches 1 at the first detection with precision 1
         Assert.Equal(1, s.PerClass[0].Recall50, 9);
     }
+
+    [Fact]
+    public void DifficultTruthIsNeitherToBeFoundNorAFalsePositiveWhenFound()
+    {
+        // One real cell found at 0.8; a difficult one found at 0.9 and another never found. Ignoring both difficult
+        // boxes leaves one positive, found first among counted detections: AP50 1. Counted as ordinary truth, the
+        // unfound one caps recall at 2/3: 67 of 101 recall points at precision 1.
+        BoxF real = Box(0, 0, 40, 40), found = Box(100, 100, 40, 40), missed = Box(200, 0, 40, 40);
+        var voc = new CocoEvaluator(["cell"]);
+        voc.AddImageWithIgnore([(0, real, false), (0, found, true), (0, missed, true)], [(0, 0.9f, found), (0, 0.8f, real)]);
+        var s = voc.Evaluate();
+        Assert.Equal(1, s.AP50, 9);
+        Assert.Equal(1, s.PerClass[0].GroundTruth);
+
+        var plain = new CocoEvaluator(["cell"]);
+        plain.AddImage([(0, real), (0, found), (0, missed)], [(0, 0.9f, found), (0, 0.8f, real)]);
+        Assert.Equal(67 / 101.0, plain.Evaluate().AP50, 9);
+    }
+
+    [Fact]
+    public void OperatingPointCountsSkipDifficultTruth()
+    {
+        BoxF real = Box(0, 0, 40, 40), found = Box(100, 100, 40, 40), missed = Box(200, 0, 40, 40);
+        var counts = new OperatingPointCounts();
+        BoxMatcher.Accumulate(counts, [(0.9f, found), (0.8f, real), (0.7f, Box(300, 300, 40, 40))], [real, found, missed], ignore: [false, true, true]);
+        Assert.Equal((1, 1, 0), (counts.TruePositives, counts.FalsePositives, counts.Missed));
+    }
 }

@@ -37,12 +37,19 @@ public sealed class CocoEvaluator
         _maxDetections = maxDetectionsPerImage;
     }
 
-    /// <summary>Adds one image: its ground truth (class index, box, ignore as COCO's crowd-free "ignore") and detections.</summary>
-    public void AddImage(IEnumerable<(int ClassIndex, BoxF Box)> truth, IEnumerable<(int ClassIndex, float Score, BoxF Box)> detections)
+    /// <summary>Adds one image: its ground truth (class index, box) and detections.</summary>
+    public void AddImage(IEnumerable<(int ClassIndex, BoxF Box)> truth, IEnumerable<(int ClassIndex, float Score, BoxF Box)> detections) =>
+        AddImageWithIgnore(truth.Select(t => (t.ClassIndex, t.Box, false)), detections);
+
+    /// <summary>
+    /// Adds one image whose ground truth may be marked ignore (VOC's "difficult"): an ignored box is not a positive to
+    /// find, and a detection matching it is neither a hit nor a false positive (COCO's ignore flag).
+    /// </summary>
+    public void AddImageWithIgnore(IEnumerable<(int ClassIndex, BoxF Box, bool Ignore)> truth, IEnumerable<(int ClassIndex, float Score, BoxF Box)> detections)
     {
         var t = NewLists<(BoxF, bool)>();
         var d = NewLists<(float, BoxF)>();
-        foreach (var (c, box) in truth) t[CheckClass(c)].Add((box, false));
+        foreach (var (c, box, ignore) in truth) t[CheckClass(c)].Add((box, ignore));
         foreach (var (c, score, box) in detections) d[CheckClass(c)].Add((score, box));
         _images.Add((t, d));
     }
@@ -225,5 +232,5 @@ public sealed class CocoEvaluator
             MeanRecall(null, null), perClass);
     }
 
-    private int CountTruth(int c) => _images.Sum(i => i.Truth[c].Count);
+    private int CountTruth(int c) => _images.Sum(i => i.Truth[c].Count(t => !t.Ignore));
 }

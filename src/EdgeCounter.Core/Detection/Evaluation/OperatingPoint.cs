@@ -37,14 +37,20 @@ public static class BoxMatcher
         return result;
     }
 
-    /// <summary>Adds one image's matches to <paramref name="counts"/>.</summary>
-    public static void Accumulate(OperatingPointCounts counts, IReadOnlyList<(float Score, BoxF Box)> detections, IReadOnlyList<BoxF> truth, double iouThreshold = 0.5)
+    /// <summary>
+    /// Adds one image's matches to <paramref name="counts"/>. Truth marked in <paramref name="ignore"/> (VOC "difficult")
+    /// is neither missed when not found nor a hit when found, and a detection on it is not a false positive.
+    /// </summary>
+    public static void Accumulate(OperatingPointCounts counts, IReadOnlyList<(float Score, BoxF Box)> detections, IReadOnlyList<BoxF> truth,
+        double iouThreshold = 0.5, IReadOnlyList<bool>? ignore = null)
     {
         var m = Match(detections, truth, iouThreshold);
-        var tp = m.Count(x => x >= 0);
+        var onIgnored = m.Count(g => g >= 0 && ignore?[g] == true);
+        var tp = m.Count(g => g >= 0) - onIgnored;
+        var realTruth = ignore is null ? truth.Count : ignore.Count(x => !x);
         counts.TruePositives += tp;
-        counts.FalsePositives += detections.Count - tp;
-        counts.Missed += truth.Count - tp;
+        counts.FalsePositives += detections.Count - tp - onIgnored;
+        counts.Missed += realTruth - tp;
     }
 }
 
