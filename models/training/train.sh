@@ -4,6 +4,9 @@
 #   models/training/train.sh            # 2) final model on BCCD trainval + synth fields; evaluates on test,
 #                                       #    exports models/cellnet.onnx, the sidecar and the parity fixture
 #   models/training/train.sh all        # 1) then 2)
+#   models/training/train.sh longft-trainonly && models/training/train.sh longft
+#                                       # the round-2 experiment (3000-iteration fine-tune; not shipped, see
+#                                       # experiments.md); writes only under models/training/runs/longft*
 # Extra arguments go to train.py (e.g. --device cuda where a GPU is lent, --minutes N time guard).
 # Needs /usr/bin/python3 with Debian's torch/torchvision/onnx/cv2/numpy, dotnet (the simulator makes the
 # synthetic fields on first use) and BCCD at /work/shared/datasets/bccd (or --bccd DIR).
