@@ -35,9 +35,12 @@ def resolve(p):
 class BatchStream(torch.utils.data.IterableDataset):
     """Endless stream of augmented, encoded batches. Each batch mixes BCCD and synthetic fields."""
 
-    def __init__(self, sources, weights, cfg, seed):
+    def __init__(self, sources, weights, cfg, seed, class_filter=None):
         super().__init__()
         self.sources, self.weights, self.cfg, self.seed = sources, weights, cfg, seed
+        # {source name: class indices it teaches}; other classes in that source's images get no loss at all
+        # (no positives, no negatives), e.g. synthetic fields that teach WBC and platelets but not red cells.
+        self.class_filter = class_filter or {}
 
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
@@ -56,7 +59,17 @@ class BatchStream(torch.utils.data.IterableDataset):
                 img, b, c, st, ign = D.augment(s, rng, cw, ch, tuple(a["scale"]), cfg["colour"],
                                                min_visible=a["min_visible"], edge_snap=a["edge_snap"])
                 imgs.append(D.image_to_tensor_array(img))
+                allowed = self.class_filter.get(s.source)
+                if allowed is not None:
+                    k = np.isin(c, allowed)
+                    b, c, st = b[k], c[k], st[k]
+                    ki = np.isin(ign[1], allowed)
+                    ign = (ign[0][ki], ign[1][ki])
                 t = D.encode_targets(b, c, st, ign, ch // STRIDE, cw // STRIDE)
+                if allowed is not None:
+                    for cls in range(len(CLASSES)):
+                        if cls not in allowed:
+                            t["neg_weight"][cls] = 0.0
                 tg.append(t)
             batch = {k: torch.from_numpy(np.stack([t[k] for t in tg])) for k in tg[0]}
             batch["image"] = torch.from_numpy(np.stack(imgs))
@@ -212,6 +225,8 @@ def main():
         ft_weights = [1.0] + [ft.get("synth_weight", 0.0)] * (len(sources) - 1)
         phases.append(("finetune", sources, ft_weights, ft["iterations"], ft.get("lr", cfg["lr"] * 0.2),
                        ft.get("lr_final", 0.02), ft.get("warmup", 0)))
+    # Optional: which classes the synthetic fields still teach during the fine-tune (default: all of them).
+    ft_filter = {"synth": [CLASSES.index(n) for n in ft["synth_classes"]]} if ft.get("synth_classes") else None
     total_iters = sum(ph[3] for ph in phases)
     max_s = cfg["max_minutes"] * 60
     if args.eval_only:
@@ -222,7 +237,8 @@ def main():
     stopped_early = False
     for pi, (phase, srcs, wts, iters, lr0, lr_final, warm) in enumerate(phases):
         keep = [i for i, w in enumerate(wts) if w > 0]
-        stream = BatchStream([srcs[i] for i in keep], [wts[i] for i in keep], cfg, seed + 1000 * pi)
+        stream = BatchStream([srcs[i] for i in keep], [wts[i] for i in keep], cfg, seed + 1000 * pi,
+                             ft_filter if phase == "finetune" else None)
         loader = torch.utils.data.DataLoader(stream, batch_size=None, num_workers=cfg.get("workers", 1),
                                              prefetch_factor=4 if cfg.get("workers", 1) else 2,
                                              persistent_workers=bool(cfg.get("workers", 1)))
