@@ -38,6 +38,16 @@ def main():
     assert batch["reg_mask"].sum() > 0, "no object centres encoded"
     assert (batch["subtype"] >= 0).any(), "no subtype targets encoded"
 
+    # The fine-tune's class filter: a source may teach only some classes; the others get no loss at all.
+    import train as T
+    cfg = {"crop": [w, h], "batch": 4, "scale": [0.8, 1.2], "colour": 0.5}
+    kept = [CLASSES.index("WBC"), CLASSES.index("Platelets")]
+    filtered = next(iter(T.BatchStream([samples], [1.0], cfg, 0, {"toy": kept})))
+    rbc = CLASSES.index("RBC")
+    assert float(filtered["heatmap"][:, rbc].max()) == 0 and float(filtered["neg_weight"][:, rbc].max()) == 0, "filtered class still taught"
+    assert float(filtered["heatmap"][:, kept].max()) == 1, "kept classes lost their centres"
+    assert float(next(iter(T.BatchStream([samples], [1.0], cfg, 0)))["heatmap"][:, rbc].max()) == 1, "unfiltered stream lost red cells"
+
     net = CellNet()
     opt = torch.optim.AdamW(net.parameters(), lr=3e-3, weight_decay=1e-4)
     losses = []

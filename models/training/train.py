@@ -55,7 +55,7 @@ class BatchStream(torch.utils.data.IterableDataset):
             for _ in range(bs):
                 src = self.sources[int(rng.choice(len(self.sources), p=p))]
                 s = src[int(rng.integers(len(src)))]
-                a = aug[s.source]
+                a = aug.get(s.source, aug_default)
                 img, b, c, st, ign = D.augment(s, rng, cw, ch, tuple(a["scale"]), cfg["colour"],
                                                min_visible=a["min_visible"], edge_snap=a["edge_snap"])
                 imgs.append(D.image_to_tensor_array(img))
