@@ -28,9 +28,7 @@ public sealed class FolderFrameSource(SourceOptions options, ILogger<FolderFrame
     private long _skippedFiles;
 
     /// <summary>Files skipped because they are not readable images; read by the stats loop on another thread.</summary>
-    public long SkippedFiles => Interlocked.Read(ref _skippedFiles);
-
-    public long UnreadableFrames => SkippedFiles;
+    public long UnreadableFrames => Interlocked.Read(ref _skippedFiles);
 
     public Task OpenAsync(CancellationToken cancellationToken)
     {
