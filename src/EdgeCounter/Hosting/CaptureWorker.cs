@@ -34,7 +34,6 @@ public sealed class CaptureWorker(
         var loop = new CaptureLoop(source, settings.Source, logger);
         monitor.Capture = loop;
         monitor.Buffer = buffer;
-        monitor.SourceDescription = source.Description;
         monitor.Source = source;
         loop.Reopened += scorer.Reset;
 

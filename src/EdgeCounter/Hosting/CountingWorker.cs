@@ -24,7 +24,7 @@ public sealed class CountingWorker(
     ILogger<CountingWorker> logger) : BackgroundService
 {
     private volatile string? _sessionOfGuard;
-    private string? _idleReportedFor; // the session whose "not counting" was already said at Information level
+    private (string SessionId, SessionState State)? _idleReportedFor; // the idle state already said at Information level
 
     /// <summary>Raised after each stable field is handled (on the worker thread; the field is disposed afterwards).</summary>
     public event Action<FieldOutcome>? FieldHandled;
@@ -62,10 +62,9 @@ public sealed class CountingWorker(
             monitor.OnNotCounted();
             // Once per session at Information: a technician starting the service on a finished slide sees why
             // nothing is counted and what to do; every further field only at Debug.
-            var key = $"{session.SessionId}/{session.State}";
-            if (_idleReportedFor != key)
+            if (_idleReportedFor != session)
             {
-                _idleReportedFor = key;
+                _idleReportedFor = session;
                 logger.LogInformation("Stable fields are not counted: session {SessionId} is {State}. Start a new one with " +
                     "{{\"action\":\"start\"}} on {Topic} (docs/mqtt.md)", session.SessionId, session.State,
                     options.Value.Mqtt.EffectiveTopicPrefix + "/session/set");

@@ -20,7 +20,7 @@ public sealed class PipelineMonitor(TimeProvider clock)
     public IFrameSource? Source { get; set; }
     public LatestFieldBuffer? Buffer { get; set; }
     public string ExecutionProvider { get; set; } = "none";
-    public string SourceDescription { get; set; } = "";
+    public string SourceDescription => Source?.Description ?? "";
 
     public long Frames => Interlocked.Read(ref _frames);
     public long FieldsTaken => Interlocked.Read(ref _fieldsTaken);
