@@ -96,7 +96,11 @@ class CellNet(nn.Module):
         nn.init.normal_(self.reg_head[-1].weight, std=0.01)
         nn.init.normal_(self.sub_head[-1].weight, std=0.01)
 
-    def forward(self, image):
+    def forward(self, image, any_size=False):
+        """any_size: upsample each FPN level to the size of the next (any input size) instead of doubling it
+        (sides that are multiples of 32, as the contract's padding gives). Same values where both apply; the
+        doubling keeps the one-pass graph free of shape arithmetic."""
+        up = _up_to if any_size else _up2
         x = (image - self.mean) / self.std
         x = self.stem(x)
         f2 = self.s2(x)
@@ -104,26 +108,59 @@ class CellNet(nn.Module):
         f4 = self.s4(f3)
         f5 = self.s5(f4)
         p5 = self.lat5(f5)
-        p4 = self.smooth4(self.lat4(f4) + F.interpolate(p5, scale_factor=2.0, mode="nearest"))
-        p3 = self.smooth3(self.lat3(f3) + F.interpolate(p4, scale_factor=2.0, mode="nearest"))
-        p2 = self.smooth2(self.lat2(f2) + F.interpolate(self.reduce3(p3), scale_factor=2.0, mode="nearest"))
+        l4 = self.lat4(f4)
+        p4 = self.smooth4(l4 + up(p5, l4))
+        l3 = self.lat3(f3)
+        p3 = self.smooth3(l3 + up(p4, l3))
+        l2 = self.lat2(f2)
+        p2 = self.smooth2(l2 + up(self.reduce3(p3), l2))
         hm = self.hm_head(p2)
         reg = self.reg_head(p2)
-        sub = F.interpolate(self.sub_head(p3), scale_factor=2.0, mode="nearest")
+        sub = up(self.sub_head(p3), p2)
         return hm, reg[:, 0:2], reg[:, 2:4], sub
+
+
+def _up2(x, like):
+    return F.interpolate(x, scale_factor=2.0, mode="nearest")
+
+
+def _up_to(x, like):
+    return F.interpolate(x, size=like.shape[-2:], mode="nearest")
 
 
 class ExportWrapper(nn.Module):
     """The graph the service runs: probabilities, 3x3 peak filter, sizes in input pixels, softmax subtypes.
     tta=2 also runs the mirror image (one batch of two) and averages the un-mirrored maps; tta=4 adds the
-    vertical and both-way mirrors. Smears have no preferred orientation, so this is a free ensemble."""
+    vertical and both-way mirrors. Smears have no preferred orientation, so this is a free ensemble.
+    scales: test-time resizes of the input (1.0 = as given, and must be one of them). The centre heatmaps of
+    the resized copies are brought back to the input's grid and averaged with its own before the peak
+    filter; sizes, offsets and subtypes stay those of the input as given. Cells vary in size between
+    smears and labs, so a cell the network under-scores at one size is often found at a neighbouring one."""
 
-    def __init__(self, net, tta=0):
+    def __init__(self, net, tta=0, scales=(1.0,)):
         super().__init__()
         self.net = net
         self.tta = tta
+        self.scales = tuple(float(f) for f in scales)
+        if 1.0 not in self.scales:
+            raise ValueError(f"test scales {self.scales} must include 1.0 (sizes and offsets come from it)")
 
     def forward(self, image):
+        hm, size, off, sub = self._at_input_scale(image)
+        extra = [f for f in self.scales if f != 1.0]
+        if extra:
+            for f in extra:
+                # Resized exactly (not to the nearest multiple of 32, which would stretch cells unevenly).
+                resized = F.interpolate(image, scale_factor=f, mode="bilinear", align_corners=False,
+                                        recompute_scale_factor=False)
+                hm_f = torch.sigmoid(self.net(resized, any_size=True)[0])
+                hm = hm + F.interpolate(hm_f, size=hm.shape[-2:], mode="bilinear", align_corners=False)
+            hm = hm / float(len(extra) + 1)
+        peak = F.max_pool2d(hm, 3, stride=1, padding=1)
+        hm = hm * (peak == hm).to(hm.dtype)
+        return hm, size, off, sub
+
+    def _at_input_scale(self, image):
         if self.tta:
             views = [image, torch.flip(image, [3])]
             if self.tta >= 4:
@@ -154,8 +191,6 @@ class ExportWrapper(nn.Module):
             size = torch.exp(size_raw) * SIZE_UNIT
             off = torch.sigmoid(off_raw)
             sub = torch.softmax(sub_raw, dim=1)
-        peak = F.max_pool2d(hm, 3, stride=1, padding=1)
-        hm = hm * (peak == hm).to(hm.dtype)
         return hm, size, off, sub
 
 

@@ -28,7 +28,36 @@ OPSET = 17
 OUTPUTS = ["heatmap", "size", "offset", "subtype"]
 
 
-def sidecar(thresholds, version="1.0.0", mpp=0.1, nms_iou=0.5, max_det=300):
+def test_scales(cfg):
+    """The config's test-time resizes (1.0 alone = one pass at the input's own size)."""
+    return tuple(float(f) for f in cfg.get("test_scales", [1.0]))
+
+
+def _suffixed(path, name):
+    """models/cellnet.onnx -> models/cellnet-NAME.onnx; models/cellnet.labels.json -> models/cellnet-NAME.labels.json."""
+    folder, file = os.path.split(path)
+    stem, dot, rest = file.partition(".")
+    return os.path.join(folder, f"{stem}-{name}{dot}{rest}")
+
+
+def variant_config(cfg, name):
+    """The config for exporting graph variant NAME of cfg["variants"] (same weights, other test-time settings):
+    its own files (cellnet-NAME.onnx, .labels.json, a parity fixture folder ending in -NAME) and the version
+    VERSION+NAME, so results from the two graphs can be told apart downstream."""
+    variants = cfg.get("variants", {})
+    if name not in variants:
+        raise SystemExit(f"no variant {name!r} in the config (has: {', '.join(variants) or 'none'})")
+    out = {k: v for k, v in cfg.items() if k != "variants"}
+    out.update(variants[name])
+    out["version"] = f"{cfg.get('version', '1.0.0')}+{name}"
+    out["onnx"] = _suffixed(cfg.get("onnx", "models/cellnet.onnx"), name)
+    out["labels"] = _suffixed(cfg.get("labels", "models/cellnet.labels.json"), name)
+    parity = cfg.get("parity_dir", "tests/fixtures/parity")
+    out["parity_dir"] = f"{parity}-{name}" if parity else ""
+    return out
+
+
+def sidecar(thresholds, version="1.0.0", mpp=0.1, nms_iou=0.5, max_det=300, scales=(1.0,)):
     return {
         "name": "edgecounter-cellnet",
         "version": version,
@@ -41,16 +70,17 @@ def sidecar(thresholds, version="1.0.0", mpp=0.1, nms_iou=0.5, max_det=300):
         "scoreThresholds": {c: float(t) for c, t in zip(CLASSES, thresholds)},
         "nmsIou": nms_iou,
         "maxDetections": max_det,
+        "testScales": [float(f) for f in scales],
     }
 
 
-def _wrap(model, tta):
-    return (ExportWrapper(model, tta) if tta else ExportWrapper(model)).eval()
+def _wrap(model, tta, scales=(1.0,)):
+    return ExportWrapper(model, tta, scales).eval()
 
 
-def export_onnx(model, path, tta=0):
+def export_onnx(model, path, tta=0, scales=(1.0,)):
     import onnx
-    wrapper = _wrap(model, tta)
+    wrapper = _wrap(model, tta, scales)
     dummy = torch.rand(1, 3, 480, 640)
     dyn = {"image": {2: "H", 3: "W"}}
     for o in OUTPUTS:
@@ -66,7 +96,9 @@ def export_onnx(model, path, tta=0):
 
 
 def onnx_cross_check(path, x, torch_outs):
-    """Run the exported graph in OpenCV's DNN (no onnxruntime for Python here) and compare with PyTorch."""
+    """Run the exported graph in OpenCV's DNN (no onnxruntime for Python here) and compare with PyTorch.
+    OpenCV 4.6 cannot read graphs that size a resize from the input's shape (the test-scale variants): then this
+    records the error, and the C# parity test with ONNX Runtime is the check."""
     try:
         net = cv2.dnn.readNetFromONNX(path)
         net.setInput(x.numpy())
@@ -107,12 +139,12 @@ def parity_image(synth_dir, w=400, h=300):
 
 
 @torch.no_grad()
-def write_parity(model, thresholds, out_dir, synth_dir, onnx_path, nms_iou=0.5, max_det=300, tta=0):
+def write_parity(model, thresholds, out_dir, synth_dir, onnx_path, nms_iou=0.5, max_det=300, tta=0, scales=(1.0,)):
     os.makedirs(out_dir, exist_ok=True)
     img, origin = parity_image(synth_dir)
     cv2.imwrite(os.path.join(out_dir, "input.png"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
     img = D.read_rgb(os.path.join(out_dir, "input.png"))  # exactly what the C# test will read
-    wrapper = _wrap(model, tta)
+    wrapper = _wrap(model, tta, scales)
     padded = pad_to_multiple(img)
     x = torch.from_numpy(D.image_to_tensor_array(padded))[None]
     outs = wrapper(x)
@@ -157,14 +189,16 @@ def export_all(model, thresholds, cfg, synth_dir=None):
     labels_path = os.path.join(REPO, cfg.get("labels", "models/cellnet.labels.json"))
     os.makedirs(os.path.dirname(onnx_path), exist_ok=True)
     tta = cfg.get("tta", 0)
-    info = export_onnx(model, onnx_path, tta)
+    scales = test_scales(cfg)
+    info = export_onnx(model, onnx_path, tta, scales)
     info["tta"] = tta
-    sc = sidecar(thresholds, version=cfg.get("version", "1.0.0"), mpp=cfg.get("micrometres_per_pixel", 0.1))
+    info["test_scales"] = list(scales)
+    sc = sidecar(thresholds, version=cfg.get("version", "1.0.0"), mpp=cfg.get("micrometres_per_pixel", 0.1), scales=scales)
     json.dump(sc, open(labels_path, "w"), indent=2)
     info["labels"] = os.path.relpath(labels_path, REPO)
     if cfg.get("parity_dir", "tests/fixtures/parity"):
         info["parity"] = write_parity(model, thresholds, os.path.join(REPO, cfg.get("parity_dir", "tests/fixtures/parity")),
-                                      synth_dir, onnx_path, sc["nmsIou"], sc["maxDetections"], tta)
+                                      synth_dir, onnx_path, sc["nmsIou"], sc["maxDetections"], tta, scales)
     return info
 
 
@@ -175,6 +209,7 @@ def main():
     ap.add_argument("--synth-dir")
     ap.add_argument("--thresholds", help="explicit per-class thresholds, e.g. WBC=0.357,RBC=0.293,Platelets=0.448")
     ap.add_argument("--tta", type=int, help="0 (one pass), 2 (+ mirror) or 4 (+ flips); default: the config's")
+    ap.add_argument("--variant", help="export graph variant NAME of the config's \"variants\" (e.g. 3scale) instead of the main graph")
     ap.add_argument("--version", help="model version in the sidecar; default: the config's")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -187,11 +222,14 @@ def main():
         cfg["version"] = args.version
     for k in ("onnx", "labels", "parity_dir"):  # write the shipped files, not wherever the run kept its own
         cfg.pop(k, None)
+    if args.variant:
+        cfg = variant_config(cfg, args.variant)
     model = CellNet(**cfg.get("model", {}))
     model.load_state_dict(ck["model"])
     thr = [0.3] * len(CLASSES)
     if args.thresholds_from:
-        t = json.load(open(args.thresholds_from))["thresholds"]
+        m = json.load(open(args.thresholds_from))
+        t = m["variants"][args.variant]["thresholds"] if args.variant else m["thresholds"]
         thr = [t[c] for c in CLASSES]
     if args.thresholds:
         kv = dict(p.split("=") for p in args.thresholds.split(","))

@@ -3,7 +3,7 @@
 each test image is resized (cells get bigger or smaller, as with another camera/objective) or recoloured,
 boxes are mapped alike, and AP is measured at the shipped thresholds.
 
-    /usr/bin/python3 models/training/robustness.py --checkpoint models/training/runs/final-gpu/model.pt
+    /usr/bin/python3 models/training/robustness.py --checkpoint models/training/runs/final/model.pt [--variant 3scale --out F]
 """
 import argparse
 import json
@@ -42,15 +42,19 @@ def main():
     ap.add_argument("--thresholds-from", default=os.path.join(REPO, "models/training/metrics.json"))
     ap.add_argument("--out", default=os.path.join(REPO, "models/training/robustness.json"))
     ap.add_argument("--bccd", default="/work/shared/datasets/bccd")
-    ap.add_argument("--tta", type=int, default=0, help="test-time flips (0 = one pass, as the shipped graph; 2, 4)")
+    ap.add_argument("--tta", type=int, default=0, help="test-time flips (0 = none, as the shipped graph; 2, 4)")
+    ap.add_argument("--variant", help="a graph variant of the metrics file (e.g. 3scale): its test scales and thresholds")
     ap.add_argument("--base-scale", type=float, default=0.75,
                     help="the operating resize of BCCD (0.075 um/px camera / 0.1 um/px model); variants are relative to it")
     args = ap.parse_args()
     torch.set_num_threads(2)
     model = CellNet()
     model.load_state_dict(torch.load(args.checkpoint, map_location="cpu")["model"])
-    wrapper = ExportWrapper(model.eval(), args.tta)
-    thr = json.load(open(args.thresholds_from))["thresholds"]
+    metrics = json.load(open(args.thresholds_from))
+    chosen = metrics["variants"][args.variant] if args.variant else metrics
+    scales = chosen.get("test_scales", [1.0])
+    wrapper = ExportWrapper(model.eval(), args.tta, scales)
+    thr = chosen["thresholds"]
     thr = [thr[c] for c in CLASSES]
     test = D.load_bccd(args.bccd, "test")
     rows = []
@@ -64,7 +68,7 @@ def main():
                "subtype_acc": round(r["subtype"]["accuracy"], 3)}
         print(row, flush=True)
         rows.append(row)
-    json.dump({"checkpoint": os.path.relpath(args.checkpoint, REPO), "split": "BCCD test", "tta": args.tta, "base_scale": args.base_scale,
+    json.dump({"checkpoint": os.path.relpath(args.checkpoint, REPO), "split": "BCCD test", "tta": args.tta, "variant": args.variant, "test_scales": scales, "base_scale": args.base_scale,
                "note": "scale x = cells x times the size the model expects at its micrometresPerPixel", "rows": rows},
               open(args.out, "w"), indent=1)
 

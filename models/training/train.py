@@ -141,6 +141,7 @@ def main():
     ap.add_argument("--eval-only", metavar="CHECKPOINT", help="skip training: evaluate and export these weights")
     ap.add_argument("--no-export", action="store_true", help="train and save the checkpoint only")
     ap.add_argument("--run-dir", help="override the run folder (checkpoint; log and metrics too with --scratch)")
+    ap.add_argument("--log", help="override the log file (e.g. for --eval-only, so the training log is kept)")
     ap.add_argument("--scratch", action="store_true", help="write log, metrics, ONNX, sidecar into the run folder, not models/")
     args = ap.parse_args()
     cfg = json.load(open(resolve(args.config)))
@@ -163,7 +164,7 @@ def main():
         cfg["onnx"], cfg["labels"] = os.path.join(run_dir, "cellnet.onnx"), os.path.join(run_dir, "cellnet.labels.json")
         cfg["parity_dir"] = os.path.join(run_dir, "parity")
     os.makedirs(run_dir, exist_ok=True)
-    log_path = resolve(cfg.get("log", os.path.join(run_dir, "train.log")))
+    log_path = resolve(args.log or cfg.get("log", os.path.join(run_dir, "train.log")))
     setup_logging(log_path)
     torch.set_num_threads(cfg.get("threads", 2))
     seed = cfg.get("seed", 1234)
@@ -296,9 +297,11 @@ def main():
     if args.no_export:
         return
 
-    tta = cfg.get("tta", 0)
-    wrapper = ExportWrapper(model, tta).eval()
-    log.info("evaluating with test-time flips: %s", {0: "none", 2: "mirror", 4: "mirror + vertical + both"}[tta])
+    import export as X
+    tta, scales = cfg.get("tta", 0), X.test_scales(cfg)
+    wrapper = ExportWrapper(model, tta, scales).eval()
+    log.info("evaluating with test-time flips: %s; test scales %s", {0: "none", 2: "mirror", 4: "mirror + vertical + both"}[tta],
+             "/".join(f"{f:g}" for f in scales))
     val_preds = E.run_model(wrapper, val)
     rv = E.evaluate(val, val_preds)
     thresholds = [round(float(min(max(t, 0.05), 0.9)), 3) for t in rv["thresholds"]]
@@ -320,9 +323,9 @@ def main():
     rt = E.evaluate(test, test_preds, thresholds)
     rt_best = E.evaluate(test, test_preds)
     rt_single = None
-    if tta:
+    if tta or len(scales) > 1:
         rt_single = E.evaluate(test, E.run_model(ExportWrapper(model, 0).eval(), test), thresholds)
-        log.info("test without flips (one pass): mAP50 %.3f AP %.3f AP75 %.3f %s subtype %.3f", rt_single["mAP50"],
+        log.info("test in one pass (no flips, input scale only): mAP50 %.3f AP %.3f AP75 %.3f %s subtype %.3f", rt_single["mAP50"],
                  rt_single["AP"], rt_single["AP75"], {c: round(rt_single["per_class"][c]["AP50"], 3) for c in CLASSES},
                  rt_single["subtype"]["accuracy"])
     log.info("\n" + E.format_table(rt, "BCCD test (official test.txt, never trained on), val thresholds"))
@@ -335,21 +338,53 @@ def main():
         log.info("synthetic fields (seen in training, sanity only): mAP50 %.3f, subtype acc %.3f",
                  synth_res["mAP50"], synth_res["subtype"]["accuracy"])
 
-    import export as X
     exp = X.export_all(model, thresholds, cfg, synth_dir=synth_dir)
     metrics = {
         "name": cfg["name"], "config": args.config, "seed": seed, "iterations": it,
         "training_minutes": round(train_s / 60, 1), "stopped_by": end_reason, "device": str(device),
         "parameters": count_parameters(model), "train_images": {"bccd": len(bccd_train), "synth": len(synth)},
         "thresholds": dict(zip(CLASSES, thresholds)), "bccd_eval_scale": eval_scale,
-        "tta": tta, "test": rt, "test_one_pass": rt_single, "val": rv, "test_optimal_thresholds": dict(zip(CLASSES, rt_best["thresholds"])),
+        "tta": tta, "test_scales": list(scales), "test": rt, "test_one_pass": rt_single, "val": rv, "test_optimal_thresholds": dict(zip(CLASSES, rt_best["thresholds"])),
         "synth_seen_sanity": synth_res, "torch_cpu_ms_per_640x480_image_incl_decode": round(infer_ms, 1),
         "note_ms": "measured during the test pass on this shared 2-core machine; see README for a clean timing",
         "export": exp,
     }
+    metrics["variants"] = {name: evaluate_variant(model, cfg, name, val, test, synth_dir, tf)
+                           for name in cfg.get("variants", {})}
     mpath = resolve(cfg.get("metrics", os.path.join(run_dir, "metrics.json")))
     json.dump(metrics, open(mpath, "w"), indent=1)
     log.info("metrics written to %s", mpath)
+
+
+def evaluate_variant(model, cfg, name, val, test, synth_dir, thresholds_from):
+    """Evaluate and export graph variant NAME (same weights, other test-time settings, e.g. three test scales).
+    Its thresholds are chosen on val like the main graph's: by the train-split twin's metrics when given."""
+    import export as X
+    vcfg = X.variant_config(cfg, name)
+    scales = X.test_scales(vcfg)
+    wrapper = ExportWrapper(model, vcfg.get("tta", 0), scales).eval()
+    log.info("variant %s: test scales %s, flips %s", name, "/".join(f"{f:g}" for f in scales), vcfg.get("tta", 0))
+    val_preds = E.run_model(wrapper, val)
+    thresholds = [round(float(min(max(t, 0.05), 0.9)), 3) for t in E.evaluate(val, val_preds)["thresholds"]]
+    if thresholds_from and os.path.isfile(resolve(thresholds_from)):
+        t = json.load(open(resolve(thresholds_from))).get("variants", {}).get(name, {}).get("thresholds")
+        if t:
+            thresholds = [float(t[c]) for c in CLASSES]
+            log.info("variant %s: thresholds from %s (chosen on val by the train-split twin): %s", name, thresholds_from,
+                     dict(zip(CLASSES, thresholds)))
+        else:
+            log.warning("variant %s: %s has no thresholds for it: chosen on val, which this model trained on", name, thresholds_from)
+    rv = E.evaluate(val, val_preds, thresholds)
+    log.info("\n" + E.format_table(rv, f"variant {name}: BCCD {cfg.get('val_split', 'val')}"))
+    t = time.time()
+    test_preds = E.run_model(wrapper, test)
+    infer_ms = (time.time() - t) / len(test) * 1000
+    rt = E.evaluate(test, test_preds, thresholds)
+    log.info("\n" + E.format_table(rt, f"variant {name}: BCCD test (official test.txt, never trained on), val thresholds"))
+    return {"test_scales": list(scales), "tta": vcfg.get("tta", 0), "version": vcfg["version"],
+            "thresholds": dict(zip(CLASSES, thresholds)), "val": rv, "test": rt,
+            "torch_cpu_ms_per_640x480_image_incl_decode": round(infer_ms, 1),
+            "export": X.export_all(model, thresholds, vcfg, synth_dir=synth_dir)}
 
 
 if __name__ == "__main__":

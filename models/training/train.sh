@@ -2,7 +2,8 @@
 # One command to retrain and re-export CellNet from scratch on CPU (fixed seed):
 #   models/training/train.sh trainonly  # 1) twin on BCCD train (+ synth): per-class thresholds chosen on val
 #   models/training/train.sh            # 2) final model on BCCD trainval + synth fields; evaluates on test,
-#                                       #    exports models/cellnet.onnx, the sidecar and the parity fixture
+#                                       #    exports models/cellnet.onnx, the sidecar and the parity fixture,
+#                                       #    and each graph variant of the config (cellnet-3scale.onnx, ...)
 #   models/training/train.sh all        # 1) then 2)
 #   models/training/train.sh longft-trainonly && models/training/train.sh longft
 #                                       # the round-2 experiment (3000-iteration fine-tune; not shipped, see
