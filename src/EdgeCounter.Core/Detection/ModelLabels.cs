@@ -27,6 +27,9 @@ public sealed class ModelLabels
     public IReadOnlyList<float> ScoreThresholds { get; init; } = [];
     public float NmsIou { get; init; } = 0.5f;
     public int MaxDetections { get; init; } = 300;
+    /// <summary>Resizes of the input that the graph itself runs and averages (informational: 1 = one pass). They set
+    /// the inference cost, roughly the sum of their squares times one pass.</summary>
+    public IReadOnlyList<double> TestScales { get; init; } = [1.0];
 
     /// <summary>Channel index of <see cref="SubtypeOf"/> in <see cref="Classes"/>, or -1.</summary>
     public int SubtypeClassIndex => SubtypeOf is null ? -1 : IndexOf(Classes, SubtypeOf);
@@ -102,6 +105,8 @@ public sealed class ModelLabels
             if (IndexOf(classes, k) < 0) Fail($"\"scoreThresholds\" names '{k}', which is not a class");
         if (dto.NmsIou is < 0 or > 1) Fail("\"nmsIou\" must be in [0, 1]");
         if (dto.MaxDetections is <= 0) Fail("\"maxDetections\" must be positive");
+        var testScales = dto.TestScales ?? [1.0];
+        if (testScales.Count == 0 || testScales.Any(f => !(f > 0) || double.IsInfinity(f))) Fail("\"testScales\" must list positive numbers");
 
         return new ModelLabels
         {
@@ -119,6 +124,7 @@ public sealed class ModelLabels
             ScoreThresholds = thresholds,
             NmsIou = dto.NmsIou ?? 0.5f,
             MaxDetections = dto.MaxDetections ?? 300,
+            TestScales = testScales,
         };
     }
 
@@ -162,6 +168,7 @@ public sealed class ModelLabels
         public Dictionary<string, float>? ScoreThresholds { get; set; }
         public float? NmsIou { get; set; }
         public int? MaxDetections { get; set; }
+        public List<double>? TestScales { get; set; }
     }
 
     private sealed class InputDto

@@ -93,8 +93,9 @@ public sealed class OnnxCellDetector : ICellDetector
         }
 
         _logger.LogInformation(
-            "Detector {ModelName} {ModelVersion} loaded from {ModelPath} on {ExecutionProvider} ({Threads} threads), input scale {InputScale:0.###}, classes {Classes}, thresholds {Thresholds}",
+            "Detector {ModelName} {ModelVersion} loaded from {ModelPath} on {ExecutionProvider} ({Threads} threads), input scale {InputScale:0.###}, test scales {TestScales} in the graph, classes {Classes}, thresholds {Thresholds}",
             Model.Name, Model.Version, modelPath, ExecutionProvider, threads, InputScale,
+            string.Join("/", labels.TestScales.Select(f => f.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture))),
             string.Join(",", labels.Classes), string.Join(",", _thresholds.Select(t => t.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture))));
     }
 

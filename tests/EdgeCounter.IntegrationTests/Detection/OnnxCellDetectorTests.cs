@@ -213,6 +213,26 @@ public class OnnxCellDetectorTests : IDisposable
     }
 
     [RequiresModelFact]
+    public void TheThreeScaleGraphBesideTheDefaultFindsWhatTheOnePassGraphIsSureOf()
+    {
+        using var onePass = RealModel.Load();
+        using var threeScale = RealModel.Load(o => o.ModelPath = RealModel.ModelPathOf(RealModel.ThreeScale));
+        Assert.Equal([1.0], onePass.Labels.TestScales);
+        Assert.Equal([1.0, 1.15, 1.3], threeScale.Labels.TestScales);
+        Assert.Equal(onePass.Labels.Classes, threeScale.Labels.Classes);
+        Assert.Equal(onePass.Model.Name, threeScale.Model.Name);
+        Assert.Equal($"{onePass.Model.Version}+{RealModel.ThreeScale}", threeScale.Model.Version); // results say which graph made them
+
+        using var field = Field();
+        var confident = onePass.Detect(field).Detections;
+        using var threeScaleLow = RealModel.Load(o => { o.ModelPath = RealModel.ModelPathOf(RealModel.ThreeScale); o.ScoreThresholdOverrides = LowThresholds(threeScale.Labels); });
+        var candidates = threeScaleLow.Detect(field).Detections;
+        Assert.NotEmpty(confident);
+        // Same weights, and sizes come from the input scale: each cell one graph is sure of is the other's candidate, same box.
+        Assert.All(confident, d => Assert.Contains(candidates, c => c.Class == d.Class && c.Box.IoU(d.Box) > 0.7f));
+    }
+
+    [RequiresModelFact]
     public void ReusedBuffersGiveTheSameAnswerAcrossSizes()
     {
         var labels = ModelLabels.Load(RealModel.LabelsPath);

@@ -8,15 +8,17 @@ namespace EdgeCounter.IntegrationTests.Detection;
 /// <summary>
 /// The same image through PyTorch (tests/fixtures/parity/reference.json, written by models/training/export.py) and
 /// through the C# detector on ONNX Runtime must agree: raw outputs at the reference cells, and the decoded detections.
+/// Each shipped graph has its own fixture: the default (one pass) and the three-scale variant, whose in-graph resizes
+/// are sized from the input and must agree with PyTorch's at an input size other than the export's example.
 /// </summary>
 public class ParityTests
 {
     private const float ScoreTolerance = 1e-4f;
     private const float BoxTolerancePx = 0.05f;
 
-    private static JsonElement Reference()
+    private static JsonElement Reference(string variant)
     {
-        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(RealModel.ParityDirectory, "reference.json")));
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(RealModel.ParityDirectoryOf(variant), "reference.json")));
         return doc.RootElement.Clone();
     }
 
@@ -25,12 +27,15 @@ public class ParityTests
 
     private static float[] Floats(JsonElement array) => array.EnumerateArray().Select(e => e.GetSingle()).ToArray();
 
-    [RequiresParityFixtureFact]
-    public void RawOutputsMatchPyTorchAtTheReferenceCells()
+    [RequiresParityFixtureTheory]
+    [InlineData("")]
+    [InlineData(RealModel.ThreeScale)]
+    public void RawOutputsMatchPyTorchAtTheReferenceCells(string variant)
     {
-        var reference = Reference();
-        var labels = ModelLabels.Load(RealModel.LabelsPath);
-        using var bgr = Cv2.ImRead(Path.Combine(RealModel.ParityDirectory, "input.png"), ImreadModes.Color);
+        var reference = Reference(variant);
+        var modelPath = RealModel.ModelPathOf(variant);
+        var labels = ModelLabels.Load(DetectorOptions.DefaultLabelsPath(modelPath));
+        using var bgr = Cv2.ImRead(Path.Combine(RealModel.ParityDirectoryOf(variant), "input.png"), ImreadModes.Color);
         Assert.Equal(reference.GetProperty("width").GetInt32(), bgr.Cols);
         Assert.Equal(reference.GetProperty("height").GetInt32(), bgr.Rows);
 
@@ -42,7 +47,7 @@ public class ParityTests
         InputTensorWriter.Write(bgr, tensor, g.PaddedWidth, g.PaddedHeight);
 
         using var options = new SessionOptions();
-        using var session = new InferenceSession(RealModel.ModelPath, options);
+        using var session = new InferenceSession(modelPath, options);
         using var input = OrtValue.CreateTensorValueFromMemory(tensor, [1, 3, g.PaddedHeight, g.PaddedWidth]);
         string[] names = ["heatmap", "size", "offset", "subtype"];
         using var outputs = session.Run(new RunOptions(), [labels.InputName], [input], names);
@@ -90,13 +95,15 @@ public class ParityTests
         Assert.Equal(labels.Classes.Count, checkedCells);
     }
 
-    [RequiresParityFixtureFact]
-    public void DetectionsMatchPyTorch()
+    [RequiresParityFixtureTheory]
+    [InlineData("")]
+    [InlineData(RealModel.ThreeScale)]
+    public void DetectionsMatchPyTorch(string variant)
     {
-        var reference = Reference();
+        var reference = Reference(variant);
         var thresholds = Thresholds(reference);
-        using var detector = RealModel.Load(o => o.ScoreThresholdOverrides = thresholds);
-        using var bgr = Cv2.ImRead(Path.Combine(RealModel.ParityDirectory, "input.png"), ImreadModes.Color);
+        using var detector = RealModel.Load(o => { o.ModelPath = RealModel.ModelPathOf(variant); o.ScoreThresholdOverrides = thresholds; });
+        using var bgr = Cv2.ImRead(Path.Combine(RealModel.ParityDirectoryOf(variant), "input.png"), ImreadModes.Color);
         var detections = detector.Detect(bgr).Detections.ToList();
 
         float width = bgr.Cols, height = bgr.Rows;

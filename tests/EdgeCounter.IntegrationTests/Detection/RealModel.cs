@@ -14,6 +14,15 @@ internal static class RealModel
 
     public static string ParityDirectory => Path.Combine(RepositoryRoot ?? ".", "tests", "fixtures", "parity");
 
+    /// <summary>The graph variant shipped beside the default (same weights, three test scales in the graph).</summary>
+    public const string ThreeScale = "3scale";
+
+    /// <summary>models/cellnet.onnx, or models/cellnet-VARIANT.onnx for a variant ("" = the default).</summary>
+    public static string ModelPathOf(string variant) =>
+        variant.Length == 0 ? ModelPath : Path.Combine(RepositoryRoot ?? ".", "models", $"{Path.GetFileNameWithoutExtension(ModelLocator.DefaultModelFile)}-{variant}.onnx");
+
+    public static string ParityDirectoryOf(string variant) => variant.Length == 0 ? ParityDirectory : $"{ParityDirectory}-{variant}";
+
     public static bool ModelPresent => File.Exists(ModelPath) && File.Exists(LabelsPath);
 
     /// <summary>CI runs on the merged repository, which has the model: there a missing model fails the tests instead of skipping them.</summary>
@@ -43,6 +52,15 @@ public sealed class RequiresModelFactAttribute : FactAttribute
 public sealed class RequiresParityFixtureFactAttribute : FactAttribute
 {
     public RequiresParityFixtureFactAttribute()
+    {
+        if (!RealModel.ParityPresent && RealModel.MaySkip) Skip = $"model or parity fixture not found under {RealModel.RepositoryRoot}; merge the model branch";
+    }
+}
+
+/// <summary>A theory over the shipped graph variants (its data names them); like <see cref="RequiresParityFixtureFactAttribute"/>.</summary>
+public sealed class RequiresParityFixtureTheoryAttribute : TheoryAttribute
+{
+    public RequiresParityFixtureTheoryAttribute()
     {
         if (!RealModel.ParityPresent && RealModel.MaySkip) Skip = $"model or parity fixture not found under {RealModel.RepositoryRoot}; merge the model branch";
     }

@@ -20,7 +20,8 @@ public class ModelLabelsTests
           "differential": ["neutrophil", "eosinophil", "basophil", "lymphocyte", "monocyte"],
           "scoreThresholds": { "WBC": 0.3, "RBC": 0.35, "Platelets": 0.4 },
           "nmsIou": 0.5,
-          "maxDetections": 300
+          "maxDetections": 300,
+          "testScales": [1.0, 1.15, 1.3]
         }
         """;
 
@@ -37,11 +38,21 @@ public class ModelLabelsTests
         Assert.Equal(0.1, m.MicrometresPerPixel);
         Assert.Equal([0.3f, 0.35f, 0.4f], m.ScoreThresholds);
         Assert.Equal(300, m.MaxDetections);
+        Assert.Equal([1.0, 1.15, 1.3], m.TestScales);
         // Labels: the subtype class is replaced by its subtypes, in place.
         Assert.Equal(["neutrophil", "eosinophil", "basophil", "lymphocyte", "monocyte", "RBC", "Platelets"], m.Labels);
         var info = m.ToModelInfo();
         Assert.Equal(["neutrophil", "eosinophil", "basophil"], info.Groups["granulocyte"]);
         Assert.Equal(5, info.DifferentialLabels.Count);
+    }
+
+    [Fact]
+    public void WithoutTestScalesTheGraphIsOnePass()
+    {
+        var node = System.Text.Json.Nodes.JsonNode.Parse(ContractExample)!.AsObject();
+        Assert.True(node.Remove("testScales"));
+        var json = node.ToJsonString();
+        Assert.Equal([1.0], ModelLabels.Parse(json, "example").TestScales);
     }
 
     [Fact]
@@ -73,6 +84,8 @@ public class ModelLabelsTests
     [InlineData("\"Platelets\": 0.4", "\"Platelets\": 1.4", "Platelets")]
     [InlineData("\"colour\": \"RGB\"", "\"colour\": \"BGR\"", "BGR")]
     [InlineData("\"maxDetections\": 300", "\"maxDetections\": 0", "maxDetections")]
+    [InlineData("[1.0, 1.15, 1.3]", "[1.0, -1.15]", "testScales")]
+    [InlineData("[1.0, 1.15, 1.3]", "[]", "testScales")]
     public void InvalidSidecarsFailWithAMessageNamingTheProblem(string from, string to, string named)
     {
         var json = ContractExample.Replace(from, to);
