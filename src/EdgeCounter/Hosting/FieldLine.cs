@@ -19,10 +19,11 @@ public static class FieldLine
         var found = tally.Counts.Where(kv => kv.Value > 0).Select(kv => $"{kv.Key} {kv.Value}").ToList();
         line.Append(found.Count > 0 ? string.Join(", ", found) : "no cells");
         line.Append(CultureInfo.InvariantCulture, $" | white cells {c.WhiteCells}/{c.Target} ({c.Progress:P0})");
-        var differential = c.Differential.Where(kv => kv.Value > 0).Select(kv => string.Create(CultureInfo.InvariantCulture, $"{kv.Key} {kv.Value:0.#}%"));
-        line.Append(" | ").Append(string.Join(" ", differential));
-        var others = c.Totals.Where(kv => !c.Differential.ContainsKey(kv.Key) && kv.Value > 0).Select(kv => $"{kv.Key} {kv.Value}");
-        line.Append(" | ").Append(string.Join(" ", others));
+        // Sections with nothing in them (no white cell yet, no other cell) are left out, not shown as "|  |".
+        var differential = c.Differential.Where(kv => kv.Value > 0).Select(kv => string.Create(CultureInfo.InvariantCulture, $"{kv.Key} {kv.Value:0.#}%")).ToList();
+        if (differential.Count > 0) line.Append(" | ").AppendJoin(' ', differential);
+        var others = c.Totals.Where(kv => !c.Differential.ContainsKey(kv.Key) && kv.Value > 0).Select(kv => $"{kv.Key} {kv.Value}").ToList();
+        if (others.Count > 0) line.Append(" | ").AppendJoin(' ', others);
         line.Append(CultureInfo.InvariantCulture, $" | {detection.TotalMs:0} ms {executionProvider}");
         return line.ToString();
     }
