@@ -103,6 +103,15 @@ public static class ServiceHost
         return host;
     }
 
+    /// <summary>Top-level names of the settings, to catch them given without the section: values (DeviceId, ...) and
+    /// sections (Detector, Mqtt, ...).</summary>
+    private static readonly HashSet<string> ScalarOptionNames = OptionNames(section: false);
+    private static readonly HashSet<string> SectionOptionNames = OptionNames(section: true);
+
+    private static HashSet<string> OptionNames(bool section) => typeof(EdgeCounterOptions).GetProperties()
+        .Where(p => p.CanWrite && (p.PropertyType.IsClass && p.PropertyType != typeof(string)) == section)
+        .Select(p => p.Name).ToHashSet(StringComparer.OrdinalIgnoreCase);
+
     public static EdgeCounterOptions BindAndValidate(IConfiguration configuration)
     {
         var settings = new EdgeCounterOptions();
@@ -115,6 +124,19 @@ public static class ServiceHost
         {
             throw new ConfigurationProblemException([e.InnerException is { } inner ? $"{e.Message} ({inner.Message})" : e.Message]);
         }
+        // A setting given without the section prefix (--Detector:ModelPath=..., Detector__ModelPath=...) would be
+        // silently ignored: .NET binds only what sits under EdgeCounter. Name it, with the spelling that works.
+        // Sections count only with something inside (an unrelated SOURCE variable is not ours).
+        var misplaced = configuration.GetChildren()
+            .SelectMany(c => ScalarOptionNames.Contains(c.Key) && c.Value is not null ? [c.Path]
+                : SectionOptionNames.Contains(c.Key) ? c.AsEnumerable(makePathsRelative: false).Where(kv => kv.Value is not null && kv.Key.Contains(':')).Select(kv => kv.Key)
+                : [])
+            .Order(StringComparer.OrdinalIgnoreCase)
+            .Select(key => $"{key} is outside the {EdgeCounterOptions.SectionName} section and would be ignored: write {EdgeCounterOptions.SectionName}:{key} " +
+                           $"(--{EdgeCounterOptions.SectionName}:{key}=... on the command line, {EdgeCounterOptions.SectionName}__{key.Replace(":", "__")}=... in the environment)")
+            .ToList();
+        if (misplaced.Count > 0) throw new ConfigurationProblemException(misplaced);
+
         // One device id names the microscope everywhere. Mqtt:DeviceId is accepted as a synonym (it is documented
         // with the MQTT options), but two different ids would split topics from logs and session files.
         var earlyProblems = new List<string>();

@@ -209,6 +209,22 @@ public class ServiceEndToEndTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void A_setting_given_without_the_EdgeCounter_prefix_stops_the_start_and_shows_the_spelling_that_works()
+    {
+        static IConfiguration Config(params string[] pairs) =>
+            new ConfigurationBuilder()
+                .AddInMemoryCollection(pairs.Select(p => p.Split('=')).Select(kv => new KeyValuePair<string, string?>(kv[0], kv[1]))).Build();
+
+        var e = Assert.Throws<ConfigurationProblemException>(() =>
+            ServiceHost.BindAndValidate(Config("Detector:ModelPath=models/cellnet-3scale.onnx", "deviceid=scope-7", "PATH=/usr/bin", "SOURCE=/home/x")));
+        Assert.Equal(2, e.Problems.Count); // PATH, or a SOURCE variable with no section below it, is not ours
+        Assert.Contains(e.Problems, p => p.StartsWith("Detector:ModelPath is outside") && p.Contains("--EdgeCounter:Detector:ModelPath=") && p.Contains("EdgeCounter__Detector__ModelPath="));
+        Assert.Contains(e.Problems, p => p.StartsWith("deviceid is outside") && p.Contains("EdgeCounter:deviceid"));
+        // Prefixed, the same settings are read.
+        Assert.Equal("scope-7", ServiceHost.BindAndValidate(Config("EdgeCounter:DeviceId=scope-7", "PATH=/usr/bin")).EffectiveDeviceId);
+    }
+
+    [Fact]
     public async Task A_bad_configuration_stops_the_start_with_a_message_naming_the_key()
     {
         var state = Directory.CreateTempSubdirectory("edgecounter-badcfg-").FullName;
