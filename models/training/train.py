@@ -303,18 +303,8 @@ def main():
     log.info("evaluating with test-time flips: %s; test scales %s", {0: "none", 2: "mirror", 4: "mirror + vertical + both"}[tta],
              "/".join(f"{f:g}" for f in scales))
     val_preds = E.run_model(wrapper, val)
-    rv = E.evaluate(val, val_preds)
-    thresholds = [round(float(min(max(t, 0.05), 0.9)), 3) for t in rv["thresholds"]]
-    log.info("thresholds chosen on %s (max F1): %s", cfg.get("val_split", "val"), dict(zip(CLASSES, thresholds)))
     tf = cfg.get("thresholds_from")
-    if tf and os.path.isfile(resolve(tf)):
-        # val is inside trainval, so this model's own val optimum is optimistic; the twin trained on the
-        # train split alone (same recipe) saw no val image: use its val-optimal operating points.
-        t = json.load(open(resolve(tf)))["thresholds"]
-        thresholds = [float(t[c]) for c in CLASSES]
-        log.info("using thresholds from %s (chosen on val by the train-split twin): %s", tf, dict(zip(CLASSES, thresholds)))
-    elif tf:
-        log.warning("%s not found: thresholds chosen on val, which this model trained on (optimistic)", tf)
+    thresholds = operating_thresholds(E.evaluate(val, val_preds), cfg.get("val_split", "val"), tf)
     rv = E.evaluate(val, val_preds, thresholds)
     log.info("\n" + E.format_table(rv, f"BCCD {cfg.get('val_split', 'val')} (in training set: {cfg.get('val_split', 'val') in cfg['train_splits'] or 'trainval' in cfg['train_splits']})"))
     t = time.time()
@@ -356,6 +346,28 @@ def main():
     log.info("metrics written to %s", mpath)
 
 
+def operating_thresholds(val_result, val_split, thresholds_from, variant=None):
+    """Per-class operating thresholds: this model's F1 optimum on val, unless thresholds_from (the train-split twin's
+    metrics) has them for this graph (its "variants" entry for a variant). val is inside trainval, so the final
+    model's own val optimum is optimistic; the twin saw no val image."""
+    who = f"variant {variant}: " if variant else ""
+    thresholds = [round(float(min(max(t, 0.05), 0.9)), 3) for t in val_result["thresholds"]]
+    log.info("%sthresholds chosen on %s (max F1): %s", who, val_split, dict(zip(CLASSES, thresholds)))
+    if not thresholds_from:
+        return thresholds
+    if not os.path.isfile(resolve(thresholds_from)):
+        log.warning("%s%s not found: thresholds chosen on val, which this model trained on (optimistic)", who, thresholds_from)
+        return thresholds
+    source = json.load(open(resolve(thresholds_from)))
+    t = source.get("variants", {}).get(variant, {}).get("thresholds") if variant else source["thresholds"]
+    if not t:
+        log.warning("%s%s has no thresholds for it: chosen on val, which this model trained on (optimistic)", who, thresholds_from)
+        return thresholds
+    thresholds = [float(t[c]) for c in CLASSES]
+    log.info("%susing thresholds from %s (chosen on val by the train-split twin): %s", who, thresholds_from, dict(zip(CLASSES, thresholds)))
+    return thresholds
+
+
 def evaluate_variant(model, cfg, name, val, test, synth_dir, thresholds_from):
     """Evaluate and export graph variant NAME (same weights, other test-time settings, e.g. three test scales).
     Its thresholds are chosen on val like the main graph's: by the train-split twin's metrics when given."""
@@ -365,15 +377,7 @@ def evaluate_variant(model, cfg, name, val, test, synth_dir, thresholds_from):
     wrapper = ExportWrapper(model, vcfg.get("tta", 0), scales).eval()
     log.info("variant %s: test scales %s, flips %s", name, "/".join(f"{f:g}" for f in scales), vcfg.get("tta", 0))
     val_preds = E.run_model(wrapper, val)
-    thresholds = [round(float(min(max(t, 0.05), 0.9)), 3) for t in E.evaluate(val, val_preds)["thresholds"]]
-    if thresholds_from and os.path.isfile(resolve(thresholds_from)):
-        t = json.load(open(resolve(thresholds_from))).get("variants", {}).get(name, {}).get("thresholds")
-        if t:
-            thresholds = [float(t[c]) for c in CLASSES]
-            log.info("variant %s: thresholds from %s (chosen on val by the train-split twin): %s", name, thresholds_from,
-                     dict(zip(CLASSES, thresholds)))
-        else:
-            log.warning("variant %s: %s has no thresholds for it: chosen on val, which this model trained on", name, thresholds_from)
+    thresholds = operating_thresholds(E.evaluate(val, val_preds), cfg.get("val_split", "val"), thresholds_from, variant=name)
     rv = E.evaluate(val, val_preds, thresholds)
     log.info("\n" + E.format_table(rv, f"variant {name}: BCCD {cfg.get('val_split', 'val')}"))
     t = time.time()

@@ -1,6 +1,7 @@
 using EdgeCounter.Counting;
 using EdgeCounter.Detection;
 using EdgeCounter.Hosting;
+using EdgeCounter.IntegrationTests.Publishing;
 using Cell = EdgeCounter.Detection.Detection;
 
 namespace EdgeCounter.IntegrationTests.Hosting;
@@ -8,17 +9,13 @@ namespace EdgeCounter.IntegrationTests.Hosting;
 /// <summary>The console line a technician reads per counted field.</summary>
 public class FieldLineTests : IDisposable
 {
-    private static readonly string[] White = ["neutrophil", "eosinophil", "basophil", "lymphocyte", "monocyte"];
+    private static readonly string[] White = ServiceUnderTest.White;
     private readonly DirectoryInfo _state = Directory.CreateTempSubdirectory("edgecounter-fieldline-");
 
     public void Dispose() => _state.Delete(recursive: true);
 
-    private CountingService Service()
-    {
-        var model = new ModelInfo("edgecounter-cellnet", "1.1.0", [.. White, "RBC", "Platelets"],
-            new Dictionary<string, IReadOnlyList<string>> { ["WBC"] = White }, White);
-        return new CountingService(CountingCatalog.FromModel(model), new CountingOptions(), new SessionStore(_state.FullName));
-    }
+    private CountingService Service() =>
+        new(CountingCatalog.FromModel(ServiceUnderTest.Model), new CountingOptions(), new SessionStore(_state.FullName));
 
     private static List<Cell> Cells(params (string Label, int Count)[] cells)
     {
