@@ -57,6 +57,46 @@ def match_image(det_boxes, det_scores, gt_boxes, thr):
     return tp, gi
 
 
+def match_points(det_boxes, det_scores, points):
+    """Greedy by score: each detection takes the nearest unmatched point inside its box."""
+    order = np.argsort(-det_scores, kind="stable")
+    tp = np.zeros(len(det_scores), bool)
+    if len(points) == 0 or len(det_boxes) == 0:
+        return tp
+    used = np.zeros(len(points), bool)
+    for d in order:
+        b = det_boxes[d]
+        inside = ~used & (points[:, 0] >= b[0]) & (points[:, 0] <= b[2]) & (points[:, 1] >= b[1]) & (points[:, 1] <= b[3])
+        cand = np.where(inside)[0]
+        if len(cand):
+            ctr = np.array([(b[0] + b[2]) / 2, (b[1] + b[3]) / 2])
+            g = cand[np.argmin(np.hypot(*(points[cand] - ctr).T))]
+            used[g] = True
+            tp[d] = True
+    return tp
+
+
+def match_sample(s, p, c, thr):
+    """True-positive flags and scores of class c's detections in one image, and the number of labelled cells.
+    Unmatched detections on an ignore region of the class (a cell the source did not label) count neither way.
+    Point-labelled samples match a point inside the detected box (IoU does not apply)."""
+    g = s.boxes[s.classes == c]
+    m = (p["classes"] == c).numpy()
+    db, ds = p["boxes"].numpy()[m], p["scores"].numpy()[m]
+    if getattr(s, "points", False):
+        tp = match_points(db, ds, (g[:, :2] + g[:, 2:]) / 2)
+    else:
+        tp, _ = match_image(db, ds, g, thr)
+    ib = s.ignore[0][s.ignore[1] == c] if hasattr(s, "ignore") else np.zeros((0, 4))
+    if len(ib) and len(db):
+        ctr = (db[:, :2] + db[:, 2:]) / 2
+        on_ignore = ((ctr[:, None, 0] >= ib[None, :, 0]) & (ctr[:, None, 0] <= ib[None, :, 2]) &
+                     (ctr[:, None, 1] >= ib[None, :, 1]) & (ctr[:, None, 1] <= ib[None, :, 3])).any(1)
+        keep = tp | ~on_ignore
+        tp, ds = tp[keep], ds[keep]
+    return tp, ds, len(g)
+
+
 def ap_from_pr(tp, scores, npos):
     if npos == 0:
         return float("nan"), float("nan")
@@ -117,11 +157,10 @@ def evaluate(samples, preds, thresholds=None):
         for thr in IOU_THRESHOLDS:
             tps, scs, npos = [], [], 0
             for s, p in zip(samples, preds):
-                g = s.boxes[s.classes == c]
-                m = (p["classes"] == c).numpy()
-                db, ds = p["boxes"].numpy()[m], p["scores"].numpy()[m]
-                tp, _ = match_image(db, ds, g, thr)
-                tps.append(tp); scs.append(ds); npos += len(g)
+                if c not in getattr(s, "labelled", range(len(CLASSES))):
+                    continue
+                tp, ds, n = match_sample(s, p, c, thr)
+                tps.append(tp); scs.append(ds); npos += n
             tp = np.concatenate(tps) if tps else np.zeros(0, bool)
             sc = np.concatenate(scs) if scs else np.zeros(0)
             coco, voc = ap_from_pr(tp, sc, npos)
@@ -156,7 +195,7 @@ def subtype_eval(samples, preds, thresholds):
     conf = np.zeros((S, S + 1), int)  # last column: missed
     for s, p in zip(samples, preds):
         known = np.where((s.classes == WBC) & (s.subtypes >= 0))[0]
-        if len(known) == 0:
+        if len(known) == 0 or getattr(s, "points", False):
             continue
         m = ((p["classes"] == WBC) & (p["scores"] >= thresholds[WBC])).numpy()
         db = p["boxes"].numpy()[m]; ds = p["scores"].numpy()[m]; dp = p["subtype_prob"].numpy()[m]
@@ -193,3 +232,39 @@ def format_table(res, title):
     for s, row in zip(SUBTYPES, st["confusion_rows_true_cols_pred_plus_missed"]):
         lines.append(f"{s:<11}" + " ".join(f"{v:>6}" for v in row[:-1]) + f"  {row[-1]:>6}")
     return "\n".join(lines)
+
+
+def pooled_thresholds(per_source, grid=None):
+    """Per-class operating thresholds on a pooled validation set: the score that maximises the mean F1 over the
+    sources that label the class (each source counts once, whatever its size, so no one lab's labelling decides).
+    per_source: {name: (samples, preds)}. Returns thresholds and, per class and source, F1 / precision / recall /
+    count error at them."""
+    grid = np.round(np.arange(0.05, 0.905, 0.005), 3) if grid is None else grid
+    thresholds, report = [], {}
+    for c, cname in enumerate(CLASSES):
+        curves = {}
+        for name, (samples, preds) in per_source.items():
+            tps, scs, npos = [], [], 0
+            for s, p in zip(samples, preds):
+                if c not in getattr(s, "labelled", range(len(CLASSES))):
+                    continue
+                tp, ds, n = match_sample(s, p, c, 0.5)
+                tps.append(tp); scs.append(ds); npos += n
+            if npos == 0:
+                continue
+            tp = np.concatenate(tps); sc = np.concatenate(scs)
+            f1 = np.array([f1_at(tp, sc, npos, t)[0] for t in grid])
+            curves[name] = (tp, sc, npos, f1)
+        if not curves:
+            thresholds.append(0.3)
+            continue
+        mean_f1 = np.mean([v[3] for v in curves.values()], axis=0)
+        t = float(grid[int(np.argmax(mean_f1))])
+        thresholds.append(t)
+        report[cname] = {"threshold": t, "mean_F1": float(mean_f1.max()), "sources": {}}
+        for name, (tp, sc, npos, _) in curves.items():
+            f1, pr, rc = f1_at(tp, sc, npos, t)
+            counted = int((sc >= t).sum())
+            report[cname]["sources"][name] = {"gt": int(npos), "F1": round(f1, 4), "precision": round(pr, 4),
+                                              "recall": round(rc, 4), "countErrorPct": round(100.0 * (counted - npos) / npos, 2)}
+    return thresholds, report

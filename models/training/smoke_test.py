@@ -29,24 +29,43 @@ def main():
     rng = np.random.default_rng(0)
     w, h = 128, 96
     samples = [D.make_toy_field(rng, w, h) for _ in range(4)]
-    # one augmented pass through the real pipeline (scale, flips, crop, colour) to exercise it
-    auged = [D.augment(s, rng, w, h, (0.8, 1.2), 0.5) for s in samples]
-    imgs = np.stack([D.image_to_tensor_array(a[0]) for a in auged])
-    tg = [D.encode_targets(a[1], a[2], a[3], a[4], h // STRIDE, w // STRIDE) for a in auged]
+    aug = {"scale": [0.8, 1.2], "colour": 0.5, "min_visible": 0.3, "defocus_p": 0.3, "motion_p": 0.2, "eyepiece_p": 0.2}
+    # one augmented pass through the real pipeline (scale, flips, crop, colour, degradations) to exercise it
+    auged = [D.augment(s, rng, w, h, aug) for s in samples]
+    imgs = np.stack([D.image_to_tensor_array(a["image"]) for a in auged])
+    tg = [D.encode(a, h // STRIDE, w // STRIDE) for a in auged]
     batch = {k: torch.from_numpy(np.stack([t[k] for t in tg])) for k in tg[0]}
     x = torch.from_numpy(imgs)
     assert batch["reg_mask"].sum() > 0, "no object centres encoded"
     assert (batch["subtype"] >= 0).any(), "no subtype targets encoded"
 
-    # The fine-tune's class filter: a source may teach only some classes; the others get no loss at all.
+    # Partial labels. A class the source does not label gets no loss at all (no centres, no negatives); an ignore
+    # region takes away its class's negatives; a point label teaches the centre but no size.
     import train as T
-    cfg = {"crop": [w, h], "batch": 4, "scale": [0.8, 1.2], "colour": 0.5}
-    kept = [CLASSES.index("WBC"), CLASSES.index("Platelets")]
-    filtered = next(iter(T.BatchStream([samples], [1.0], cfg, 0, {"toy": kept})))
-    rbc = CLASSES.index("RBC")
-    assert float(filtered["heatmap"][:, rbc].max()) == 0 and float(filtered["neg_weight"][:, rbc].max()) == 0, "filtered class still taught"
-    assert float(filtered["heatmap"][:, kept].max()) == 1, "kept classes lost their centres"
-    assert float(next(iter(T.BatchStream([samples], [1.0], cfg, 0)))["heatmap"][:, rbc].max()) == 1, "unfiltered stream lost red cells"
+    cfg = {"crop": [w, h], "batch": 4}
+    rbc, wbc = CLASSES.index("RBC"), CLASSES.index("WBC")
+    partial = [D.Sample(s.name, s.image, s.boxes, s.classes, s.subtypes, "toy", labelled=[wbc, CLASSES.index("Platelets")])
+               for s in samples]
+    filtered = next(iter(T.BatchStream([partial], [1.0], [dict(aug, colour=0.0)], cfg, 0)))
+    assert float(filtered["heatmap"][:, rbc].max()) == 0 and float(filtered["neg_weight"][:, rbc].max()) == 0, "unlabelled class still taught"
+    assert float(filtered["heatmap"][:, wbc].max()) == 1, "labelled classes lost their centres"
+    assert float(next(iter(T.BatchStream([samples], [1.0], [aug], cfg, 0)))["heatmap"][:, rbc].max()) == 1, "fully labelled stream lost red cells"
+    s0 = samples[0]
+    rb = s0.boxes[s0.classes == rbc][:1]
+    t_ign = D.encode_targets(np.zeros((0, 4), np.float32), np.zeros(0, np.int64), np.zeros(0, np.int64),
+                             (rb, np.array([rbc])), h // STRIDE, w // STRIDE)
+    cx, cy = int((rb[0, 0] + rb[0, 2]) / 2 // STRIDE), int((rb[0, 1] + rb[0, 3]) / 2 // STRIDE)
+    assert t_ign["neg_weight"][rbc, cy, cx] == 0 and t_ign["neg_weight"][wbc, cy, cx] == 1, "ignore region must act on its class only"
+    loss_a = detection_loss(tuple(torch.zeros(1, *s) for s in ((3, h // STRIDE, w // STRIDE), (2, h // STRIDE, w // STRIDE),
+                                                              (2, h // STRIDE, w // STRIDE), (5, h // STRIDE, w // STRIDE))),
+                            {k: torch.from_numpy(v[None]) for k, v in t_ign.items()})[0]
+    assert torch.isfinite(loss_a), "loss on an image with nothing labelled must be finite"
+    pts = D.Sample("pts", s0.image, rb, [rbc], [-1], "toy", labelled=[rbc], size_known=[False], points=True)
+    tp = D.encode(D.augment(pts, rng, w, h, {"scale": [1.0, 1.0], "colour": 0.0}), h // STRIDE, w // STRIDE)
+    assert tp["heatmap"][rbc].max() == 1 and tp["reg_mask"].sum() == 0, "a point label teaches its centre, not a size"
+    # The frame rule: a cell cut by the image's own frame is whole only in part.
+    vis = D.frame_visible_fraction(np.array([[0, 10, 20, 50], [30, 30, 70, 70]], np.float32), 100, 100)
+    assert vis[0] == 0.5 and vis[1] == 1.0, vis
 
     net = CellNet()
     opt = torch.optim.AdamW(net.parameters(), lr=3e-3, weight_decay=1e-4)

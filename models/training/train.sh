@@ -1,27 +1,24 @@
 #!/usr/bin/env bash
-# One command to retrain and re-export CellNet from scratch on CPU (fixed seed):
-#   models/training/train.sh trainonly  # 1) twin on BCCD train (+ synth): per-class thresholds chosen on val
-#   models/training/train.sh            # 2) final model on BCCD trainval + synth fields; evaluates on test,
-#                                       #    exports models/cellnet.onnx, the sidecar and the parity fixture,
-#                                       #    and each graph variant of the config (cellnet-3scale.onnx, ...)
-#   models/training/train.sh all        # 1) then 2)
-#   models/training/train.sh longft-trainonly && models/training/train.sh longft
-#                                       # the round-2 experiment (3000-iteration fine-tune; not shipped, see
-#                                       # experiments.md); writes only under models/training/runs/longft*
-# Extra arguments go to train.py (e.g. --device cuda where a GPU is lent, --minutes N time guard).
+# One command to retrain and re-export CellNet from scratch on CPU (fixed seeds):
+#   models/training/train.sh            # the detector (configs/v2.json): every source with its partial labels,
+#                                       # thresholds on the pooled validation set; exports models/cellnet.onnx,
+#                                       # the sidecar, the parity fixture and each graph variant (cellnet-3scale.onnx)
+#   models/training/train.sh subtypes   # the white-cell subtype stage (configs/subtypes.json): models/cellnet-subtypes.onnx
+#   models/training/train.sh all        # both
+#   models/training/train.sh pseudo     # rebuild the partial-label cache (models/training/pseudo/*.json) with the
+#                                       # reference model (committed; only needed for a new source)
+# Extra arguments go to the Python script (e.g. --device cuda where a GPU is lent, --minutes N time guard).
 # Needs /usr/bin/python3 with Debian's torch/torchvision/onnx/cv2/numpy, dotnet (the simulator makes the
-# synthetic fields on first use) and BCCD at /work/shared/datasets/bccd (or --bccd DIR).
+# synthetic fields on first use) and the datasets under ../shared/datasets beside the repository.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-which="${1:-final}"
+which="${1:-detector}"
 shift || true
-if [ "$which" = all ]; then
-  /usr/bin/python3 models/training/train.py --config models/training/configs/trainonly.json \
-    --run-dir models/training/runs/trainonly --scratch "$@"
-  which=final
-fi
-if [ "$which" = trainonly ]; then
-  exec /usr/bin/python3 models/training/train.py --config models/training/configs/trainonly.json \
-    --run-dir models/training/runs/trainonly --scratch "$@"
-fi
-exec /usr/bin/python3 models/training/train.py --config "models/training/configs/${which}.json" "$@"
+case "$which" in
+  detector) exec /usr/bin/python3 models/training/train.py --config models/training/configs/v2.json "$@" ;;
+  subtypes) exec /usr/bin/python3 models/training/subtypes.py --config models/training/configs/subtypes.json "$@" ;;
+  all) /usr/bin/python3 models/training/train.py --config models/training/configs/v2.json "$@"
+       exec /usr/bin/python3 models/training/subtypes.py --config models/training/configs/subtypes.json ;;
+  pseudo) exec /usr/bin/python3 models/training/pseudo.py --config models/training/configs/v2.json "$@" ;;
+  *) echo "usage: $0 [detector|subtypes|all|pseudo] [args]" >&2; exit 2 ;;
+esac

@@ -2,7 +2,7 @@
 """Rebuild a CellNet checkpoint from an exported one-pass graph, e.g. to re-export the shipped weights with
 another graph variant when the training run's checkpoint is gone:
 
-    /usr/bin/python3 models/training/weights_from_onnx.py models/cellnet.onnx models/training/configs/final.json \
+    /usr/bin/python3 models/training/weights_from_onnx.py models/cellnet.onnx models/training/configs/v2.json \
         models/training/runs/final/model.pt
     /usr/bin/python3 models/training/export.py --checkpoint models/training/runs/final/model.pt \
         --thresholds-from models/training/metrics.json --variant 3scale
