@@ -36,6 +36,10 @@ public sealed class DetectorOptions
     /// <summary>The camera's pixel size at the specimen, in micrometres; used when <see cref="InputScale"/> is null.</summary>
     public double? CameraMicrometresPerPixel { get; set; }
 
+    /// <summary>Run the model's white-cell subtype stage when its sidecar names one (sidecar <c>subtypes.stage</c>);
+    /// false: the detector's own subtype head names the subtypes (and no cell is unidentified).</summary>
+    public bool UseSubtypeStage { get; set; } = true;
+
     /// <summary>Per-class score thresholds replacing the sidecar's operating points (class name → threshold).</summary>
     public IDictionary<string, float>? ScoreThresholdOverrides { get; set; }
 

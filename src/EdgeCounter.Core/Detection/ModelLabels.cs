@@ -21,6 +21,10 @@ public sealed class ModelLabels
     public string? SubtypeOf { get; init; }
     /// <summary>Subtype labels, in subtype channel order.</summary>
     public IReadOnlyList<string> Subtypes { get; init; } = [];
+    /// <summary>The subtype stage's model file (sidecar <c>subtypes.stage</c>, relative to the sidecar's folder), or
+    /// null: a second classifier that names each white cell's subtype in place of the subtype head, and may call a
+    /// cell <see cref="SubtypeStageLabels.UnidentifiedLabel"/>.</summary>
+    public string? SubtypeStage { get; init; }
     public IReadOnlyDictionary<string, IReadOnlyList<string>> Groups { get; init; } = new Dictionary<string, IReadOnlyList<string>>();
     public IReadOnlyList<string> Differential { get; init; } = [];
     /// <summary>Operating score threshold per class, in class order.</summary>
@@ -34,9 +38,14 @@ public sealed class ModelLabels
     /// <summary>Channel index of <see cref="SubtypeOf"/> in <see cref="Classes"/>, or -1.</summary>
     public int SubtypeClassIndex => SubtypeOf is null ? -1 : IndexOf(Classes, SubtypeOf);
 
-    /// <summary>Every label a detection can carry: each class, with the subtype class replaced by its subtypes.</summary>
-    public IReadOnlyList<string> Labels =>
-        Classes.SelectMany(c => c == SubtypeOf && Subtypes.Count > 0 ? Subtypes : [c]).ToList();
+    /// <summary>Every label a detection can carry: each class, with the subtype class replaced by its subtypes (and
+    /// the unidentified label, with a subtype stage).</summary>
+    public IReadOnlyList<string> Labels => LabelsOf(Classes, SubtypeOf, Subtypes, SubtypeStage is not null);
+
+    private static List<string> LabelsOf(IReadOnlyList<string> classes, string? subtypeOf, IReadOnlyList<string> subtypes, bool stage) =>
+        classes.SelectMany(c => c == subtypeOf && subtypes.Count > 0
+            ? (stage ? [.. subtypes, SubtypeStageLabels.UnidentifiedLabel] : subtypes)
+            : (IEnumerable<string>)[c]).ToList();
 
     public ModelInfo ToModelInfo() => new(Name, Version, Labels, Groups, Differential);
 
@@ -78,7 +87,10 @@ public sealed class ModelLabels
         if (input.Layout is { } layout && !layout.Equals("NCHW", StringComparison.OrdinalIgnoreCase)) Fail($"\"input.layout\" is '{layout}'; only NCHW is supported");
         if (input.Range is { } range && (range.Count != 2 || range[0] != 0 || range[1] != 1)) Fail("\"input.range\" must be [0, 1]");
 
-        var labels = classes.SelectMany(c => c == subtypeOf ? subtypes : [c]).ToList();
+        var stage = dto.Subtypes?.Stage;
+        if (stage is not null && (subtypeOf is null || string.IsNullOrWhiteSpace(stage))) Fail("\"subtypes.stage\" needs \"subtypes.of\" and a model file name");
+        if (subtypes.Contains(SubtypeStageLabels.UnidentifiedLabel, StringComparer.OrdinalIgnoreCase)) Fail($"\"subtypes.labels\" may not hold '{SubtypeStageLabels.UnidentifiedLabel}' (the subtype stage's verdict for a cell it is not sure of)");
+        var labels = LabelsOf(classes, subtypeOf, subtypes, stage is not null);
         var groups = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
         foreach (var (group, members) in dto.Groups ?? [])
         {
@@ -119,6 +131,7 @@ public sealed class ModelLabels
             Classes = classes,
             SubtypeOf = subtypeOf,
             Subtypes = subtypes,
+            SubtypeStage = stage,
             Groups = groups,
             Differential = differential,
             ScoreThresholds = thresholds,
@@ -186,5 +199,6 @@ public sealed class ModelLabels
     {
         public string? Of { get; set; }
         public List<string>? Labels { get; set; }
+        public string? Stage { get; set; }
     }
 }

@@ -33,6 +33,8 @@ public sealed class OnnxCellDetector : ICellDetector
     private readonly List<RawDetection> _raw = new(512);
     private readonly Mat _converted = new();
     private readonly Mat _resized = new();
+    private readonly SubtypeClassifier? _subtypeStage;
+    private readonly float _stageMinScore;
     private float[] _input = [];
     private float[] _heatmap = [];
     private float[] _size = [];
@@ -62,7 +64,7 @@ public sealed class OnnxCellDetector : ICellDetector
         try
         {
             // Inside the try: a model ONNX Runtime refuses must not leave the run options and Mats to the finalizer.
-            (_session, ExecutionProvider) = CreateSession(modelPath, options.ExecutionProvider, threads, options.AllowSpinning);
+            (_session, ExecutionProvider) = OnnxSessions.Create(modelPath, options.ExecutionProvider, threads, options.AllowSpinning, _logger);
             labels ??= LabelsFromMetadata(_session, modelPath, labelsPath);
             _labels = labels;
             _hasSubtypes = labels.SubtypeOf is not null;
@@ -82,9 +84,16 @@ public sealed class OnnxCellDetector : ICellDetector
             Model = labels.ToModelInfo();
             Labels = labels;
             CheckOutputShapes(modelPath);
+            if (labels.SubtypeStage is not null && options.UseSubtypeStage)
+            {
+                _subtypeStage = LoadSubtypeStage(labels, labelsPath, modelPath, options, threads);
+                // Only cells the count will keep are looked at again (evaluation decodes far below the operating point).
+                _stageMinScore = labels.ScoreThresholds[labels.SubtypeClassIndex];
+            }
         }
         catch
         {
+            _subtypeStage?.Dispose();
             _session?.Dispose();
             _runOptions.Dispose();
             _converted.Dispose();
@@ -100,6 +109,9 @@ public sealed class OnnxCellDetector : ICellDetector
     }
 
     public ModelInfo Model { get; }
+
+    /// <summary>The white-cell subtype stage in use, or null (the detector's own subtype head names the subtypes).</summary>
+    public SubtypeStageLabels? SubtypeStage => _subtypeStage?.Labels;
 
     /// <summary>The parsed sidecar (classes, subtypes, thresholds, size rule).</summary>
     public ModelLabels Labels { get; }
@@ -120,7 +132,8 @@ public sealed class OnnxCellDetector : ICellDetector
 
         var start = Stopwatch.GetTimestamp();
         var geometry = InputGeometry.For(bgrImage.Cols, bgrImage.Rows, InputScale, _labels.SizeMultiple);
-        var source = ToBgr8(bgrImage);
+        var frame = ToBgr8(bgrImage);
+        var source = frame;
         if (geometry.NeedsResize)
         {
             var interpolation = geometry.ResizedWidth < geometry.FrameWidth ? InterpolationFlags.Area : InterpolationFlags.Linear;
@@ -151,11 +164,13 @@ public sealed class OnnxCellDetector : ICellDetector
         var inferred = Stopwatch.GetTimestamp();
 
         var detections = Decode(geometry, output);
+        var stageMs = _subtypeStage is null ? 0 : _subtypeStage.Relabel(frame, detections, _labels.SubtypeOf!, _stageMinScore);
         var done = Stopwatch.GetTimestamp();
+        // The subtype stage is a second network: its time counts as inference.
         return new DetectionResult(detections,
             Stopwatch.GetElapsedTime(start, preprocessed).TotalMilliseconds,
-            Stopwatch.GetElapsedTime(preprocessed, inferred).TotalMilliseconds,
-            Stopwatch.GetElapsedTime(inferred, done).TotalMilliseconds);
+            Stopwatch.GetElapsedTime(preprocessed, inferred).TotalMilliseconds + stageMs,
+            Stopwatch.GetElapsedTime(inferred, done).TotalMilliseconds - stageMs);
     }
 
     private List<Detection> Decode(InputGeometry geometry, OutputGeometry output)
@@ -179,6 +194,20 @@ public sealed class OnnxCellDetector : ICellDetector
         return detections;
     }
 
+    private SubtypeClassifier LoadSubtypeStage(ModelLabels labels, string labelsPath, string modelPath, DetectorOptions options, int threads)
+    {
+        var folder = Path.GetDirectoryName(File.Exists(labelsPath) ? labelsPath : modelPath) ?? "";
+        var stagePath = Path.Combine(folder, labels.SubtypeStage!);
+        var stageLabels = SubtypeStageLabels.Load(DetectorOptions.DefaultLabelsPath(stagePath));
+        foreach (var d in stageLabels.Differential)
+            if (!labels.Subtypes.Contains(d, StringComparer.Ordinal))
+                throw new ModelLoadException($"Subtype stage {stagePath} names '{d}', which is not a subtype of {labelsPath} ({string.Join(", ", labels.Subtypes)})");
+        var stage = new SubtypeClassifier(stagePath, stageLabels, options.ExecutionProvider, threads, options.AllowSpinning, _logger);
+        _logger.LogInformation("Subtype stage {Name} {Version} loaded from {Path} on {Provider}: {Classes}; unidentified below {Threshold:0.##}",
+            stageLabels.Name, stageLabels.Version, stagePath, stage.ExecutionProvider, string.Join(",", stageLabels.Classes), stageLabels.UnidentifiedBelow);
+        return stage;
+    }
+
     private Mat ToBgr8(Mat image)
     {
         if (image.Type() == MatType.CV_8UC3) return image;
@@ -190,69 +219,6 @@ public sealed class OnnxCellDetector : ICellDetector
     private static void EnsureCapacity(ref float[] buffer, int length)
     {
         if (buffer.Length < length) buffer = new float[length];
-    }
-
-    private (InferenceSession, string) CreateSession(string modelPath, ExecutionProviderPreference preference, int threads, bool allowSpinning)
-    {
-        // In Auto mode, look for the CUDA runtime first: without it ONNX Runtime prints a native error to stderr on
-        // every start before failing, which on a CPU kiosk is noise, not news.
-        var missingCuda = preference == ExecutionProviderPreference.Auto ? CudaRuntimeProbe.FirstMissingLibrary() : null;
-        if (missingCuda is not null)
-            _logger.LogInformation("ONNX Runtime: CUDA runtime not installed ({Library} not found); using CPU", missingCuda);
-        else if (preference != ExecutionProviderPreference.Cpu)
-        {
-            SessionOptions? cudaOptions = null;
-            try
-            {
-                cudaOptions = NewSessionOptions(threads, allowSpinning);
-                cudaOptions.AppendExecutionProvider_CUDA(0);
-                var session = new InferenceSession(modelPath, cudaOptions);
-                _logger.LogInformation("ONNX Runtime: CUDA execution provider loaded");
-                return (session, "CUDA");
-            }
-            // The GPU package throws OnnxRuntimeException when the CUDA libraries are absent; the CPU-only package has
-            // no CUDA entry point at all (EntryPointNotFoundException).
-            catch (Exception e) when (e is OnnxRuntimeException or EntryPointNotFoundException or DllNotFoundException)
-            {
-                if (preference == ExecutionProviderPreference.Cuda)
-                    throw new ModelLoadException($"CUDA execution provider requested but it did not load: {e.Message}", e);
-                _logger.LogWarning("ONNX Runtime: CUDA execution provider unavailable ({Reason}); using CPU", FirstLine(e.Message));
-            }
-            finally
-            {
-                cudaOptions?.Dispose();
-            }
-        }
-        using var cpuOptions = NewSessionOptions(threads, allowSpinning);
-        try
-        {
-            var session = new InferenceSession(modelPath, cpuOptions);
-            _logger.LogInformation("ONNX Runtime: CPU execution provider in use");
-            return (session, "CPU");
-        }
-        catch (OnnxRuntimeException e)
-        {
-            throw new ModelLoadException($"Model {modelPath} cannot be loaded by ONNX Runtime: {e.Message}", e);
-        }
-    }
-
-    private static SessionOptions NewSessionOptions(int threads, bool allowSpinning)
-    {
-        var options = new SessionOptions
-        {
-            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
-            IntraOpNumThreads = threads,
-            // One image at a time: inter-op parallelism would only add threads that compete with intra-op ones.
-            ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
-        };
-        options.AddSessionConfigEntry("session.intra_op.allow_spinning", allowSpinning ? "1" : "0");
-        return options;
-    }
-
-    private static string FirstLine(string s)
-    {
-        var n = s.IndexOf('\n');
-        return n < 0 ? s : s[..n].TrimEnd();
     }
 
     private static ModelLabels LabelsFromMetadata(InferenceSession session, string modelPath, string labelsPath)
@@ -328,6 +294,7 @@ public sealed class OnnxCellDetector : ICellDetector
     {
         if (_disposed) return;
         _disposed = true;
+        _subtypeStage?.Dispose();
         _session.Dispose();
         _runOptions.Dispose();
         _converted.Dispose();
