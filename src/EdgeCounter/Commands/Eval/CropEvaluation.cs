@@ -98,7 +98,7 @@ internal static class CropEvaluation
 
         /// <summary>Signed error of the differential share's count: crops called this subtype minus crops of it, % of the latter.</summary>
         private double CountErrorPct(string cls) =>
-            VocEvaluation.CountErrorPct(Known.Sum(k => Count(k, SubtypeOf[cls])) + Others.Sum(o => Count(o, SubtypeOf[cls])) - Crops(cls), Crops(cls));
+            CountError.Percent(Known.Concat(Others).Sum(k => Count(k, SubtypeOf[cls])), Crops(cls));
 
         public void Print(TextWriter o)
         {

@@ -106,14 +106,11 @@ internal static class VocEvaluation
         wall.Stop();
         var n = Math.Max(1, times.Count);
         var counts = Enumerable.Range(0, evaluated.Count)
-            .Select(c => new SetCount(countError[c] / n, countBias[c] / n, truthTotal[c] / n, CountErrorPct(countBias[c], truthTotal[c]))).ToArray();
+            .Select(c => new SetCount(countError[c] / n, countBias[c] / n, truthTotal[c] / n, CountError.Percent(truthTotal[c] + countBias[c], truthTotal[c]))).ToArray();
         return new VocReport(dataset, onnx, detector.PixelScale, redCells, coco.Evaluate(), evaluatedNames, atOperating, counts,
             evaluated.Select(i => ThresholdFor(classes[i], pairing, onnx)).ToArray(),
             subtypes, times, wall.Elapsed, settings.MaxDets, settings.OnlyText);
     }
-
-    /// <summary>100 × (counted − truth) / truth over the whole set: the signed error of the count the product reports.</summary>
-    internal static double CountErrorPct(double countedMinusTruth, double truth) => truth > 0 ? 100 * countedMinusTruth / truth : double.NaN;
 
     private static int IndexOfName(IReadOnlyList<string> names, string name)
     {
