@@ -37,11 +37,11 @@ internal static class CropEvaluation
                 throw new EvalException($"model {onnx.Model.Name} {onnx.Model.Version} gives no white-cell subtypes");
             var threshold = labels.ScoreThresholds[labels.SubtypeClassIndex];
             // Crop classes are paired with subtypes by name (plural "s" and case ignored); the rest are other classes.
-            var subtypeOf = classes.ToDictionary(c => c, c => labels.Subtypes.FirstOrDefault(s => LabelPairing.Normalize(s) == LabelPairing.Normalize(c)));
+            var subtypeOf = classes.ToDictionary(c => c, c => labels.Subtypes.FirstOrDefault(s => s != ModelLabels.UnidentifiedLabel && LabelPairing.Normalize(s) == LabelPairing.Normalize(c)));
             var known = classes.Where(c => subtypeOf[c] is not null).ToList();
             var others = classes.Where(c => subtypeOf[c] is null).ToList();
             if (others.Count > 0) logger.LogInformation("Crop classes that are not model subtypes, reported apart: {Classes}", string.Join(", ", others));
-            var predictedNames = labels.Subtypes.Append(ModelLabels.UnidentifiedLabel).Append(NoWhiteCell).ToList();
+            var predictedNames = labels.Subtypes.Append(ModelLabels.UnidentifiedLabel).Append(NoWhiteCell).Distinct(StringComparer.Ordinal).ToList();
             var tallies = classes.ToDictionary(c => c, _ => new Dictionary<string, int>(StringComparer.Ordinal));
             var unexpected = new HashSet<string>(StringComparer.Ordinal);
             var redCells = new RedCellSizes(labels);

@@ -46,6 +46,7 @@ public static class EvalCommand
                                  subtypes.accuracy, scale.micrometresPerPixel, ...; --suite: every report)
             --markdown FILE      --suite: also write the table as Markdown
             --datasets DIR       --suite: where the shared sets are (default: ../shared/datasets beside the repository)
+            --synthetic-fields N --suite: held-out simulator fields to generate (default 120, as the model card)
             --min-score F        score floor for the AP curves and max recall (default 0.01; operating thresholds
                                  come from the model)
             --max-dets N         COCO maxDets per image and class (default 100)
@@ -68,9 +69,11 @@ public static class EvalCommand
         {
             var datasets = args.String("datasets");
             var markdown = args.String("markdown");
+            var syntheticFields = args.Int("synthetic-fields", EvalSuite.SyntheticFields);
+            if (syntheticFields < 1) throw new CommandLineException("--synthetic-fields must be at least 1");
             var baseSettings = EvalSettings.From(args, forSuite: true);
             args.ThrowOnUnknown();
-            return await EvalSuite.RunAsync(baseSettings, datasets, jsonPath, markdown, loggerFactory, Console.Out, cancellationToken);
+            return await EvalSuite.RunAsync(baseSettings, datasets, syntheticFields, jsonPath, markdown, loggerFactory, Console.Out, cancellationToken);
         }
         var settings = EvalSettings.From(args, forSuite: false);
         if (args.String("markdown") is not null) throw new CommandLineException("--markdown is for --suite");

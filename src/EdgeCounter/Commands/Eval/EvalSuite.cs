@@ -13,11 +13,13 @@ namespace EdgeCounter.Commands;
 internal static class EvalSuite
 {
     /// <summary>The held-out simulator fields: the model card's (training used seed 7).</summary>
-    public const string SyntheticOptions = "synth --fields 120 --seed 99 --wbc-label merged";
+    public const int SyntheticFields = 120;
+
+    private static string SyntheticOptions(int fields) => $"synth --fields {fields} --seed 99 --wbc-label merged";
 
     internal sealed record Row(string Set, string Options, string Path, Func<EvalSettings, EvalSettings> Configure, string Kind, bool Needed = true);
 
-    public static async Task<int> RunAsync(EvalSettings settings, string? datasetsDir, string? jsonPath, string? markdownPath,
+    public static async Task<int> RunAsync(EvalSettings settings, string? datasetsDir, int syntheticFields, string? jsonPath, string? markdownPath,
         ILoggerFactory loggerFactory, TextWriter output, CancellationToken cancellationToken)
     {
         var datasets = datasetsDir ?? DefaultDatasets();
@@ -27,7 +29,8 @@ internal static class EvalSuite
         catch (ModelLoadException e) { Console.Error.WriteLine($"eval: {e.Message}"); return 1; }
         var hasPlasmaCells = labels.Classes.Concat(labels.Labels).Any(n => LabelPairing.Normalize(n) == "plasma_cell");
         var bccd = System.IO.Path.Combine(datasets, "bccd");
-        var subtypes = System.IO.Path.Combine(bccd, "wbc_subtypes.csv");
+        var subtypesCsv = System.IO.Path.Combine(bccd, "wbc_subtypes.csv");
+        var subtypes = File.Exists(subtypesCsv) ? subtypesCsv : null;
         var synthetic = Directory.CreateTempSubdirectory("edgecounter-suite-synth-").FullName;
 
         EvalSettings Fixed(EvalSettings s, double scale) => s with { Detector = WithScale(s.Detector, scale) };
@@ -39,7 +42,7 @@ internal static class EvalSuite
             new("Chula RBC-12 test", "--auto-scale --only RBC", System.IO.Path.Combine(datasets, "chula-rbc12"), s => s with { AutoScale = true, Split = "test", Only = ["RBC"] }, "points"),
             new("LISC crops", "", System.IO.Path.Combine(datasets, "lisc-crops"), s => s, "crops"),
             new("SegPC-2021 val", "--auto-scale --only plasma_cell", System.IO.Path.Combine(datasets, "segpc2021"), s => s with { AutoScale = true, Split = "val", Only = ["plasma_cell"] }, "voc", hasPlasmaCells),
-            new("simulator, held out", $"{SyntheticOptions}; eval unresized", synthetic, s => s with { Split = "all" }, "voc"),
+            new("simulator, held out", $"{SyntheticOptions(syntheticFields)}; eval unresized", synthetic, s => s with { Split = "all" }, "voc"),
         };
 
         var results = new List<(Row Row, JsonObject? Report, string? Problem)>();
@@ -50,7 +53,7 @@ internal static class EvalSuite
                 cancellationToken.ThrowIfCancellationRequested();
                 if (!row.Needed) { results.Add((row, null, "the model has no plasma_cell class")); continue; }
                 if (row.Path == synthetic)
-                    await SynthCommand.RunAsync(new CommandLine([.. SyntheticOptions.Split(' ').Skip(1), "--out", synthetic]), cancellationToken);
+                    await SynthCommand.RunAsync(new CommandLine([.. SyntheticOptions(syntheticFields).Split(' ').Skip(1), "--out", synthetic]), cancellationToken);
                 if (!Directory.Exists(row.Path)) { results.Add((row, null, $"not found: {row.Path}")); continue; }
                 output.WriteLine();
                 output.WriteLine($"=== {row.Set} ({(row.Options.Length == 0 ? "defaults" : row.Options)})");
@@ -65,7 +68,7 @@ internal static class EvalSuite
                     };
                     results.Add((row, report, null));
                 }
-                catch (EvalException e) { results.Add((row, null, e.Message)); output.WriteLine($"eval: {e.Message}"); }
+                catch (Exception e) when (e is EvalException or CommandLineException) { results.Add((row, null, e.Message)); output.WriteLine($"eval: {e.Message}"); }
             }
         }
         finally
