@@ -97,6 +97,30 @@ public class PixelScaleCalibrationTests
     }
 
     [Fact]
+    public void TextureFoundAtAHugeEnlargementIsNotTakenForRedCells()
+    {
+        // BCCD-like: red cells 100 px wide (true factor 0.857) that the stand-in finds only when shrunk; at 4x it finds
+        // "cells" of 14 px in the texture of the real ones, asking for ever more enlargement.
+        var rng = new Random(5);
+        List<double> Model(double scale) => scale >= 3.5 ? Enumerable.Repeat(13.8, 20).ToList() : scale > 0.95 ? [] : BiasedModel(100, scale, 8, rng);
+        var calibration = new PixelScaleCalibration(Ruler(new PixelScaleCalibrationSettings { CoarseScales = [2, 4, 0.5] }), 0.1, initialScale: 2);
+        var search = calibration.BeginField();
+        var tried = new List<double>();
+        while (search.NextScale is { } s) { tried.Add(s); search.Observe(s, Model(s)); }
+        Assert.Equal([2, 4, 0.5], tried.Take(3));   // the guess, the nearest coarse factor (texture: refused), the next
+        Assert.InRange(search.Estimate!.Value / (ModelPx / 100), 0.97, 1.03);
+        Assert.Equal(tried.Count - 1, search.BestPass);
+
+        // With nothing but the texture to go by there is no estimate, and the guess stays.
+        var fooled = new PixelScaleCalibration(Ruler(new PixelScaleCalibrationSettings { CoarseScales = [2, 4] }), 0.1, initialScale: 2);
+        var none = fooled.BeginField();
+        while (none.NextScale is { } s) none.Observe(s, Model(s));
+        Assert.Null(none.Estimate);
+        Assert.False(fooled.Complete(none));
+        Assert.Equal(2, fooled.Scale);
+    }
+
+    [Fact]
     public void SmallFieldsPoolTheirCellsUntilEnoughAgree()
     {
         var calibration = new PixelScaleCalibration(Ruler(), 0.1);

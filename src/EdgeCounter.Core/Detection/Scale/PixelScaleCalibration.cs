@@ -139,12 +139,21 @@ public sealed class PixelScaleCalibration
 /// <summary>
 /// The search of one field for its scale: <see cref="NextScale"/> says at which factor to detect next, <see
 /// cref="Observe"/> takes the red-cell sizes that came out, until <see cref="NextScale"/> is null.
+/// <para>From a start (the guess, then the coarse factors nearest it) the search iterates: detect, ask the red cells
+/// which factor would make them the model's size, detect there. A start succeeds when the answer agrees with the
+/// factor it was given (a fixed point). It fails when too few red cells show, when the answer lies outside the
+/// allowed factors (upscaled far enough, a model finds "cells" in the texture of real ones, asking for ever more
+/// enlargement), or after a few iterations without agreement; the next start is tried then.</para>
 /// </summary>
 public sealed class FieldScaleSearch
 {
+    /// <summary>Iterations from one start before it is given up.</summary>
+    private const int IterationsPerStart = 4;
+
     private readonly RedCellRuler _ruler;
     private readonly List<double> _tried = new();
-    private readonly Queue<double> _coarse;
+    private readonly Queue<double> _starts;
+    private int _iterations;
     private int _bestPass = -1;
 
     internal FieldScaleSearch(RedCellRuler ruler, double guess, bool coarse)
@@ -152,8 +161,8 @@ public sealed class FieldScaleSearch
         _ruler = ruler;
         NextScale = guess;
         var s = ruler.Settings;
-        // Coarse factors nearest to the guess first; each only if it differs from the guess by more than the tolerance.
-        _coarse = new Queue<double>(coarse
+        // Coarse factors nearest to the guess first.
+        _starts = new Queue<double>(coarse
             ? s.CoarseScales.Select(f => Math.Clamp(f, s.MinScale, s.MaxScale)).Distinct().OrderBy(f => Math.Abs(Math.Log(f / guess)))
             : []);
     }
@@ -161,14 +170,14 @@ public sealed class FieldScaleSearch
     /// <summary>The factor of the next detector pass, or null when the search is done.</summary>
     public double? NextScale { get; private set; }
 
-    /// <summary>The factor the field's red cells ask for, or null when no pass found enough of them.</summary>
+    /// <summary>The factor the field's red cells agree on, or null when no start reached agreement.</summary>
     public double? Estimate { get; private set; }
 
     /// <summary>The red-cell sizes (frame pixels) of the pass the estimate comes from.</summary>
     public IReadOnlyList<double> RedCellSizes { get; private set; } = [];
 
     /// <summary>Which pass (0-based, in order of <see cref="Observe"/>) to report the field's detections from: the one
-    /// at or nearest the estimate, else the first.</summary>
+    /// that agreed, else the first (at the guess).</summary>
     public int BestPass => Math.Max(0, _bestPass);
 
     public int Passes => _tried.Count;
@@ -177,27 +186,35 @@ public sealed class FieldScaleSearch
     {
         if (NextScale is null) throw new InvalidOperationException("the search is done");
         _tried.Add(scale);
+        _iterations++;
         var s = _ruler.Settings;
         if (redCellSizes.Count >= s.MinCellsPerField)
         {
-            var asked = _ruler.ScaleFor(RedCellRuler.Median(redCellSizes));
-            Estimate = asked;
-            RedCellSizes = redCellSizes;
-            _bestPass = _tried.Count - 1;
-            _coarse.Clear(); // red cells found: iterate from here
-            var converged = Math.Abs(Math.Log(asked / scale)) <= Math.Log(1 + s.ConvergenceTolerance);
-            // A factor already tried (within the tolerance) would repeat a pass: a cycle, stop at the latest answer.
-            var repeat = _tried.Any(t => Math.Abs(Math.Log(asked / t)) <= Math.Log(1 + s.ConvergenceTolerance));
-            NextScale = converged || repeat || _tried.Count >= s.MaxPassesPerField ? null : asked;
-            return;
+            // Unclamped: an answer beyond the allowed range is no agreement, even at the range's end.
+            var asked = _ruler.ModelDiameterPx / RedCellRuler.Median(redCellSizes);
+            if (Math.Abs(Math.Log(asked / scale)) <= Math.Log(1 + s.ConvergenceTolerance))
+            {
+                Estimate = asked;
+                RedCellSizes = redCellSizes;
+                _bestPass = _tried.Count - 1;
+                NextScale = null;
+                return;
+            }
+            var inRange = asked >= s.MinScale && asked <= s.MaxScale;
+            if (inRange && _iterations < IterationsPerStart && _tried.Count < s.MaxPassesPerField) { NextScale = asked; return; }
         }
-        // Too few red cells here. After a good pass (the iteration moved away from them), keep that pass's answer.
-        if (Estimate is not null || _tried.Count >= s.MaxPassesPerField) { NextScale = null; return; }
-        while (_coarse.Count > 0)
-        {
-            var next = _coarse.Dequeue();
-            if (_tried.All(t => Math.Abs(Math.Log(next / t)) > Math.Log(1.1))) { NextScale = next; return; }
-        }
+        NextStart();
+    }
+
+    private void NextStart()
+    {
+        _iterations = 0;
+        if (_tried.Count < _ruler.Settings.MaxPassesPerField)
+            while (_starts.Count > 0)
+            {
+                var next = _starts.Dequeue();
+                if (_tried.All(t => Math.Abs(Math.Log(next / t)) > Math.Log(1.1))) { NextScale = next; return; }
+            }
         NextScale = null;
     }
 }

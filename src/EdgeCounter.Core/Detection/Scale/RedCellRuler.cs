@@ -24,7 +24,7 @@ public sealed record PixelScaleCalibrationSettings
     public double ConvergenceTolerance { get; init; } = 0.03;
 
     /// <summary>Detector passes a search may spend on one field.</summary>
-    public int MaxPassesPerField { get; init; } = 8;
+    public int MaxPassesPerField { get; init; } = 12;
 
     /// <summary>The resize factors a search may use.</summary>
     public double MinScale { get; init; } = 0.2;
