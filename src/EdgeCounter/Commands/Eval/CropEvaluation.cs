@@ -26,10 +26,7 @@ internal static class CropEvaluation
         catch (Exception e) when (e is IOException or FormatException) { throw new EvalException(e.Message, e); }
         var classes = settings.Evaluated(dataset.Classes);
 
-        ICellDetector detector;
-        try { detector = CreateDetector(settings.Detector, settings.AutoScale, loggerFactory); }
-        catch (ModelLoadException e) { throw new EvalException(e.Message, e); }
-        using (detector)
+        using (var detector = OpenDetector(settings, loggerFactory))
         {
             var onnx = Onnx(detector);
             var labels = onnx.Labels;
@@ -102,11 +99,7 @@ internal static class CropEvaluation
 
         public void Print(TextWriter o)
         {
-            var m = Detector.Model;
-            o.WriteLine($"Model {m.Name} {m.Version} on {Detector.ExecutionProvider}, input scale {F(Scale.InputScale, "0.###")}");
-            o.WriteLine($"Dataset {Dataset.Root}: {Images} crops, classes {string.Join(", ", Known.Concat(Others))}{OnlyText}");
-            o.WriteLine(Describe(Scale));
-            o.WriteLine();
+            PrintHeader(o, Detector, Scale, $"Dataset {Dataset.Root}: {Images} crops, classes {string.Join(", ", Known.Concat(Others))}{OnlyText}");
             o.WriteLine($"White-cell subtypes of the cell nearest each crop's centre: accuracy {F(Accuracy)} on {Decided} decided cells, {F(AccuracyAllCrops)} over all {KnownCrops} crops");
             o.WriteLine($"  unidentified {KnownUnidentified} ({F(100 * Ratio(KnownUnidentified, KnownCrops), "0.0")}%), no white cell found {KnownNone} ({F(100 * Ratio(KnownNone, KnownCrops), "0.0")}%)");
             o.WriteLine("  truth \\ predicted  " + string.Join(" ", PredictedNames.Select(n => Abbrev(n).PadLeft(6))) + "  recall  count error");
@@ -149,7 +142,7 @@ internal static class CropEvaluation
             return new JsonObject
             {
                 ["kind"] = "crops",
-                ["model"] = new JsonObject { ["name"] = Detector.Model.Name, ["version"] = Detector.Model.Version, ["executionProvider"] = Detector.ExecutionProvider, ["inputScale"] = Round(Scale.InputScale) },
+                ["model"] = ModelJson(Detector, Scale),
                 ["dataset"] = new JsonObject { ["root"] = Dataset.Root, ["images"] = Images },
                 ["scale"] = ScaleJson(Scale, RedCells.MedianModelPx(Scale.InputScale), RedCells.Count),
                 ["perClass"] = perClass,

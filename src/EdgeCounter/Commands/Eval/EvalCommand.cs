@@ -139,6 +139,27 @@ public static class EvalCommand
         return new AutoScalingDetector(detector, loggerFactory.CreateLogger<AutoScalingDetector>());
     }
 
+    /// <summary>The detector of one evaluation; a model that cannot be used fails the evaluation (exit 1).</summary>
+    internal static ICellDetector OpenDetector(EvalSettings settings, ILoggerFactory loggerFactory)
+    {
+        try { return CreateDetector(settings.Detector, settings.AutoScale, loggerFactory); }
+        catch (ModelLoadException e) { throw new EvalException(e.Message, e); }
+    }
+
+    /// <summary>A report's first lines: the model, the set (<paramref name="datasetLine"/>) and the pixel scale.</summary>
+    internal static void PrintHeader(TextWriter o, OnnxCellDetector detector, PixelScaleStatus scale, string datasetLine)
+    {
+        o.WriteLine($"Model {detector.Model.Name} {detector.Model.Version} on {detector.ExecutionProvider}, input scale {F(scale.InputScale, "0.###")}");
+        o.WriteLine(datasetLine);
+        o.WriteLine(Describe(scale));
+        o.WriteLine();
+    }
+
+    internal static JsonObject ModelJson(OnnxCellDetector detector, PixelScaleStatus scale) => new()
+    {
+        ["name"] = detector.Model.Name, ["version"] = detector.Model.Version, ["executionProvider"] = detector.ExecutionProvider, ["inputScale"] = Round(scale.InputScale),
+    };
+
     /// <summary>The ONNX detector itself, under its automatic scale if it has one.</summary>
     internal static OnnxCellDetector Onnx(ICellDetector detector) => detector switch
     {
@@ -174,6 +195,7 @@ public static class EvalCommand
         ["micrometresPerPixel"] = scale.MicrometresPerPixel is { } m ? Round(m) : null,
         ["estimatedFromRedCells"] = scale.RedCells,
         ["estimates"] = new JsonArray((scale.Estimates ?? []).Select(e => Round(e)).ToArray()),
+        ["estimatedMicrometresPerPixel"] = new JsonArray((scale.Estimates ?? []).Select(e => scale.MicrometresPerPixel is { } m ? Round(m / scale.InputScale * e) : null).ToArray()),
         ["redCellDiameterPx"] = Round(redCellDiameterPx),
         ["redCellsMeasured"] = redCellsMeasured,
     };

@@ -140,9 +140,17 @@ internal static class EvalSuite
                     : $"{Num(s["accuracy"])} of {s["matched"]}"
                 : "";
             sb.AppendLine($"| {row.Set} | {options} | {report["dataset"]?["images"]} | {Num(report["AP50"])} | {PerClass("AP50", v => F(v))} | {PerClass("recall", v => F(v))} | " +
-                          $"{PerClass("countErrorPct", v => v.ToString("+0.0;-0.0", CultureInfo.InvariantCulture) + " %")} | {subtypes} | {Num(report["scale"]?["micrometresPerPixel"], "0.###")} |");
+                          $"{PerClass("countErrorPct", v => v.ToString("+0.0;-0.0", CultureInfo.InvariantCulture) + " %")} | {subtypes} | {Scale(report["scale"])} |");
         }
         return sb.ToString();
+    }
+
+    /// <summary>The µm/px in use; where it was estimated several times (the red cells' size drifted), their range too.</summary>
+    private static string Scale(JsonNode? scale)
+    {
+        var now = Num(scale?["micrometresPerPixel"], "0.###");
+        var estimates = (scale?["estimatedMicrometresPerPixel"] as JsonArray)?.OfType<JsonValue>().Select(v => v.GetValue<double>()).ToList() ?? [];
+        return estimates.Count < 2 ? now : $"{now} ({estimates.Count} estimates, {EvalCommand.F(estimates.Min(), "0.###")}-{EvalCommand.F(estimates.Max(), "0.###")})";
     }
 
     private static string F(double v) => EvalCommand.F(v);

@@ -27,10 +27,7 @@ internal static class PointEvaluation
         if (dataset.Images.Count == 0) throw new EvalException($"split '{dataset.Split}' of {dir} holds no images with points");
         var pointClass = settings.Evaluated([settings.PointClass]).Single();
 
-        ICellDetector detector;
-        try { detector = CreateDetector(settings.Detector, settings.AutoScale, loggerFactory); }
-        catch (ModelLoadException e) { throw new EvalException(e.Message, e); }
-        using (detector)
+        using (var detector = OpenDetector(settings, loggerFactory))
         {
             var onnx = Onnx(detector);
             LabelPairing pairing;
@@ -72,10 +69,7 @@ internal static class PointEvaluation
             var maxRecall = points == 0 ? double.NaN : (double)foundAtFloor / points;
             var scale = detector.PixelScale;
 
-            output.WriteLine($"Model {onnx.Model.Name} {onnx.Model.Version} on {onnx.ExecutionProvider}, input scale {F(scale.InputScale, "0.###")}");
-            output.WriteLine($"Dataset {dataset.Root} split '{dataset.Split}': {images} images, {points} {pointClass} points{settings.OnlyText}");
-            output.WriteLine(Describe(scale));
-            output.WriteLine();
+            PrintHeader(output, onnx, scale, $"Dataset {dataset.Root} split '{dataset.Split}': {images} images, {points} {pointClass} points{settings.OnlyText}");
             output.WriteLine($"Recall only: {NoPrecisionReason}.");
             output.WriteLine($"  {pointClass}: recall {F(recall)} ({found} of {points} points inside a {pointClass} box at the operating threshold" +
                              $"{(threshold.Count == 1 ? " " + F(threshold[0], "0.00") : "")}); at score {F(settings.MinScore, "0.00")}: {F(maxRecall)}");
@@ -90,7 +84,7 @@ internal static class PointEvaluation
             return new JsonObject
             {
                 ["kind"] = "points",
-                ["model"] = new JsonObject { ["name"] = onnx.Model.Name, ["version"] = onnx.Model.Version, ["executionProvider"] = onnx.ExecutionProvider, ["inputScale"] = Round(scale.InputScale) },
+                ["model"] = ModelJson(onnx, scale),
                 ["dataset"] = new JsonObject { ["root"] = dataset.Root, ["split"] = dataset.Split, ["images"] = images },
                 ["scale"] = ScaleJson(scale, redCells.MedianModelPx(scale.InputScale), redCells.Count),
                 ["note"] = NoPrecisionReason,

@@ -24,10 +24,7 @@ internal static class VocEvaluation
         if (dataset.Images.Count == 0) throw new EvalException($"split '{dataset.Split}' of {vocDir} holds no images");
         var only = settings.Evaluated(dataset.ClassNames);
 
-        ICellDetector detector;
-        try { detector = CreateDetector(settings.Detector, settings.AutoScale, loggerFactory); }
-        catch (ModelLoadException e) { throw new EvalException(e.Message, e); }
-        using (detector)
+        using (var detector = OpenDetector(settings, loggerFactory))
         {
             var onnx = Onnx(detector);
             LabelPairing pairing;
@@ -217,11 +214,7 @@ internal static class VocEvaluation
 
         public void Print(TextWriter o)
         {
-            var m = Detector.Model;
-            o.WriteLine($"Model {m.Name} {m.Version} on {Detector.ExecutionProvider}, input scale {F(Scale.InputScale, "0.###")}");
-            o.WriteLine($"Dataset {Dataset.Root} split '{Dataset.Split}': {Times.Count} images, classes {string.Join(", ", Classes)}{OnlyText}");
-            o.WriteLine(Describe(Scale));
-            o.WriteLine();
+            PrintHeader(o, Detector, Scale, $"Dataset {Dataset.Root} split '{Dataset.Split}': {Times.Count} images, classes {string.Join(", ", Classes)}{OnlyText}");
             o.WriteLine($"COCO bbox (maxDets {MaxDets}):");
             o.WriteLine($"  AP @[.50:.95] {F(Coco.AP)}   AP50 {F(Coco.AP50)}   AP75 {F(Coco.AP75)}");
             o.WriteLine($"  AP small {F(Coco.APSmall)}   AP medium {F(Coco.APMedium)}   AP large {F(Coco.APLarge)}   AR100 {F(Coco.AR100)}");
@@ -277,7 +270,7 @@ internal static class VocEvaluation
             var json = new JsonObject
             {
                 ["kind"] = "voc",
-                ["model"] = new JsonObject { ["name"] = Detector.Model.Name, ["version"] = Detector.Model.Version, ["executionProvider"] = Detector.ExecutionProvider, ["inputScale"] = Round(Scale.InputScale) },
+                ["model"] = ModelJson(Detector, Scale),
                 ["dataset"] = new JsonObject { ["root"] = Dataset.Root, ["split"] = Dataset.Split, ["images"] = Times.Count, ["skippedBoxes"] = Dataset.Warnings.Count },
                 ["scale"] = ScaleJson(Scale, RedCells.MedianModelPx(Scale.InputScale), RedCells.Count),
                 ["maxDets"] = MaxDets,
