@@ -3,7 +3,6 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using EdgeCounter.Detection;
 using Microsoft.Extensions.Logging;
-using OpenCvSharp;
 using static EdgeCounter.Commands.EvalCommand;
 
 namespace EdgeCounter.Commands;
@@ -44,15 +43,11 @@ internal static class CropEvaluation
             var redCells = new RedCellSizes(labels);
             var wall = Stopwatch.StartNew();
             var images = 0;
-            foreach (var crop in dataset.Images.Where(i => tallies.ContainsKey(i.Class)))
+            var crops = dataset.Images.Where(i => tallies.ContainsKey(i.Class));
+            await foreach (var (crop, size, result) in DetectEachAsync(crops, i => i.ImagePath, detector, redCells, logger, cancellationToken))
             {
-                cancellationToken.ThrowIfCancellationRequested();
-                using var mat = Cv2.ImRead(crop.ImagePath, ImreadModes.Color);
-                if (mat.Empty()) { logger.LogWarning("Cannot read image {Path}: skipped", crop.ImagePath); continue; }
                 images++;
-                var result = detector.Detect(mat);
-                redCells.Add(result.Detections, mat.Cols, mat.Rows);
-                var cell = CropDataset.CellNearestCentre(result.Detections.Where(d => d.Score >= threshold), labels.SubtypeOf, mat.Cols, mat.Rows);
+                var cell = CropDataset.CellNearestCentre(result.Detections.Where(d => d.Score >= threshold), labels.SubtypeOf, size.Width, size.Height);
                 var predicted = cell is null ? NoWhiteCell : cell.Label;
                 if (!predictedNames.Contains(predicted))
                 {
@@ -61,7 +56,6 @@ internal static class CropEvaluation
                 }
                 var tally = tallies[crop.Class];
                 tally[predicted] = tally.GetValueOrDefault(predicted) + 1;
-                if (images % 200 == 0) await Task.Yield();
             }
             wall.Stop();
             var report = new CropReport(dataset, onnx, detector.PixelScale, redCells, known, others, known.ToDictionary(c => c, c => subtypeOf[c]!),

@@ -1,8 +1,10 @@
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using EdgeCounter.Detection;
 using Microsoft.Extensions.Logging;
+using OpenCvSharp;
 using LogLevel = Microsoft.Extensions.Logging.LogLevel;
 
 namespace EdgeCounter.Commands;
@@ -159,6 +161,25 @@ public static class EvalCommand
     {
         ["name"] = detector.Model.Name, ["version"] = detector.Model.Version, ["executionProvider"] = detector.ExecutionProvider, ["inputScale"] = Round(scale.InputScale),
     };
+
+    /// <summary>Reads each image and runs the detector on it, in order (the first images calibrate an automatic
+    /// scale); an unreadable image is skipped with a warning. Red-cell sizes go to <paramref name="redCells"/>.</summary>
+    internal static async IAsyncEnumerable<(T Item, Size Size, DetectionResult Result)> DetectEachAsync<T>(
+        IEnumerable<T> items, Func<T, string> imagePath, ICellDetector detector, RedCellSizes redCells, ILogger logger,
+        [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        foreach (var item in items)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var path = imagePath(item);
+            using var mat = Cv2.ImRead(path, ImreadModes.Color);
+            if (mat.Empty()) { logger.LogWarning("Cannot read image {Path}: skipped", path); continue; }
+            var result = detector.Detect(mat);
+            redCells.Add(result.Detections, mat.Cols, mat.Rows);
+            yield return (item, new Size(mat.Cols, mat.Rows), result);
+            await Task.Yield(); // keep Ctrl+C responsive on long sets
+        }
+    }
 
     /// <summary>The ONNX detector itself, under its automatic scale if it has one.</summary>
     internal static OnnxCellDetector Onnx(ICellDetector detector) => detector switch

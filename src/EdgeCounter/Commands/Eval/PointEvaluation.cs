@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Text.Json.Nodes;
 using EdgeCounter.Detection;
 using Microsoft.Extensions.Logging;
-using OpenCvSharp;
 using static EdgeCounter.Commands.EvalCommand;
 
 namespace EdgeCounter.Commands;
@@ -41,14 +40,9 @@ internal static class PointEvaluation
             var byType = new SortedDictionary<int, (int Points, int Found)>();
             int points = 0, found = 0, foundAtFloor = 0, images = 0;
             var wall = Stopwatch.StartNew();
-            foreach (var image in dataset.Images)
+            await foreach (var (image, _, result) in DetectEachAsync(dataset.Images, i => i.ImagePath, detector, redCells, logger, cancellationToken))
             {
-                cancellationToken.ThrowIfCancellationRequested();
-                using var mat = Cv2.ImRead(image.ImagePath, ImreadModes.Color);
-                if (mat.Empty()) { logger.LogWarning("Cannot read image {Path}: skipped", image.ImagePath); continue; }
                 images++;
-                var result = detector.Detect(mat);
-                redCells.Add(result.Detections, mat.Cols, mat.Rows);
                 var ofClass = result.Detections.Where(d => pairing.DatasetClassOf(d) == 0).ToList();
                 var atOperating = PointMatcher.Match(ofClass.Where(d => d.Score >= thresholds[classIndex[d.Class]]).Select(d => (d.Score, d.Box)).ToList(), image.Points);
                 var atFloor = PointMatcher.Match(ofClass.Select(d => (d.Score, d.Box)).ToList(), image.Points);
@@ -61,7 +55,6 @@ internal static class PointEvaluation
                     if (atOperating[p]) found++;
                     if (atFloor[p]) foundAtFloor++;
                 }
-                await Task.Yield();
             }
             wall.Stop();
             var threshold = onnx.Labels.Classes.Select((c, i) => (c, i)).Where(x => pairing.DatasetClassOf(x.c, x.c) == 0).Select(x => thresholds[x.i]).Distinct().ToList();

@@ -3,7 +3,6 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using EdgeCounter.Detection;
 using Microsoft.Extensions.Logging;
-using OpenCvSharp;
 using static EdgeCounter.Commands.EvalCommand;
 
 namespace EdgeCounter.Commands;
@@ -63,14 +62,9 @@ internal static class VocEvaluation
         if (difficult > 0)
             logger.LogInformation("{Count} objects are marked difficult: ignored in AP and precision/recall (VOC protocol), kept in the count errors", difficult);
 
-        foreach (var image in dataset.Images)
+        await foreach (var (image, _, result) in DetectEachAsync(dataset.Images, i => i.ImagePath, detector, redCells, logger, cancellationToken))
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            using var mat = Cv2.ImRead(image.ImagePath, ImreadModes.Color);
-            if (mat.Empty()) { logger.LogWarning("Cannot read image {Path}: skipped", image.ImagePath); continue; }
-            var result = detector.Detect(mat);
             times.Add(result);
-            redCells.Add(result.Detections, mat.Cols, mat.Rows);
 
             // VOC protocol: "difficult" objects are neither to be found nor false positives when found. They stay in
             // the per-image cell counts: a difficult cell is still a cell.
@@ -98,7 +92,6 @@ internal static class VocEvaluation
                 truthTotal[c] += t.Count;
             }
             subtypes?.Add(image, result.Detections.Where(d => d.Score >= operating[classIndex[d.Class]]).ToList());
-            await Task.Yield(); // keep Ctrl+C responsive on long sets
         }
         wall.Stop();
         var n = Math.Max(1, times.Count);
