@@ -97,6 +97,6 @@ public class AutoScaleTests
         for (var i = 0; i < 4; i++) Assert.Empty(detector.Detect(blank).Detections.Where(d => d.Score >= 0.5f));
         Assert.Equal(PixelScaleSource.Estimating, detector.PixelScale.Source);
         Assert.Equal(1.0, detector.PixelScale.InputScale);
-        Assert.Single(logger.Lines, l => l.Message.Contains("no confident red cells"));
+        Assert.Single(logger.Lines, l => l.Message.Contains("fields in a row without 3 confident, whole red cells"));
     }
 }

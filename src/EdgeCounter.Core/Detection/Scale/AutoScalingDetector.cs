@@ -83,8 +83,9 @@ public sealed class AutoScalingDetector : ICellDetector
         _fieldsWithoutRedCells++;
         if (_warnedNoRedCells || _fieldsWithoutRedCells < _calibration.Settings.CoarseSearchFields) return;
         _warnedNoRedCells = true;
-        _logger.LogWarning("Pixel scale: no confident red cells in {Fields} fields in a row at any input scale from {Min} to {Max}; detecting at {Scale:0.###} until red cells show (set EdgeCounter:Source:MicrometresPerPixel to fix the scale by hand)",
-            _fieldsWithoutRedCells, _calibration.Settings.CoarseScales.Min(), _calibration.Settings.CoarseScales.Max(), _calibration.Scale);
+        _logger.LogWarning("Pixel scale: {Fields} fields in a row without {Cells} confident, whole red cells that agree on a scale (input scales {Min} to {Max} tried); " +
+            "detecting at {Scale:0.###} and trying again on later fields (set EdgeCounter:Source:MicrometresPerPixel to fix the scale by hand)",
+            _fieldsWithoutRedCells, _calibration.Settings.MinCellsPerField, _calibration.Settings.CoarseScales.Min(), _calibration.Settings.CoarseScales.Max(), _calibration.Scale);
     }
 
     public void Dispose() => _inner.Dispose();
