@@ -93,7 +93,7 @@ public class AutoScaleTests
     {
         var logger = new ListLogger();
         using var detector = AutoScaling(logger);
-        using var blank = new OpenCvSharp.Mat(480, 640, OpenCvSharp.MatType.CV_8UC3, new OpenCvSharp.Scalar(225, 215, 235));
+        using var blank = new OpenCvSharp.Mat(240, 320, OpenCvSharp.MatType.CV_8UC3, new OpenCvSharp.Scalar(225, 215, 235));
         for (var i = 0; i < 4; i++) Assert.Empty(detector.Detect(blank).Detections.Where(d => d.Score >= 0.5f));
         Assert.Equal(PixelScaleSource.Estimating, detector.PixelScale.Source);
         Assert.Equal(1.0, detector.PixelScale.InputScale);
