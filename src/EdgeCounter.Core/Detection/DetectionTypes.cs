@@ -57,6 +57,9 @@ public interface ICellDetector : IDisposable
     /// <summary>"CUDA" or "CPU": the execution provider actually in use.</summary>
     string ExecutionProvider { get; }
 
+    /// <summary>The pixel scale in use and where it comes from (may be read from any thread).</summary>
+    PixelScaleStatus PixelScale { get; }
+
     /// <summary>Detects cells in a BGR 8-bit image. Not thread-safe: one caller at a time.</summary>
     DetectionResult Detect(OpenCvSharp.Mat bgrImage);
 }

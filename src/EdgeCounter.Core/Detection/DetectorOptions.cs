@@ -13,6 +13,9 @@ public enum ExecutionProviderPreference
 /// <summary>Settings of <see cref="OnnxCellDetector"/> (bound from the "Detector" configuration section).</summary>
 public sealed class DetectorOptions
 {
+    /// <summary>The largest resize factor accepted (a 640x480 frame becomes 10240x7680).</summary>
+    public const double MaxInputScale = 16;
+
     /// <summary>Path of the ONNX model (contract: docs/model-contract.md).</summary>
     public string ModelPath { get; set; } = "models/cellnet.onnx";
 
@@ -40,6 +43,13 @@ public sealed class DetectorOptions
     /// false: the detector's own subtype head names the subtypes (and no cell is unidentified).</summary>
     public bool UseSubtypeStage { get; set; } = true;
 
+    /// <summary>Estimate the pixel scale from the size of red cells (<see cref="AutoScalingDetector"/>) when none is
+    /// configured (<see cref="InputScale"/> or <see cref="CameraMicrometresPerPixel"/>, which stay manual overrides).</summary>
+    public bool AutoScale { get; set; } = true;
+
+    /// <summary>A resize factor or camera pixel size is set by hand.</summary>
+    public bool HasConfiguredScale => InputScale is not null || CameraMicrometresPerPixel is not null;
+
     /// <summary>Per-class score thresholds replacing the sidecar's operating points (class name → threshold).</summary>
     public IDictionary<string, float>? ScoreThresholdOverrides { get; set; }
 
@@ -63,8 +73,8 @@ public sealed class DetectorOptions
     public void Validate()
     {
         if (string.IsNullOrWhiteSpace(ModelPath)) throw new ArgumentException("Detector:ModelPath is empty");
-        if (InputScale is { } s && (!double.IsFinite(s) || s <= 0 || s > 16))
-            throw new ArgumentException($"Detector:InputScale must be in (0, 16], was {s}");
+        if (InputScale is { } s && (!double.IsFinite(s) || s <= 0 || s > MaxInputScale))
+            throw new ArgumentException($"Detector:InputScale must be in (0, {MaxInputScale}], was {s}");
         if (CameraMicrometresPerPixel is { } c && (!double.IsFinite(c) || c <= 0))
             throw new ArgumentException($"Detector:CameraMicrometresPerPixel must be positive, was {c}");
         if (EvaluationScoreFloor is { } floor && !(floor >= 0 && floor <= 1))

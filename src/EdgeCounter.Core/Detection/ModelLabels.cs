@@ -23,7 +23,7 @@ public sealed class ModelLabels
     public IReadOnlyList<string> Subtypes { get; init; } = [];
     /// <summary>The subtype stage's model file (sidecar <c>subtypes.stage</c>, relative to the sidecar's folder), or
     /// null: a second classifier that names each white cell's subtype in place of the subtype head, and may call a
-    /// cell <see cref="SubtypeStageLabels.UnidentifiedLabel"/>.</summary>
+    /// cell <see cref="UnidentifiedLabel"/>.</summary>
     public string? SubtypeStage { get; init; }
     public IReadOnlyDictionary<string, IReadOnlyList<string>> Groups { get; init; } = new Dictionary<string, IReadOnlyList<string>>();
     public IReadOnlyList<string> Differential { get; init; } = [];
@@ -35,6 +35,22 @@ public sealed class ModelLabels
     /// the inference cost, roughly the sum of their squares times one pass.</summary>
     public IReadOnlyList<double> TestScales { get; init; } = [1.0];
 
+    /// <summary>The label a subtype stage gives a white cell it is not sure of: a white cell, never a subtype.</summary>
+    public const string UnidentifiedLabel = "unidentified";
+
+    /// <summary>A red cell's typical diameter: the ruler when the sidecar gives no <see cref="RedCellDiameterPx"/>.</summary>
+    public const double TypicalRedCellMicrometres = 7.5;
+
+    /// <summary>The class whose boxes are the ruler of automatic pixel-scale calibration (sidecar <c>redCellClass</c>;
+    /// default: a class named RBC), or null when the model has none (no calibration then).</summary>
+    public string? RedCellClass { get; init; }
+
+    /// <summary>The model's own red-cell size at its pixel scale: the median side (√(w·h)) of its boxes of whole,
+    /// confident red cells in input pixels, on input at <see cref="MicrometresPerPixel"/> (sidecar
+    /// <c>redCellDiameterPx</c>; default 7.5 µm at that scale, 75 px when the scale is unknown). Automatic calibration
+    /// resizes frames until the red cells come out this size.</summary>
+    public double RedCellDiameterPx { get; init; } = TypicalRedCellMicrometres / 0.1;
+
     /// <summary>Channel index of <see cref="SubtypeOf"/> in <see cref="Classes"/>, or -1.</summary>
     public int SubtypeClassIndex => SubtypeOf is null ? -1 : IndexOf(Classes, SubtypeOf);
 
@@ -44,7 +60,7 @@ public sealed class ModelLabels
 
     private static List<string> LabelsOf(IReadOnlyList<string> classes, string? subtypeOf, IReadOnlyList<string> subtypes, bool stage) =>
         classes.SelectMany(c => c == subtypeOf && subtypes.Count > 0
-            ? (stage ? [.. subtypes, SubtypeStageLabels.UnidentifiedLabel] : subtypes)
+            ? (stage && !subtypes.Contains(UnidentifiedLabel, StringComparer.Ordinal) ? [.. subtypes, UnidentifiedLabel] : subtypes)
             : (IEnumerable<string>)[c]).ToList();
 
     public ModelInfo ToModelInfo() => new(Name, Version, Labels, Groups, Differential);
@@ -89,7 +105,6 @@ public sealed class ModelLabels
 
         var stage = dto.Subtypes?.Stage;
         if (stage is not null && (subtypeOf is null || string.IsNullOrWhiteSpace(stage))) Fail("\"subtypes.stage\" needs \"subtypes.of\" and a model file name");
-        if (subtypes.Contains(SubtypeStageLabels.UnidentifiedLabel, StringComparer.OrdinalIgnoreCase)) Fail($"\"subtypes.labels\" may not hold '{SubtypeStageLabels.UnidentifiedLabel}' (the subtype stage's verdict for a cell it is not sure of)");
         var labels = LabelsOf(classes, subtypeOf, subtypes, stage is not null);
         var groups = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
         foreach (var (group, members) in dto.Groups ?? [])
@@ -119,6 +134,11 @@ public sealed class ModelLabels
         if (dto.MaxDetections is <= 0) Fail("\"maxDetections\" must be positive");
         var testScales = dto.TestScales ?? [1.0];
         if (testScales.Count == 0 || testScales.Any(f => !(f > 0) || double.IsInfinity(f))) Fail("\"testScales\" must list positive numbers");
+        if (input.MicrometresPerPixel is { } mpp && !(mpp > 0 && double.IsFinite(mpp))) Fail("\"input.micrometresPerPixel\" must be positive");
+        var redCellClass = dto.RedCellClass is { } named
+            ? (IndexOf(classes, named) is var r && r >= 0 ? classes[r] : Fail($"\"redCellClass\" names '{named}', which is not one of the classes"))
+            : (IndexOf(classes, "RBC") is var rbc && rbc >= 0 ? classes[rbc] : null);
+        if (dto.RedCellDiameterPx is { } diameter && !(diameter > 0 && double.IsFinite(diameter))) Fail("\"redCellDiameterPx\" must be a positive number of pixels");
 
         return new ModelLabels
         {
@@ -138,6 +158,8 @@ public sealed class ModelLabels
             NmsIou = dto.NmsIou ?? 0.5f,
             MaxDetections = dto.MaxDetections ?? 300,
             TestScales = testScales,
+            RedCellClass = redCellClass,
+            RedCellDiameterPx = dto.RedCellDiameterPx ?? TypicalRedCellMicrometres / (input.MicrometresPerPixel ?? 0.1),
         };
     }
 
@@ -182,6 +204,8 @@ public sealed class ModelLabels
         public float? NmsIou { get; set; }
         public int? MaxDetections { get; set; }
         public List<double>? TestScales { get; set; }
+        public string? RedCellClass { get; set; }
+        public double? RedCellDiameterPx { get; set; }
     }
 
     private sealed class InputDto

@@ -81,6 +81,7 @@ public sealed class OnnxCellDetector : ICellDetector
             _outputNames = _hasSubtypes ? [HeatmapOutput, SizeOutput, OffsetOutput, SubtypeOutput] : [HeatmapOutput, SizeOutput, OffsetOutput];
             _labelOfClass = labels.Classes.ToArray();
             InputScale = options.ResolveInputScale(labels.MicrometresPerPixel);
+            PixelScale = PixelScaleStatus.Fixed(InputScale, labels.MicrometresPerPixel, options.HasConfiguredScale);
             Model = labels.ToModelInfo();
             Labels = labels;
             CheckOutputShapes(modelPath);
@@ -121,17 +122,26 @@ public sealed class OnnxCellDetector : ICellDetector
     /// <summary>The resize factor in use (frame pixels × factor = model pixels).</summary>
     public double InputScale { get; }
 
+    /// <summary>The fixed scale of this detector (<see cref="AutoScalingDetector"/> estimates one).</summary>
+    public PixelScaleStatus PixelScale { get; }
+
     /// <summary>The score thresholds in use, per class in <see cref="ModelLabels.Classes"/> order.</summary>
     public IReadOnlyList<float> ScoreThresholds => _thresholds;
 
-    public DetectionResult Detect(Mat bgrImage)
+    public DetectionResult Detect(Mat bgrImage) => Detect(bgrImage, InputScale);
+
+    /// <summary>Detects at another resize factor than <see cref="InputScale"/> (automatic pixel-scale calibration
+    /// tries several); boxes are in frame pixels as always.</summary>
+    public DetectionResult Detect(Mat bgrImage, double inputScale)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         ArgumentNullException.ThrowIfNull(bgrImage);
         if (bgrImage.Empty()) throw new ArgumentException("the image is empty", nameof(bgrImage));
+        if (!(inputScale > 0 && inputScale <= DetectorOptions.MaxInputScale))
+            throw new ArgumentOutOfRangeException(nameof(inputScale), inputScale, $"the input scale must be in (0, {DetectorOptions.MaxInputScale}]");
 
         var start = Stopwatch.GetTimestamp();
-        var geometry = InputGeometry.For(bgrImage.Cols, bgrImage.Rows, InputScale, _labels.SizeMultiple);
+        var geometry = InputGeometry.For(bgrImage.Cols, bgrImage.Rows, inputScale, _labels.SizeMultiple);
         var frame = ToBgr8(bgrImage);
         var source = frame;
         if (geometry.NeedsResize)

@@ -27,9 +27,6 @@ public sealed class SubtypeStageLabels
     /// <summary>Calibrated probability below which the cell is unidentified rather than guessed.</summary>
     public float UnidentifiedBelow { get; init; } = 0.5f;
 
-    /// <summary>The label of a white cell the stage is not sure of: counted as a white cell, shown on its own.</summary>
-    public const string UnidentifiedLabel = "unidentified";
-
     public static SubtypeStageLabels Load(string path)
     {
         if (!File.Exists(path)) throw new ModelLoadException($"Subtype stage sidecar not found: {path}");
@@ -83,7 +80,7 @@ public sealed class SubtypeStageLabels
 /// The second stage of the white-cell differential: each white-cell detection of a frame is cropped (a square of
 /// <see cref="SubtypeStageLabels.Context"/> times its box, resized to the network's size, black outside the frame),
 /// all crops of the frame go through the classifier in one batch, and each cell gets the most probable subtype of
-/// the differential, or <see cref="SubtypeStageSubtypeStageLabels.UnidentifiedLabel"/> when the calibrated probability is below
+/// the differential, or <see cref="ModelLabels.UnidentifiedLabel"/> when the calibrated probability is below
 /// the sidecar's threshold or the cell looks most like something else (a platelet clump, an erythroblast).
 /// Not thread-safe, like the detector that owns it.
 /// </summary>
@@ -123,7 +120,7 @@ public sealed class SubtypeClassifier : IDisposable
     public string ExecutionProvider { get; }
 
     /// <summary>The labels a cell can get: the differential's, then the unidentified label.</summary>
-    public IReadOnlyList<string> OutputLabels => [.. Labels.Differential, SubtypeStageLabels.UnidentifiedLabel];
+    public IReadOnlyList<string> OutputLabels => [.. Labels.Differential, ModelLabels.UnidentifiedLabel];
 
     /// <summary>Replaces the label of each detection of <paramref name="subtypeClass"/> scoring at least
     /// <paramref name="minScore"/> by the stage's verdict. Boxes are in the pixels of <paramref name="bgrFrame"/>.
@@ -164,7 +161,7 @@ public sealed class SubtypeClassifier : IDisposable
         for (var c = 1; c < probabilities.Length; c++) if (probabilities[c] > probabilities[best]) best = c;
         var name = labels.Classes[best];
         return probabilities[best] >= labels.UnidentifiedBelow && labels.Differential.Contains(name, StringComparer.Ordinal)
-            ? name : SubtypeStageLabels.UnidentifiedLabel;
+            ? name : ModelLabels.UnidentifiedLabel;
     }
 
     /// <summary>The square of side context × the box's longer side around its centre, resized to size × size

@@ -135,7 +135,14 @@ public sealed class MqttPublisher : IAsyncDisposable
     {
         if (_running is null || _stopped) return;
         _stopped = true;
-        if (IsConnected) await WaitForDrainAsync(drainTimeout ?? TimeSpan.FromSeconds(2), cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (IsConnected) await WaitForDrainAsync(drainTimeout ?? TimeSpan.FromSeconds(2), cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Out of shutdown time: what is not sent stays in the outbox for the next start.
+        }
         await _running.CancelAsync().ConfigureAwait(false);
         try { await _loops.ConfigureAwait(false); }
         catch (OperationCanceledException) { }
@@ -147,6 +154,12 @@ public sealed class MqttPublisher : IAsyncDisposable
                 await _client.PublishAsync(Message(Topics.Available, "stopped"u8.ToArray(), retain: true, 1), cancellationToken).ConfigureAwait(false);
                 await _client.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().WithReason(MqttClientDisconnectOptionsReason.NormalDisconnection).Build(),
                     cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                // The host's shutdown time ran out (a loaded machine): stopping must still finish. The broker
+                // publishes the last will when the connection drops, so dashboards still see the device go.
+                _logger.LogWarning("MQTT publisher stop ran out of time before 'stopped' was published; the broker's last will says offline");
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {

@@ -60,7 +60,20 @@ public sealed record PipelineStats(
     double ManagedHeapMb = 0,
     double DetectorBusySeconds = 0,
     bool DetectorStuck = false,
-    long CorruptFrames = 0);
+    long CorruptFrames = 0,
+    PixelScaleStatus? PixelScale = null);
+
+/// <summary>The pixel scale in P/stats: <c>source</c> model | configured | estimating | estimated.</summary>
+/// <param name="InputScale">Frame pixels × this = model pixels.</param>
+/// <param name="MicrometresPerPixel">The camera pixel size that implies, or null when the model does not state its own.</param>
+/// <param name="RedCells">Red cells the estimate rests on.</param>
+/// <param name="Estimations">Estimates locked so far (more than one: the red cells' size drifted, e.g. another objective).</param>
+public sealed record PixelScalePayload(string Source, double InputScale, double? MicrometresPerPixel, int RedCells, int Estimations)
+{
+    public static PixelScalePayload From(PixelScaleStatus s) => new(
+        s.Source.ToString().ToLowerInvariant(), Math.Round(s.InputScale, 4),
+        s.MicrometresPerPixel is { } m ? Math.Round(m, 5) : null, s.RedCells, s.Estimations);
+}
 
 /// <summary>The publisher's own figures.</summary>
 public sealed record PublisherStats(
@@ -96,7 +109,8 @@ public sealed record StatsMessage(
     double ManagedHeapMb,
     double DetectorBusySeconds,
     bool DetectorStuck,
-    long CorruptFrames)
+    long CorruptFrames,
+    PixelScalePayload? PixelScale)
 {
     public static StatsMessage Create(PipelineStats pipeline, PublisherStats publisher, DateTimeOffset at) => new(
         at, Math.Round(pipeline.CameraFps, 2), pipeline.ProcessedFields, pipeline.SkippedFields,
@@ -105,7 +119,8 @@ public sealed record StatsMessage(
         publisher.DroppedImages, publisher.DroppedResults,
         pipeline.Source, pipeline.SourceState, pipeline.SourceError, pipeline.DroppedFields, pipeline.Revisits,
         Math.Round(pipeline.WorkingSetMb, 1), Math.Round(pipeline.ManagedHeapMb, 1),
-        Math.Round(pipeline.DetectorBusySeconds, 1), pipeline.DetectorStuck, pipeline.CorruptFrames);
+        Math.Round(pipeline.DetectorBusySeconds, 1), pipeline.DetectorStuck, pipeline.CorruptFrames,
+        pipeline.PixelScale is { } scale ? PixelScalePayload.From(scale) : null);
 }
 
 public enum ConnectionState

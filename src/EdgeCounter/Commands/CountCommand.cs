@@ -21,6 +21,8 @@ public static class CountCommand
             --model PATH         ONNX model (default: models/cellnet.onnx beside the executable or in the repository)
             --labels PATH        sidecar labels (default: model path with .labels.json)
             --input-scale F      resize images by F before inference (boxes mapped back; default: 1)
+            --auto-scale         estimate the scale from the red cells' size instead (the images are one set:
+                                 the first ones calibrate it, a drift re-estimates it); printed at the end
             --provider P         auto | cuda | cpu (default auto)
             --threads N          ONNX Runtime intra-op threads (default: number of cores)
             --annotate DIR       also write each image with its boxes, labels and counts to DIR (same file name)
@@ -29,6 +31,7 @@ public static class CountCommand
     public static async Task<int> RunAsync(CommandLine args, CancellationToken cancellationToken)
     {
         var options = EvalCommand.DetectorOptionsFrom(args);
+        var autoScale = EvalCommand.AutoScaleFrom(args);
         var annotateDir = args.String("annotate");
         args.ThrowOnUnknown();
         if (annotateDir is not null) Directory.CreateDirectory(annotateDir);
@@ -45,8 +48,8 @@ public static class CountCommand
 
         using var loggerFactory = EvalCommand.CreateLoggerFactory();
         var logger = loggerFactory.CreateLogger("count");
-        OnnxCellDetector detector;
-        try { detector = new OnnxCellDetector(options, loggerFactory.CreateLogger<OnnxCellDetector>()); }
+        ICellDetector detector;
+        try { detector = EvalCommand.CreateDetector(options, autoScale, loggerFactory); }
         catch (ModelLoadException e) { Console.Error.WriteLine($"count: {e.Message}"); return 1; }
 
         using (detector)
@@ -81,6 +84,7 @@ public static class CountCommand
                 await Task.Yield();
             }
             Console.WriteLine($"{"TOTAL".PadRight(width)}  {Format(total)}  ({counted} images)");
+            if (autoScale) Console.WriteLine(EvalCommand.Describe(detector.PixelScale));
             if (counted > 0)
                 Console.Error.WriteLine($"count: {detector.ExecutionProvider}, mean {totalMs / counted:0.0} ms per image " +
                     $"(pre {preMs / counted:0.0}, inference {inferenceMs / counted:0.0}, post {postMs / counted:0.0}; detector only, image decoding excluded)");

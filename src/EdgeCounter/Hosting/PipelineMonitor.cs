@@ -1,4 +1,5 @@
 using EdgeCounter.Acquisition;
+using EdgeCounter.Detection;
 using EdgeCounter.Fields;
 
 namespace EdgeCounter.Hosting;
@@ -20,6 +21,8 @@ public sealed class PipelineMonitor(TimeProvider clock)
     public IFrameSource? Source { get; set; }
     public LatestFieldBuffer? Buffer { get; set; }
     public string ExecutionProvider { get; set; } = "none";
+    public ICellDetector? Detector { get; set; }
+    public PixelScaleStatus? PixelScale => Detector?.PixelScale;
     public string SourceDescription => Source?.Description ?? "";
 
     public long Frames => Interlocked.Read(ref _frames);

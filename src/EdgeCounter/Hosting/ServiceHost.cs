@@ -93,6 +93,7 @@ public static class ServiceHost
             var detector = host.Services.GetRequiredService<ICellDetector>();
             var monitor = host.Services.GetRequiredService<PipelineMonitor>();
             monitor.ExecutionProvider = detector.ExecutionProvider;
+            monitor.Detector = detector;
             host.Services.GetRequiredService<CountingService>();
         }
         catch (ModelLoadException e)
@@ -172,8 +173,19 @@ public static class ServiceHost
         _ => new SimulatedFrameSource(source, sp.GetRequiredService<ILogger<SimulatedFrameSource>>()),
     };
 
-    private static ICellDetector CreateDetector(EdgeCounterOptions settings, IServiceProvider sp) =>
-        new OnnxCellDetector(settings.Detector, sp.GetRequiredService<ILogger<OnnxCellDetector>>());
+    /// <summary>The detector; with automatic pixel-scale calibration when it is on and no scale is configured.</summary>
+    private static ICellDetector CreateDetector(EdgeCounterOptions settings, IServiceProvider sp)
+    {
+        var detector = new OnnxCellDetector(settings.Detector, sp.GetRequiredService<ILogger<OnnxCellDetector>>());
+        if (!settings.Detector.AutoScale || settings.Detector.HasConfiguredScale) return detector;
+        if (detector.Labels.RedCellClass is null)
+        {
+            sp.GetRequiredService<ILogger<AutoScalingDetector>>().LogWarning(
+                "Detector:AutoScale: the model has no red-cell class to measure the pixel scale by; frames go in at input scale {Scale} (set Source:MicrometresPerPixel)", detector.InputScale);
+            return detector;
+        }
+        return new AutoScalingDetector(detector, sp.GetRequiredService<ILogger<AutoScalingDetector>>());
+    }
 }
 
 /// <summary>The configuration cannot be used; each problem names its key.</summary>

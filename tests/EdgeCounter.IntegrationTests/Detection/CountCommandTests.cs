@@ -36,6 +36,27 @@ public class CountCommandTests : IDisposable
         Assert.EndsWith("(3 images)", lines[^1]);
     }
 
+    [RequiresModelFact]
+    public async Task AutoScaleEstimatesTheImagesPixelScale()
+    {
+        // Two fields of a slide at 0.2 µm/px (a 50x objective), saved as a user's camera would.
+        using (var fields = new EdgeCounter.Simulation.SyntheticFields(8, EdgeCounter.Simulation.SlideProfile.Blood, 640, 480, 0.2))
+            for (var i = 0; i < 2; i++)
+                using (var image = fields.Render(i, out _))
+                    Cv2.ImWrite(Path.Combine(_root, $"field-{i}.jpg"), image);
+        var output = new StringWriter();
+        var original = Console.Out;
+        Console.SetOut(output);
+        int rc;
+        try { rc = await CountCommand.RunAsync(new CommandLine([_root, "--auto-scale", "--model", RealModel.ModelPath, "--provider", "cpu", "--threads", "2"]), CancellationToken.None); }
+        finally { Console.SetOut(original); }
+        Assert.Equal(0, rc);
+        var line = output.ToString().Split('\n').Single(l => l.StartsWith("Pixel scale estimated: ", StringComparison.Ordinal));
+        var mpp = double.Parse(line["Pixel scale estimated: ".Length..].Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture);
+        Assert.InRange(mpp, 0.19, 0.21);
+        await Assert.ThrowsAsync<CommandLineException>(() => CountCommand.RunAsync(new CommandLine([_root, "--auto-scale", "--input-scale", "2"]), CancellationToken.None));
+    }
+
     [Fact]
     public async Task MissingPathsAndNoPathsAreErrors()
     {

@@ -48,6 +48,15 @@ public sealed class RequiresModelFactAttribute : FactAttribute
     }
 }
 
+/// <summary>A theory that needs models/cellnet.onnx; like <see cref="RequiresModelFactAttribute"/>.</summary>
+public sealed class RequiresModelTheoryAttribute : TheoryAttribute
+{
+    public RequiresModelTheoryAttribute()
+    {
+        if (!RealModel.ModelPresent && RealModel.MaySkip) Skip = $"model not found: {RealModel.ModelPath} (+ .labels.json); merge the model branch";
+    }
+}
+
 /// <summary>A fact that needs the model and tests/fixtures/parity/{input.png, reference.json}.</summary>
 public sealed class RequiresParityFixtureFactAttribute : FactAttribute
 {

@@ -21,7 +21,8 @@ public class ModelLabelsTests
           "scoreThresholds": { "WBC": 0.3, "RBC": 0.35, "Platelets": 0.4 },
           "nmsIou": 0.5,
           "maxDetections": 300,
-          "testScales": [1.0, 1.15, 1.3]
+          "testScales": [1.0, 1.15, 1.3],
+          "redCellDiameterPx": 85.7
         }
         """;
 
@@ -39,6 +40,8 @@ public class ModelLabelsTests
         Assert.Equal([0.3f, 0.35f, 0.4f], m.ScoreThresholds);
         Assert.Equal(300, m.MaxDetections);
         Assert.Equal([1.0, 1.15, 1.3], m.TestScales);
+        Assert.Equal("RBC", m.RedCellClass);       // no redCellClass: the class named RBC
+        Assert.Equal(85.7, m.RedCellDiameterPx);
         // Labels: the subtype class is replaced by its subtypes, in place.
         Assert.Equal(["neutrophil", "eosinophil", "basophil", "lymphocyte", "monocyte", "RBC", "Platelets"], m.Labels);
         var info = m.ToModelInfo();
@@ -53,6 +56,20 @@ public class ModelLabelsTests
         Assert.True(node.Remove("testScales"));
         var json = node.ToJsonString();
         Assert.Equal([1.0], ModelLabels.Parse(json, "example").TestScales);
+    }
+
+    [Fact]
+    public void TheRedCellRulerDefaultsTo75MicrometresAtTheModelScaleAndFollowsANamedClass()
+    {
+        var node = System.Text.Json.Nodes.JsonNode.Parse(ContractExample)!.AsObject();
+        Assert.True(node.Remove("redCellDiameterPx"));
+        node["input"]!["micrometresPerPixel"] = 0.2;
+        var m = ModelLabels.Parse(node.ToJsonString(), "example");
+        Assert.Equal(ModelLabels.TypicalRedCellMicrometres / 0.2, m.RedCellDiameterPx, 9);   // 7.5 µm at 0.2 µm/px
+        node["redCellClass"] = "platelets";
+        Assert.Equal("Platelets", ModelLabels.Parse(node.ToJsonString(), "example").RedCellClass); // the class's own spelling
+        var noRbc = ContractExample.Replace("\"RBC\"", "\"Erythrocyte\"");
+        Assert.Null(ModelLabels.Parse(noRbc, "example").RedCellClass);                    // no ruler: no calibration
     }
 
     [Fact]
@@ -86,6 +103,9 @@ public class ModelLabelsTests
     [InlineData("\"maxDetections\": 300", "\"maxDetections\": 0", "maxDetections")]
     [InlineData("[1.0, 1.15, 1.3]", "[1.0, -1.15]", "testScales")]
     [InlineData("[1.0, 1.15, 1.3]", "[]", "testScales")]
+    [InlineData("\"redCellDiameterPx\": 85.7", "\"redCellDiameterPx\": 0", "redCellDiameterPx")]
+    [InlineData("\"redCellDiameterPx\": 85.7", "\"redCellDiameterPx\": 85.7, \"redCellClass\": \"Erythrocyte\"", "redCellClass")]
+    [InlineData("\"micrometresPerPixel\": 0.1", "\"micrometresPerPixel\": -0.1", "micrometresPerPixel")]
     public void InvalidSidecarsFailWithAMessageNamingTheProblem(string from, string to, string named)
     {
         var json = ContractExample.Replace(from, to);
@@ -126,9 +146,19 @@ public class DetectorOptionsTests
     }
 
     [Fact]
+    public void AScaleGivenByHandOverridesTheAutomaticOne()
+    {
+        Assert.True(new DetectorOptions().AutoScale);
+        Assert.False(new DetectorOptions().HasConfiguredScale);
+        Assert.True(new DetectorOptions { InputScale = 0.75 }.HasConfiguredScale);
+        Assert.True(new DetectorOptions { CameraMicrometresPerPixel = 0.16 }.HasConfiguredScale);
+    }
+
+    [Fact]
     public void ValidateRejectsNonsense()
     {
         Assert.Throws<ArgumentException>(() => new DetectorOptions { InputScale = 0 }.Validate());
+        Assert.Throws<ArgumentException>(() => new DetectorOptions { InputScale = DetectorOptions.MaxInputScale * 1.01 }.Validate());
         Assert.Throws<ArgumentException>(() => new DetectorOptions { CameraMicrometresPerPixel = -1 }.Validate());
         Assert.Throws<ArgumentException>(() => new DetectorOptions { ScoreThresholdOverrides = new Dictionary<string, float> { ["RBC"] = 2 } }.Validate());
         new DetectorOptions { InputScale = 1.5 }.Validate();

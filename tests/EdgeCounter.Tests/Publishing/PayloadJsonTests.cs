@@ -93,6 +93,30 @@ public class PayloadJsonTests
         Assert.Equal(0.0, json.GetProperty("detectorBusySeconds").GetDouble());
         Assert.False(json.GetProperty("detectorStuck").GetBoolean());
         Assert.Equal(0, json.GetProperty("corruptFrames").GetInt64());
+        Assert.Equal(System.Text.Json.JsonValueKind.Null, json.GetProperty("pixelScale").ValueKind);   // no detector yet
+    }
+
+    [Fact]
+    public void Stats_message_says_which_pixel_scale_is_in_use_and_where_it_comes_from()
+    {
+        var estimated = new EdgeCounter.Detection.PixelScaleStatus(1.73214, 0.173214, EdgeCounter.Detection.PixelScaleSource.Estimated,
+            RedCells: 412, Fields: 1, RedCellDiameterPx: 49.5, Estimates: [2.0, 1.73214]);
+        var stats = StatsMessage.Create(
+            new PipelineStats(30, 7, 0, 20, "CPU", TimeSpan.FromMinutes(5), PixelScale: estimated),
+            new PublisherStats(ConnectionState.Connected, 0, 0, 0, 0, 0, 7), DateTimeOffset.UnixEpoch);
+        var scale = Parse(PublishingJson.Serialize(stats)).GetProperty("pixelScale");
+        Assert.Equal("estimated", scale.GetProperty("source").GetString());
+        Assert.Equal(1.7321, scale.GetProperty("inputScale").GetDouble());
+        Assert.Equal(0.17321, scale.GetProperty("micrometresPerPixel").GetDouble());
+        Assert.Equal(412, scale.GetProperty("redCells").GetInt32());
+        Assert.Equal(2, scale.GetProperty("estimations").GetInt32());
+
+        var configured = EdgeCounter.Detection.PixelScaleStatus.Fixed(0.75, null, configured: true);
+        var noModelScale = Parse(PublishingJson.Serialize(StatsMessage.Create(
+            new PipelineStats(30, 7, 0, 20, "CPU", TimeSpan.FromMinutes(5), PixelScale: configured),
+            new PublisherStats(ConnectionState.Connected, 0, 0, 0, 0, 0, 7), DateTimeOffset.UnixEpoch))).GetProperty("pixelScale");
+        Assert.Equal("configured", noModelScale.GetProperty("source").GetString());
+        Assert.Equal(System.Text.Json.JsonValueKind.Null, noModelScale.GetProperty("micrometresPerPixel").ValueKind);
     }
 
     [Fact]

@@ -10,6 +10,13 @@ public sealed class OperatingPointCounts
     public double Recall => TruePositives + Missed == 0 ? double.NaN : (double)TruePositives / (TruePositives + Missed);
 }
 
+/// <summary>The count error the product's users see: the cells counted at the operating threshold against the truth.</summary>
+public static class CountError
+{
+    /// <summary>100 × (counted − truth) / truth, summed over a whole set; NaN without truth.</summary>
+    public static double Percent(double counted, double truth) => truth > 0 ? 100 * (counted - truth) / truth : double.NaN;
+}
+
 /// <summary>Greedy, score-ordered one-to-one matching of detections to ground truth at an IoU threshold (VOC style).</summary>
 public static class BoxMatcher
 {

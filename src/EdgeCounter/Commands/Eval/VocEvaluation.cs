@@ -1,138 +1,69 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using EdgeCounter.Detection;
 using Microsoft.Extensions.Logging;
-using OpenCvSharp;
-using LogLevel = Microsoft.Extensions.Logging.LogLevel;
+using static EdgeCounter.Commands.EvalCommand;
 
 namespace EdgeCounter.Commands;
 
 /// <summary>
-/// <c>eval</c>: runs the detector over a Pascal VOC set and prints COCO AP (0.50:0.95, 0.50, 0.75, by size),
-/// per-class AP50, precision/recall at the operating thresholds, per-image count error and WBC subtype accuracy.
+/// <c>eval --voc</c>: COCO AP (0.50:0.95, 0.50, 0.75, by size), per-class AP50, precision/recall at the operating
+/// thresholds, count error (per image and over the set) and WBC subtype accuracy on a Pascal VOC set.
 /// </summary>
-public static class EvalCommand
+internal static class VocEvaluation
 {
-    public const string Usage = """
-        eval: evaluate the detector on a Pascal VOC layout set (COCO metrics)
-          EdgeCounter eval --voc DIR [options]
-            --voc DIR            VOC set (Annotations/, JPEGImages/, ImageSets/Main/), e.g. ../shared/datasets/bccd
-            --split NAME         split file ImageSets/Main/NAME.txt (default: test if present, else all)
-            --model PATH         ONNX model (default: models/cellnet.onnx beside the executable or in the repository)
-            --labels PATH        sidecar labels (default: model path with .labels.json)
-            --input-scale F      resize images by F before inference (boxes mapped back; default: 1)
-            --map M=D,...        fold model classes/labels/groups M into dataset classes D (e.g. neutrophil=WBC);
-                                 names matching the dataset's classes pair automatically (Platelet/Platelets)
-            --subtypes CSV       per-image WBC subtype list (BCCD's wbc_subtypes.csv) for subtype accuracy
-            --json FILE          also write the figures as JSON (AP, AP50, AP75, perClass.<name>.AP50/.recall, ...)
-            --min-score F        score floor for the AP curves (default 0.01; operating thresholds come from the model)
-            --max-dets N         COCO maxDets per image and class (default 100)
-            --provider P         auto | cuda | cpu (default auto)
-            --threads N          ONNX Runtime intra-op threads (default: number of cores)
-        """;
-
-    public static async Task<int> RunAsync(CommandLine args, CancellationToken cancellationToken)
+    public static async Task<JsonObject> RunAsync(string vocDir, EvalSettings settings, ILoggerFactory loggerFactory, TextWriter output, CancellationToken cancellationToken)
     {
-        var vocDir = args.RequiredString("voc");
-        var split = args.String("split");
-        var jsonPath = args.String("json");
-        var subtypesCsv = args.String("subtypes");
-        var mapSpec = args.String("map");
-        var minScore = (float)args.Double("min-score", 0.01);
-        var maxDets = args.Int("max-dets", 100);
-        var options = DetectorOptionsFrom(args);
-        args.ThrowOnUnknown();
-        if (minScore is < 0 or > 1) throw new CommandLineException("--min-score must be in [0, 1]");
-        if (maxDets <= 0) throw new CommandLineException("--max-dets must be positive");
-
-        using var loggerFactory = CreateLoggerFactory();
         var logger = loggerFactory.CreateLogger("eval");
-
         VocDataset dataset;
-        try { dataset = VocDataset.Load(vocDir, split); }
-        catch (IOException e) { Console.Error.WriteLine($"eval: {e.Message}"); return 1; }
+        try { dataset = VocDataset.Load(vocDir, settings.Split); }
+        catch (IOException e) { throw new EvalException(e.Message, e); }
         foreach (var w in dataset.Warnings) logger.LogWarning("VOC: {Warning}", w);
-        if (dataset.Images.Count == 0) { Console.Error.WriteLine($"eval: split '{dataset.Split}' of {vocDir} holds no images"); return 1; }
+        if (dataset.Images.Count == 0) throw new EvalException($"split '{dataset.Split}' of {vocDir} holds no images");
+        var only = settings.Evaluated(dataset.ClassNames);
 
-        // The AP curves need the low-score detections too; the operating thresholds are applied afterwards.
-        options.EvaluationScoreFloor = minScore;
-        OnnxCellDetector detector;
-        try { detector = new OnnxCellDetector(options, loggerFactory.CreateLogger<OnnxCellDetector>()); }
-        catch (ModelLoadException e) { Console.Error.WriteLine($"eval: {e.Message}"); return 1; }
-        var operating = detector.Labels.ScoreThresholds.ToArray();
-
-        using (detector)
+        using (var detector = OpenDetector(settings, loggerFactory))
         {
+            var onnx = Onnx(detector);
             LabelPairing pairing;
-            try { pairing = LabelPairing.Create(detector.Model, detector.Labels.Classes, dataset.ClassNames, mapSpec); }
+            try { pairing = LabelPairing.Create(onnx.Model, onnx.Labels.Classes, dataset.ClassNames, settings.MapSpec); }
             catch (ArgumentException e) { throw new CommandLineException(e.Message); }
-            var report = await EvaluateAsync(dataset, detector, operating, pairing, subtypesCsv, maxDets, logger, cancellationToken);
-            report.Print(Console.Out);
-            if (jsonPath is not null)
-            {
-                var directory = Path.GetDirectoryName(Path.GetFullPath(jsonPath));
-                if (directory is not null) Directory.CreateDirectory(directory);
-                await File.WriteAllTextAsync(jsonPath, report.ToJson().ToJsonString(new JsonSerializerOptions { WriteIndented = true }), cancellationToken);
-                Console.WriteLine($"JSON written to {jsonPath}");
-            }
+            var report = await EvaluateAsync(dataset, detector, onnx, pairing, only, settings, logger, cancellationToken);
+            report.Print(output);
+            return report.ToJson();
         }
-        return 0;
     }
 
-    internal static DetectorOptions DetectorOptionsFrom(CommandLine args)
-    {
-        var provider = args.String("provider") ?? "auto";
-        var options = new DetectorOptions
-        {
-            ModelPath = args.String("model") ?? ModelLocator.FindDefaultModel(),
-            LabelsPath = args.String("labels"),
-            IntraOpThreads = args.Int("threads", 0),
-            ExecutionProvider = Enum.TryParse<ExecutionProviderPreference>(provider, ignoreCase: true, out var p) && Enum.IsDefined(p) && !char.IsDigit(provider[0])
-                ? p : throw new CommandLineException($"--provider must be auto, cuda or cpu, not '{provider}'"),
-        };
-        var scale = args.String("input-scale");
-        if (scale is not null) options.InputScale = args.Double("input-scale", 1.0);
-        try { options.Validate(); }
-        catch (ArgumentException e) { throw new CommandLineException(e.Message); }
-        return options;
-    }
-
-    internal static ILoggerFactory CreateLoggerFactory() => LoggerFactory.Create(b => b
-        .AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = null; })
-        .AddFilter("Microsoft", LogLevel.Warning)
-        .SetMinimumLevel(LogLevel.Information)
-        .Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace));
-
-    private static async Task<EvalReport> EvaluateAsync(VocDataset dataset, OnnxCellDetector detector, float[] operating,
-        LabelPairing pairing, string? subtypesCsv, int maxDets, ILogger logger, CancellationToken cancellationToken)
+    private static async Task<VocReport> EvaluateAsync(VocDataset dataset, ICellDetector detector, OnnxCellDetector onnx,
+        LabelPairing pairing, IReadOnlyList<string> only, EvalSettings settings, ILogger logger, CancellationToken cancellationToken)
     {
         var classes = pairing.DatasetClasses;
-        var evaluated = Enumerable.Range(0, classes.Count).Where(i => !pairing.UnpairedDatasetClasses.Contains(classes[i])).ToList();
-        foreach (var name in pairing.UnpairedDatasetClasses)
+        foreach (var name in pairing.UnpairedDatasetClasses.Where(only.Contains))
             logger.LogWarning("Dataset class {Class} pairs with no model class, label or group: left out (use --map)", name);
-        foreach (var (model, data) in pairing.Pairs) logger.LogInformation("Pairing model {Model} -> dataset {Dataset}", model, data);
+        foreach (var name in classes.Except(only))
+            logger.LogInformation("Dataset class {Class} left out (--only): its boxes and the detections paired with it are ignored", name);
+        var evaluated = Enumerable.Range(0, classes.Count).Where(i => only.Contains(classes[i]) && !pairing.UnpairedDatasetClasses.Contains(classes[i])).ToList();
+        if (evaluated.Count == 0) throw new EvalException($"no class to evaluate: {string.Join(", ", only)} pair(s) with no model class (use --map)");
+        foreach (var (model, data) in pairing.Pairs.Where(p => only.Contains(p.Dataset))) logger.LogInformation("Pairing model {Model} -> dataset {Dataset}", model, data);
         var evaluatedNames = evaluated.Select(i => classes[i]).ToList();
-        var coco = new CocoEvaluator(evaluatedNames, maxDets);
+        var coco = new CocoEvaluator(evaluatedNames, settings.MaxDets);
         var atOperating = evaluated.Select(_ => new OperatingPointCounts()).ToArray();
         var countError = new double[evaluated.Count];
         var countBias = new double[evaluated.Count];
-        var truthPerImage = new double[evaluated.Count];
-        var classIndex = detector.Labels.Classes.Select((c, i) => (c, i)).ToDictionary(x => x.c, x => x.i);
-        var subtypes = SubtypeTruth.Create(dataset, detector.Labels, pairing, subtypesCsv, logger);
+        var truthTotal = new double[evaluated.Count];
+        var operating = onnx.Labels.ScoreThresholds;
+        var classIndex = onnx.Labels.Classes.Select((c, i) => (c, i)).ToDictionary(x => x.c, x => x.i);
+        var subtypes = SubtypeTruth.Create(dataset, onnx.Labels, pairing, settings.SubtypesCsv, logger);
+        var redCells = new RedCellSizes(onnx.Labels);
         var times = new List<DetectionResult>(dataset.Images.Count);
         var wall = Stopwatch.StartNew();
         var difficult = dataset.Images.Sum(i => i.Objects.Count(o => o.Difficult));
         if (difficult > 0)
             logger.LogInformation("{Count} objects are marked difficult: ignored in AP and precision/recall (VOC protocol), kept in the count errors", difficult);
 
-        foreach (var image in dataset.Images)
+        await foreach (var (image, _, result) in DetectEachAsync(dataset.Images, i => i.ImagePath, detector, redCells, logger, cancellationToken))
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            using var mat = Cv2.ImRead(image.ImagePath, ImreadModes.Color);
-            if (mat.Empty()) { logger.LogWarning("Cannot read image {Path}: skipped", image.ImagePath); continue; }
-            var result = detector.Detect(mat);
             times.Add(result);
 
             // VOC protocol: "difficult" objects are neither to be found nor false positives when found. They stay in
@@ -158,17 +89,17 @@ public static class EvalCommand
                 BoxMatcher.Accumulate(atOperating[c], op, t.Select(x => x.Box).ToList(), ignore: t.Select(x => x.Difficult).ToList());
                 countError[c] += Math.Abs(op.Count - t.Count);
                 countBias[c] += op.Count - t.Count;
-                truthPerImage[c] += t.Count;
+                truthTotal[c] += t.Count;
             }
             subtypes?.Add(image, result.Detections.Where(d => d.Score >= operating[classIndex[d.Class]]).ToList());
-            await Task.Yield(); // keep Ctrl+C responsive on long sets
         }
         wall.Stop();
         var n = Math.Max(1, times.Count);
-        return new EvalReport(dataset, detector, coco.Evaluate(), evaluatedNames,
-            atOperating, countError.Select(e => e / n).ToArray(), countBias.Select(e => e / n).ToArray(), truthPerImage.Select(e => e / n).ToArray(),
-            evaluated.Select(i => ThresholdFor(classes[i], pairing, detector, operating)).ToArray(),
-            subtypes, times, wall.Elapsed, maxDets);
+        var counts = Enumerable.Range(0, evaluated.Count)
+            .Select(c => new SetCount(countError[c] / n, countBias[c] / n, truthTotal[c] / n, CountError.Percent(truthTotal[c] + countBias[c], truthTotal[c]))).ToArray();
+        return new VocReport(dataset, onnx, detector.PixelScale, redCells, coco.Evaluate(), evaluatedNames, atOperating, counts,
+            evaluated.Select(i => ThresholdFor(classes[i], pairing, onnx)).ToArray(),
+            subtypes, times, wall.Elapsed, settings.MaxDets, settings.OnlyText);
     }
 
     private static int IndexOfName(IReadOnlyList<string> names, string name)
@@ -178,13 +109,13 @@ public static class EvalCommand
     }
 
     /// <summary>The operating threshold behind a dataset class, when the detector classes feeding it share one.</summary>
-    private static float? ThresholdFor(string datasetClass, LabelPairing pairing, OnnxCellDetector detector, float[] operating)
+    private static float? ThresholdFor(string datasetClass, LabelPairing pairing, OnnxCellDetector detector)
     {
         var labels = detector.Labels;
         bool Feeds(string label, string cls) => pairing.DatasetClassOf(label, cls) is var k && k >= 0 && pairing.DatasetClasses[k] == datasetClass;
         var feeding = labels.Classes.Select((c, i) => (c, i))
             .Where(x => Feeds(x.c, x.c) || (x.c == labels.SubtypeOf && labels.Subtypes.Any(s => Feeds(s, x.c))))
-            .Select(x => operating[x.i]).Distinct().ToList();
+            .Select(x => labels.ScoreThresholds[x.i]).Distinct().ToList();
         return feeding.Count == 1 ? feeding[0] : null;
     }
 
@@ -262,35 +193,35 @@ public static class EvalCommand
         }
     }
 
-    private sealed record EvalReport(
-        VocDataset Dataset, OnnxCellDetector Detector, CocoSummary Coco, IReadOnlyList<string> Classes,
-        OperatingPointCounts[] AtOperating, double[] CountMae, double[] CountBias, double[] TruthPerImage, float?[] Thresholds,
-        SubtypeTruth? Subtypes, IReadOnlyList<DetectionResult> Times, TimeSpan Wall, int MaxDets)
-    {
-        private static string F(double v, string format = "0.000") => double.IsNaN(v) ? "n/a" : v.ToString(format, CultureInfo.InvariantCulture);
+    /// <summary>One class's count against the truth: per image (MAE, bias, truth) and over the set (signed %).</summary>
+    private sealed record SetCount(double MaePerImage, double BiasPerImage, double TruthPerImage, double ErrorPct);
 
+    private sealed record VocReport(
+        VocDataset Dataset, OnnxCellDetector Detector, PixelScaleStatus Scale, RedCellSizes RedCells, CocoSummary Coco, IReadOnlyList<string> Classes,
+        OperatingPointCounts[] AtOperating, SetCount[] Counts, float?[] Thresholds,
+        SubtypeTruth? Subtypes, IReadOnlyList<DetectionResult> Times, TimeSpan Wall, int MaxDets, string OnlyText)
+    {
         private static double Mean(IEnumerable<double> values) { var l = values.ToList(); return l.Count == 0 ? double.NaN : l.Average(); }
 
         private static double Median(IEnumerable<double> values) => new Bench.Samples(values.ToList()).Median;
 
         public void Print(TextWriter o)
         {
-            var m = Detector.Model;
-            o.WriteLine($"Model {m.Name} {m.Version} on {Detector.ExecutionProvider}, input scale {F(Detector.InputScale, "0.###")}");
-            o.WriteLine($"Dataset {Dataset.Root} split '{Dataset.Split}': {Times.Count} images, classes {string.Join(", ", Classes)}");
-            o.WriteLine();
+            PrintHeader(o, Detector, Scale, $"Dataset {Dataset.Root} split '{Dataset.Split}': {Times.Count} images, classes {string.Join(", ", Classes)}{OnlyText}");
             o.WriteLine($"COCO bbox (maxDets {MaxDets}):");
             o.WriteLine($"  AP @[.50:.95] {F(Coco.AP)}   AP50 {F(Coco.AP50)}   AP75 {F(Coco.AP75)}");
             o.WriteLine($"  AP small {F(Coco.APSmall)}   AP medium {F(Coco.APMedium)}   AP large {F(Coco.APLarge)}   AR100 {F(Coco.AR100)}");
             o.WriteLine();
-            o.WriteLine("Per class            GT    AP   AP50   AP75 | thr   precision recall | count MAE  bias  GT/img");
+            o.WriteLine("Per class            GT    AP   AP50   AP75 | thr   precision recall | count MAE  bias  GT/img  error");
             for (var c = 0; c < Classes.Count; c++)
             {
                 var p = Coco.PerClass[c];
                 var op = AtOperating[c];
-                o.WriteLine($"  {Classes[c],-16} {p.GroundTruth,5} {F(p.AP),5} {F(p.AP50),6} {F(p.AP75),6} | {(Thresholds[c] is { } t ? F(t, "0.00") : "mix"),-5} {F(op.Precision),9} {F(op.Recall),6} | {F(CountMae[c], "0.00"),9} {F(CountBias[c], "+0.00;-0.00"),5} {F(TruthPerImage[c], "0.0"),7}");
+                var k = Counts[c];
+                o.WriteLine($"  {Classes[c],-16} {p.GroundTruth,5} {F(p.AP),5} {F(p.AP50),6} {F(p.AP75),6} | {(Thresholds[c] is { } t ? F(t, "0.00") : "mix"),-5} {F(op.Precision),9} {F(op.Recall),6} | " +
+                            $"{F(k.MaePerImage, "0.00"),9} {F(k.BiasPerImage, "+0.00;-0.00"),5} {F(k.TruthPerImage, "0.0"),7} {F(k.ErrorPct, "+0.0;-0.0") + "%",7}");
             }
-            o.WriteLine($"  mean count MAE per image: {F(Mean(CountMae), "0.00")}");
+            o.WriteLine($"  mean count MAE per image: {F(Mean(Counts.Select(k => k.MaePerImage)), "0.00")}; error: counted at the operating threshold - truth, over the whole set, % of truth");
             if (Subtypes is { } s)
             {
                 var cm = s.Confusion;
@@ -304,12 +235,11 @@ public static class EvalCommand
             o.WriteLine();
             o.WriteLine($"Time per image ({Detector.ExecutionProvider}): mean {F(Mean(Times.Select(t => t.TotalMs)), "0.0")} ms, median {F(Median(Times.Select(t => t.TotalMs)), "0.0")} ms " +
                         $"(pre {F(Mean(Times.Select(t => t.PreprocessMs)), "0.0")}, inference {F(Mean(Times.Select(t => t.InferenceMs)), "0.0")}, post {F(Mean(Times.Select(t => t.PostprocessMs)), "0.0")}); " +
-                        $"wall {Wall.TotalSeconds:0.0} s including image decoding; decoded down to the AP score floor, so post-processing is slower than in service");
+                        $"wall {Wall.TotalSeconds:0.0} s including image decoding; decoded down to the AP score floor, so post-processing is slower than in service" +
+                        (Scale.Source is PixelScaleSource.Estimated or PixelScaleSource.Estimating ? "; the first images' times include the scale search" : ""));
         }
 
         private static string Abbrev(string s) => s.Length <= 6 ? s : s[..6];
-
-        private static JsonNode? N(double v) => double.IsFinite(v) ? JsonValue.Create(Math.Round(v, 6)) : null;
 
         public JsonObject ToJson()
         {
@@ -317,31 +247,35 @@ public static class EvalCommand
             for (var c = 0; c < Classes.Count; c++)
             {
                 var p = Coco.PerClass[c];
+                var k = Counts[c];
                 perClass[Classes[c]] = new JsonObject
                 {
                     ["groundTruth"] = p.GroundTruth,
-                    ["AP"] = N(p.AP), ["AP50"] = N(p.AP50), ["AP75"] = N(p.AP75),
-                    ["maxRecall50"] = N(p.Recall50),
-                    ["scoreThreshold"] = Thresholds[c] is { } t ? N(t) : null,
-                    ["precision"] = N(AtOperating[c].Precision), ["recall"] = N(AtOperating[c].Recall),
+                    ["AP"] = Round(p.AP), ["AP50"] = Round(p.AP50), ["AP75"] = Round(p.AP75),
+                    ["maxRecall50"] = Round(p.Recall50),
+                    ["scoreThreshold"] = Thresholds[c] is { } t ? Round(t) : null,
+                    ["precision"] = Round(AtOperating[c].Precision), ["recall"] = Round(AtOperating[c].Recall),
                     ["truePositives"] = AtOperating[c].TruePositives, ["falsePositives"] = AtOperating[c].FalsePositives, ["missed"] = AtOperating[c].Missed,
-                    ["countMAE"] = N(CountMae[c]), ["countBias"] = N(CountBias[c]), ["groundTruthPerImage"] = N(TruthPerImage[c]),
+                    ["countMAE"] = Round(k.MaePerImage), ["countBias"] = Round(k.BiasPerImage), ["groundTruthPerImage"] = Round(k.TruthPerImage),
+                    ["countErrorPct"] = Round(k.ErrorPct),
                 };
             }
             var json = new JsonObject
             {
-                ["model"] = new JsonObject { ["name"] = Detector.Model.Name, ["version"] = Detector.Model.Version, ["executionProvider"] = Detector.ExecutionProvider, ["inputScale"] = Detector.InputScale },
+                ["kind"] = "voc",
+                ["model"] = ModelJson(Detector, Scale),
                 ["dataset"] = new JsonObject { ["root"] = Dataset.Root, ["split"] = Dataset.Split, ["images"] = Times.Count, ["skippedBoxes"] = Dataset.Warnings.Count },
+                ["scale"] = ScaleJson(Scale, RedCells.MedianModelPx(Scale.InputScale), RedCells.Count),
                 ["maxDets"] = MaxDets,
-                ["AP"] = N(Coco.AP), ["AP50"] = N(Coco.AP50), ["AP75"] = N(Coco.AP75),
-                ["APsmall"] = N(Coco.APSmall), ["APmedium"] = N(Coco.APMedium), ["APlarge"] = N(Coco.APLarge), ["AR100"] = N(Coco.AR100),
-                ["countMAE"] = N(Mean(CountMae)),
+                ["AP"] = Round(Coco.AP), ["AP50"] = Round(Coco.AP50), ["AP75"] = Round(Coco.AP75),
+                ["APsmall"] = Round(Coco.APSmall), ["APmedium"] = Round(Coco.APMedium), ["APlarge"] = Round(Coco.APLarge), ["AR100"] = Round(Coco.AR100),
+                ["countMAE"] = Round(Mean(Counts.Select(k => k.MaePerImage))),
                 ["perClass"] = perClass,
                 ["timing"] = new JsonObject
                 {
-                    ["meanMs"] = N(Mean(Times.Select(t => t.TotalMs))), ["medianMs"] = N(Median(Times.Select(t => t.TotalMs))),
-                    ["preprocessMs"] = N(Mean(Times.Select(t => t.PreprocessMs))), ["inferenceMs"] = N(Mean(Times.Select(t => t.InferenceMs))),
-                    ["postprocessMs"] = N(Mean(Times.Select(t => t.PostprocessMs))),
+                    ["meanMs"] = Round(Mean(Times.Select(t => t.TotalMs))), ["medianMs"] = Round(Median(Times.Select(t => t.TotalMs))),
+                    ["preprocessMs"] = Round(Mean(Times.Select(t => t.PreprocessMs))), ["inferenceMs"] = Round(Mean(Times.Select(t => t.InferenceMs))),
+                    ["postprocessMs"] = Round(Mean(Times.Select(t => t.PostprocessMs))),
                 },
             };
             if (Subtypes is { } s)
@@ -350,7 +284,7 @@ public static class EvalCommand
                 json["subtypes"] = new JsonObject
                 {
                     ["source"] = s.Source,
-                    ["accuracy"] = N(cm.Accuracy), ["matched"] = cm.Total, ["missed"] = s.Missed,
+                    ["accuracy"] = Round(cm.Accuracy), ["matched"] = cm.Total, ["missed"] = s.Missed,
                     ["labels"] = new JsonArray(cm.Categories.Select(c => (JsonNode?)JsonValue.Create(c)).ToArray()),
                     ["confusion"] = new JsonArray(Enumerable.Range(0, cm.Categories.Count)
                         .Select(t => (JsonNode?)new JsonArray(Enumerable.Range(0, cm.Categories.Count).Select(p => (JsonNode?)JsonValue.Create(cm[t, p])).ToArray())).ToArray()),
@@ -359,4 +293,22 @@ public static class EvalCommand
             return json;
         }
     }
+}
+
+/// <summary>The red-cell box sizes of a set, measured as the pixel-scale calibration measures them (for the report:
+/// at the model's own scale their median is what a sidecar's redCellDiameterPx should be).</summary>
+internal sealed class RedCellSizes(ModelLabels labels)
+{
+    private readonly RedCellRuler? _ruler = RedCellRuler.For(labels);
+    private readonly List<double> _framePx = new();
+
+    public int Count => _framePx.Count;
+
+    public void Add(IReadOnlyList<EdgeCounter.Detection.Detection> detections, int width, int height)
+    {
+        if (_ruler is not null) _framePx.AddRange(_ruler.Measure(detections, width, height));
+    }
+
+    /// <summary>Median box side in model input pixels (frame pixels × the input scale), NaN without red cells.</summary>
+    public double MedianModelPx(double inputScale) => RedCellRuler.Median(_framePx) * inputScale;
 }
