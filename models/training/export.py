@@ -8,6 +8,7 @@ import argparse
 import glob
 import json
 import logging
+import math
 import os
 import sys
 
@@ -57,21 +58,48 @@ def variant_config(cfg, name):
     return out
 
 
-def sidecar(thresholds, version="1.0.0", mpp=0.1, nms_iou=0.5, max_det=300, scales=(1.0,)):
-    return {
+def sidecar(thresholds, version="1.0.0", mpp=0.1, nms_iou=0.5, max_det=300, scales=(1.0,), red_cell_diameter_px=None,
+            subtype_stage=None):
+    """The detector's sidecar (docs/model-contract.md). red_cell_diameter_px: the model's own red-cell box size at its
+    pixel scale (the ruler of automatic scale calibration); subtype_stage: the file name of the white-cell subtype
+    stage beside it, whose verdict for an unsure cell ("unidentified") then counts in the WBC group and the
+    differential."""
+    differential = list(SUBTYPES) + (["unidentified"] if subtype_stage else [])
+    sc = {
         "name": "edgecounter-cellnet",
         "version": version,
         "input": {"name": "image", "layout": "NCHW", "colour": "RGB", "range": [0, 1],
                   "sizeMultiple": 32, "micrometresPerPixel": mpp, "stride": STRIDE},
         "classes": list(CLASSES),
-        "subtypes": {"of": "WBC", "labels": list(SUBTYPES)},
-        "groups": {"WBC": list(SUBTYPES), "granulocyte": ["neutrophil", "eosinophil", "basophil"]},
-        "differential": list(SUBTYPES),
+        "subtypes": {"of": "WBC", "labels": list(SUBTYPES), **({"stage": subtype_stage} if subtype_stage else {})},
+        "groups": {"WBC": differential, "granulocyte": ["neutrophil", "eosinophil", "basophil"]},
+        "differential": differential,
         "scoreThresholds": {c: float(t) for c, t in zip(CLASSES, thresholds)},
         "nmsIou": nms_iou,
         "maxDetections": max_det,
         "testScales": [float(f) for f in scales],
+        "redCellClass": "RBC",
     }
+    if red_cell_diameter_px:
+        sc["redCellDiameterPx"] = round(float(red_cell_diameter_px), 1)
+    return sc
+
+
+def red_cell_diameter(preds, image_sizes, min_score=0.5, max_aspect=1.4, edge=2.0):
+    """The model's red-cell size at its own pixel scale, as the C# ruler measures it (RedCellRuler): the median
+    sqrt(w*h) of confident, whole (not touching the frame), roundish red-cell boxes; preds from fields at the
+    model's micrometresPerPixel (simulator fields)."""
+    sides = []
+    rbc = CLASSES.index("RBC")
+    for p, (w, h) in zip(preds, image_sizes):
+        for b, s, c in zip(p["boxes"].numpy(), p["scores"].numpy(), p["classes"].numpy()):
+            if c != rbc or s < min_score:
+                continue
+            bw, bh = b[2] - b[0], b[3] - b[1]
+            if b[0] <= edge or b[1] <= edge or b[2] >= w - edge or b[3] >= h - edge or max(bw, bh) > max_aspect * min(bw, bh):
+                continue
+            sides.append(math.sqrt(bw * bh))
+    return float(np.median(sides)) if sides else None
 
 
 def _wrap(model, tta, scales=(1.0,)):
@@ -183,6 +211,20 @@ def write_parity(model, thresholds, out_dir, synth_dir, onnx_path, nms_iou=0.5, 
     return {"detections": len(dets), "origin": origin, "crossCheck": ref["crossCheck"]}
 
 
+def measure_red_cell_diameter(model, cfg, tta=0, scales=(1.0,), fields=40):
+    """redCellDiameterPx of this graph, measured on held-out simulator fields (the config's synth source's val_dir,
+    at the model's pixel scale): what automatic scale calibration resizes frames to."""
+    src = next((x for x in cfg.get("sources", []) if x["kind"] == "synth" and x.get("val_dir")), None)
+    if src is None:
+        return None
+    samples = D.load_synth(os.path.join(REPO, src["val_dir"]))[:fields]
+    wrapper = _wrap(model, tta, scales)
+    preds = [predict(wrapper, s.image, [0.5] * len(CLASSES)) for s in samples]
+    d = red_cell_diameter(preds, [(s.image.shape[1], s.image.shape[0]) for s in samples])
+    log.info("red-cell ruler: median box side %s px on %d simulator fields at the model's scale", d and round(d, 1), len(samples))
+    return d
+
+
 def export_all(model, thresholds, cfg, synth_dir=None):
     model = model.eval()
     onnx_path = os.path.join(REPO, cfg.get("onnx", "models/cellnet.onnx"))
@@ -193,7 +235,9 @@ def export_all(model, thresholds, cfg, synth_dir=None):
     info = export_onnx(model, onnx_path, tta, scales)
     info["tta"] = tta
     info["test_scales"] = list(scales)
-    sc = sidecar(thresholds, version=cfg.get("version", "1.0.0"), mpp=cfg.get("micrometres_per_pixel", 0.1), scales=scales)
+    diameter = cfg.get("red_cell_diameter_px") or measure_red_cell_diameter(model, cfg, tta, scales)
+    sc = sidecar(thresholds, version=cfg.get("version", "1.0.0"), mpp=cfg.get("micrometres_per_pixel", 0.1), scales=scales,
+                 red_cell_diameter_px=diameter, subtype_stage=cfg.get("subtype_stage"))
     json.dump(sc, open(labels_path, "w"), indent=2)
     info["labels"] = os.path.relpath(labels_path, REPO)
     if cfg.get("parity_dir", "tests/fixtures/parity"):
