@@ -134,11 +134,15 @@ internal static class VocEvaluation
             _labels = labels; _csv = csv; _wbcDatasetClass = wbcDatasetClass; _datasetClasses = datasetClasses; _logger = logger;
             Confusion = new ConfusionMatrix(labels.Subtypes);
             MissedByTruth = new int[labels.Subtypes.Count];
+            UnidentifiedByTruth = new int[labels.Subtypes.Count];
         }
 
         public ConfusionMatrix Confusion { get; }
         public int Missed => MissedByTruth.Sum();
         public int[] MissedByTruth { get; }
+        /// <summary>Detected cells the subtype stage called unidentified (a white cell, no subtype): not wrong, not decided.</summary>
+        public int Unidentified => UnidentifiedByTruth.Sum();
+        public int[] UnidentifiedByTruth { get; }
         public string Source { get; private set; } = "";
 
         public static SubtypeTruth? Create(VocDataset dataset, ModelLabels labels, LabelPairing pairing, string? csvPath, ILogger logger)
@@ -187,6 +191,7 @@ internal static class VocEvaluation
                 // The best-overlapping white-cell detection (IoU ≥ 0.5) gives the predicted subtype.
                 var best = candidates.Select(d => (d, iou: d.Box.IoU(box))).Where(x => x.iou >= 0.5).OrderByDescending(x => x.iou).FirstOrDefault();
                 if (best.d is null) { MissedByTruth[truth]++; continue; }
+                if (best.d.Label == ModelLabels.UnidentifiedLabel) { UnidentifiedByTruth[truth]++; continue; }
                 var predicted = SubtypeIndex(_labels, best.d.Label);
                 if (predicted >= 0) Confusion.Add(truth, predicted);
             }
@@ -226,11 +231,11 @@ internal static class VocEvaluation
             {
                 var cm = s.Confusion;
                 o.WriteLine();
-                o.WriteLine($"WBC subtypes (truth from {s.Source}): accuracy {F(cm.Accuracy)} on {cm.Total} matched cells, {s.Missed} not detected");
+                o.WriteLine($"WBC subtypes (truth from {s.Source}): accuracy {F(cm.Accuracy)} on {cm.Total} decided cells, {s.Unidentified} unidentified, {s.Missed} not detected");
                 var names = cm.Categories;
-                o.WriteLine("  truth \\ predicted  " + string.Join(" ", names.Select(n => Abbrev(n).PadLeft(6))) + "  missed");
+                o.WriteLine("  truth \\ predicted  " + string.Join(" ", names.Select(n => Abbrev(n).PadLeft(6))) + "  unident  missed");
                 for (var t = 0; t < names.Count; t++)
-                    o.WriteLine($"  {names[t],-18} " + string.Join(" ", Enumerable.Range(0, names.Count).Select(p => cm[t, p].ToString(CultureInfo.InvariantCulture).PadLeft(6))) + $"  {s.MissedByTruth[t],6}");
+                    o.WriteLine($"  {names[t],-18} " + string.Join(" ", Enumerable.Range(0, names.Count).Select(p => cm[t, p].ToString(CultureInfo.InvariantCulture).PadLeft(6))) + $"  {s.UnidentifiedByTruth[t],7}  {s.MissedByTruth[t],6}");
             }
             o.WriteLine();
             o.WriteLine($"Time per image ({Detector.ExecutionProvider}): mean {F(Mean(Times.Select(t => t.TotalMs)), "0.0")} ms, median {F(Median(Times.Select(t => t.TotalMs)), "0.0")} ms " +
@@ -285,6 +290,9 @@ internal static class VocEvaluation
                 {
                     ["source"] = s.Source,
                     ["accuracy"] = Round(cm.Accuracy), ["matched"] = cm.Total, ["missed"] = s.Missed,
+                    ["unidentified"] = s.Unidentified,
+                    ["accuracyAllCells"] = cm.Total + s.Unidentified + s.Missed == 0 ? null
+                        : Round((double)Enumerable.Range(0, cm.Categories.Count).Sum(t => cm[t, t]) / (cm.Total + s.Unidentified + s.Missed)),
                     ["labels"] = new JsonArray(cm.Categories.Select(c => (JsonNode?)JsonValue.Create(c)).ToArray()),
                     ["confusion"] = new JsonArray(Enumerable.Range(0, cm.Categories.Count)
                         .Select(t => (JsonNode?)new JsonArray(Enumerable.Range(0, cm.Categories.Count).Select(p => (JsonNode?)JsonValue.Create(cm[t, p])).ToArray())).ToArray()),
