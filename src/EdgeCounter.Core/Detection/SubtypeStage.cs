@@ -133,25 +133,36 @@ public sealed class SubtypeClassifier : IDisposable
         for (var i = 0; i < detections.Count; i++)
             if (detections[i].Class == subtypeClass && detections[i].Score >= minScore) cells.Add(i);
         if (cells.Count == 0) return 0;
-
-        int size = Labels.Size, plane = size * size, classes = Labels.Classes.Count;
-        if (_input.Length < cells.Count * 3 * plane) _input = new float[cells.Count * 3 * plane];
-        if (_output.Length < cells.Count * classes) _output = new float[cells.Count * classes];
+        var probabilities = Run(bgrFrame, cells.Select(i => detections[i].Box).ToList());
+        var classes = Labels.Classes.Count;
         for (var k = 0; k < cells.Count; k++)
+            detections[cells[k]] = detections[cells[k]] with { Label = Decide(Labels, probabilities.AsSpan(k * classes, classes)) };
+        return Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+    }
+
+    /// <summary>The stage's class probabilities for cells at <paramref name="boxes"/> (frame pixels), one row of
+    /// <see cref="SubtypeStageLabels.Classes"/> per box, in one batch. The returned buffer is reused by the next call.</summary>
+    public ReadOnlySpan<float> Probabilities(Mat bgrFrame, IReadOnlyList<BoxF> boxes)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        return boxes.Count == 0 ? [] : Run(bgrFrame, boxes).AsSpan(0, boxes.Count * Labels.Classes.Count);
+    }
+
+    private float[] Run(Mat bgrFrame, IReadOnlyList<BoxF> boxes)
+    {
+        int size = Labels.Size, plane = size * size, classes = Labels.Classes.Count, n = boxes.Count;
+        if (_input.Length < n * 3 * plane) _input = new float[n * 3 * plane];
+        if (_output.Length < n * classes) _output = new float[n * classes];
+        for (var k = 0; k < n; k++)
         {
-            CropCell(bgrFrame, detections[cells[k]].Box, Labels.Context, size, _crop);
+            CropCell(bgrFrame, boxes[k], Labels.Context, size, _crop);
             InputTensorWriter.Write(_crop, _input.AsSpan(k * 3 * plane, 3 * plane), size, size);
         }
         var memory = OrtMemoryInfo.DefaultInstance;
-        using (var input = OrtValue.CreateTensorValueFromMemory(memory, _input.AsMemory(0, cells.Count * 3 * plane), [cells.Count, 3, size, size]))
-        using (var output = OrtValue.CreateTensorValueFromMemory(memory, _output.AsMemory(0, cells.Count * classes), [cells.Count, classes]))
+        using (var input = OrtValue.CreateTensorValueFromMemory(memory, _input.AsMemory(0, n * 3 * plane), [n, 3, size, size]))
+        using (var output = OrtValue.CreateTensorValueFromMemory(memory, _output.AsMemory(0, n * classes), [n, classes]))
             _session.Run(_runOptions, [Labels.InputName], [input], [Labels.OutputName], [output]);
-        for (var k = 0; k < cells.Count; k++)
-        {
-            var d = detections[cells[k]];
-            detections[cells[k]] = d with { Label = Decide(Labels, _output.AsSpan(k * classes, classes)) };
-        }
-        return Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+        return _output;
     }
 
     /// <summary>The most probable class when it is one of the differential's and reaches the threshold, else unidentified.</summary>
