@@ -18,6 +18,15 @@ public readonly record struct BoxF(float X1, float Y1, float X2, float Y2)
         return inter / (Area + other.Area - inter);
     }
 
+    /// <summary>The fraction of this box's area that lies inside <paramref name="other"/> (0 for an empty box).</summary>
+    public float FractionInside(in BoxF other)
+    {
+        var iw = MathF.Min(X2, other.X2) - MathF.Max(X1, other.X1);
+        var ih = MathF.Min(Y2, other.Y2) - MathF.Max(Y1, other.Y1);
+        if (iw <= 0 || ih <= 0 || Area <= 0) return 0;
+        return iw * ih / Area;
+    }
+
     public BoxF Scale(float sx, float sy) => new(X1 * sx, Y1 * sy, X2 * sx, Y2 * sy);
 }
 

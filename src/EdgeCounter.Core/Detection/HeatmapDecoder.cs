@@ -69,7 +69,8 @@ public static class HeatmapDecoder
     }
 }
 
-/// <summary>Class-aware greedy non-maximum suppression: a box suppresses only boxes of its own class.</summary>
+/// <summary>Class-aware greedy non-maximum suppression: a box suppresses boxes of its own class; optionally (the
+/// sidecar's <c>crossClassIou</c> and <c>containment</c>) each cell is also kept once: as one class, and whole.</summary>
 public static class MultiClassNms
 {
     /// <summary>Candidates per class that take part in NMS, highest scores first: a guard against a flood of
@@ -80,8 +81,13 @@ public static class MultiClassNms
     /// Sorts <paramref name="detections"/> by score (highest first) and keeps, in place, each box whose IoU with every
     /// kept box of its class is at most <paramref name="iouThreshold"/>, up to <paramref name="maxDetections"/> in all,
     /// or per class when <paramref name="limitPerClass"/> (evaluation: one crowded class must not starve the others).
+    /// When set, a box is also dropped when its IoU with a kept box of another class exceeds
+    /// <paramref name="crossClassIou"/> (the same cell seen as two classes: a pale white cell also boxed as a red
+    /// cell), or when more than <paramref name="containment"/> of its area lies inside a kept box of its own class (a
+    /// part of that cell: a nucleus lobe boxed apart). The recipe's decode applies the same rules (one_cell_each).
     /// </summary>
-    public static void Apply(List<RawDetection> detections, float iouThreshold, int maxDetections, bool limitPerClass = false)
+    public static void Apply(List<RawDetection> detections, float iouThreshold, int maxDetections, bool limitPerClass = false,
+        float? crossClassIou = null, float? containment = null)
     {
         // Stable order for equal scores (class, then position) so runs and platforms agree.
         detections.Sort(static (a, b) =>
@@ -108,7 +114,12 @@ public static class MultiClassNms
             for (var k = 0; k < kept; k++)
             {
                 var other = detections[k];
-                if (other.ClassIndex == c && other.Box.IoU(candidate.Box) > iouThreshold) { suppressed = true; break; }
+                if (other.ClassIndex == c)
+                {
+                    if (other.Box.IoU(candidate.Box) > iouThreshold
+                        || (containment is { } inside && candidate.Box.FractionInside(other.Box) > inside)) { suppressed = true; break; }
+                }
+                else if (crossClassIou is { } across && other.Box.IoU(candidate.Box) > across) { suppressed = true; break; }
             }
             if (suppressed) continue;
             detections[kept++] = candidate;

@@ -30,6 +30,12 @@ public sealed class ModelLabels
     /// <summary>Operating score threshold per class, in class order.</summary>
     public IReadOnlyList<float> ScoreThresholds { get; init; } = [];
     public float NmsIou { get; init; } = 0.5f;
+    /// <summary>One class per cell: a detection overlapping a higher-scoring one of another class by more than this
+    /// IoU is dropped (sidecar <c>crossClassIou</c>; null: classes never suppress each other).</summary>
+    public float? CrossClassIou { get; init; }
+    /// <summary>One box per cell: a detection lying more than this fraction inside a higher-scoring one of its class
+    /// is dropped (sidecar <c>containment</c>; null: off).</summary>
+    public float? Containment { get; init; }
     public int MaxDetections { get; init; } = 300;
     /// <summary>Resizes of the input that the graph itself runs and averages (informational: 1 = one pass). They set
     /// the inference cost, roughly the sum of their squares times one pass.</summary>
@@ -132,6 +138,8 @@ public sealed class ModelLabels
             if (IndexOf(classes, k) < 0) Fail($"\"scoreThresholds\" names '{k}', which is not a class");
         if (dto.NmsIou is < 0 or > 1) Fail("\"nmsIou\" must be in [0, 1]");
         if (dto.MaxDetections is <= 0) Fail("\"maxDetections\" must be positive");
+        if (dto.CrossClassIou is < 0 or > 1) Fail("\"crossClassIou\" must be in [0, 1]");
+        if (dto.Containment is <= 0 or > 1) Fail("\"containment\" must be in (0, 1]");
         var testScales = dto.TestScales ?? [1.0];
         if (testScales.Count == 0 || testScales.Any(f => !(f > 0) || double.IsInfinity(f))) Fail("\"testScales\" must list positive numbers");
         if (input.MicrometresPerPixel is { } mpp && !(mpp > 0 && double.IsFinite(mpp))) Fail("\"input.micrometresPerPixel\" must be positive");
@@ -156,6 +164,8 @@ public sealed class ModelLabels
             Differential = differential,
             ScoreThresholds = thresholds,
             NmsIou = dto.NmsIou ?? 0.5f,
+            CrossClassIou = dto.CrossClassIou,
+            Containment = dto.Containment,
             MaxDetections = dto.MaxDetections ?? 300,
             TestScales = testScales,
             RedCellClass = redCellClass,
@@ -202,6 +212,8 @@ public sealed class ModelLabels
         public List<string>? Differential { get; set; }
         public Dictionary<string, float>? ScoreThresholds { get; set; }
         public float? NmsIou { get; set; }
+        public float? CrossClassIou { get; set; }
+        public float? Containment { get; set; }
         public int? MaxDetections { get; set; }
         public List<double>? TestScales { get; set; }
         public string? RedCellClass { get; set; }

@@ -191,7 +191,8 @@ public sealed class OnnxCellDetector : ICellDetector
             _heatmap.AsSpan(0, output.Classes * plane), _size.AsSpan(0, 2 * plane), _offset.AsSpan(0, 2 * plane),
             _hasSubtypes ? _subtype.AsSpan(0, output.Subtypes * plane) : default,
             output, _thresholds, _labels.SubtypeClassIndex, _raw);
-        MultiClassNms.Apply(_raw, _labels.NmsIou, _labels.MaxDetections, limitPerClass: _evaluationMode);
+        MultiClassNms.Apply(_raw, _labels.NmsIou, _labels.MaxDetections, limitPerClass: _evaluationMode,
+            crossClassIou: _labels.CrossClassIou, containment: _labels.Containment);
         var detections = new List<Detection>(_raw.Count);
         foreach (var r in _raw)
         {

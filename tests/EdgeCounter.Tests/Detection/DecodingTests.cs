@@ -94,6 +94,34 @@ public class MultiClassNmsTests
     }
 
     [Fact]
+    public void CrossClassIouKeepsEachCellAsItsMostLikelyClassOnly()
+    {
+        // A pale white cell also boxed as a red cell (IoU 9/11), and a red cell beside it (IoU 1/19 with the white one).
+        var list = new List<RawDetection> { D(0, 0.3f, 1), D(1, 0.8f, 0), D(1, 0.7f, 9) };
+        var withoutRule = list.ToList();
+        MultiClassNms.Apply(withoutRule, 0.5f, 100);
+        Assert.Equal(3, withoutRule.Count);
+        MultiClassNms.Apply(list, 0.5f, 100, crossClassIou: 0.5f);
+        Assert.Equal([0.8f, 0.7f], list.Select(d => d.Score));
+        Assert.All(list, d => Assert.Equal(1, d.ClassIndex));
+    }
+
+    [Fact]
+    public void ContainmentDropsAPartOfACellBoxedApartButNotAnOverlappingNeighbour()
+    {
+        var cell = new RawDetection(0, -1, 0.9f, new BoxF(0, 0, 40, 40));
+        var lobe = new RawDetection(0, -1, 0.5f, new BoxF(5, 5, 20, 20));        // wholly inside, IoU 0.14: NMS keeps it
+        var neighbour = new RawDetection(0, -1, 0.6f, new BoxF(25, 0, 65, 40));  // 37.5 % inside
+        var platelet = new RawDetection(1, -1, 0.4f, new BoxF(30, 30, 36, 36));  // inside, but another class
+        var list = new List<RawDetection> { lobe, neighbour, cell, platelet };
+        MultiClassNms.Apply(list, 0.5f, 100, containment: 0.8f);
+        Assert.Equal([cell, neighbour, platelet], list);
+        Assert.Equal(0.1406f, lobe.Box.IoU(cell.Box), 3);
+        Assert.Equal(1f, lobe.Box.FractionInside(cell.Box));
+        Assert.Equal(0.375f, neighbour.Box.FractionInside(cell.Box));
+    }
+
+    [Fact]
     public void IoUEqualToTheThresholdIsKept()
     {
         // Boxes [0,10] and [5,15] x [0,10]: IoU = 50 / 150 = 1/3.

@@ -20,6 +20,8 @@ public class ModelLabelsTests
           "differential": ["neutrophil", "eosinophil", "basophil", "lymphocyte", "monocyte"],
           "scoreThresholds": { "WBC": 0.3, "RBC": 0.35, "Platelets": 0.4 },
           "nmsIou": 0.5,
+          "crossClassIou": 0.5,
+          "containment": 0.8,
           "maxDetections": 300,
           "testScales": [1.0, 1.15, 1.3],
           "redCellDiameterPx": 85.7
@@ -39,6 +41,8 @@ public class ModelLabelsTests
         Assert.Equal(0.1, m.MicrometresPerPixel);
         Assert.Equal([0.3f, 0.35f, 0.4f], m.ScoreThresholds);
         Assert.Equal(300, m.MaxDetections);
+        Assert.Equal(0.5f, m.CrossClassIou);
+        Assert.Equal(0.8f, m.Containment);
         Assert.Equal([1.0, 1.15, 1.3], m.TestScales);
         Assert.Equal("RBC", m.RedCellClass);       // no redCellClass: the class named RBC
         Assert.Equal(85.7, m.RedCellDiameterPx);
@@ -56,6 +60,17 @@ public class ModelLabelsTests
         Assert.True(node.Remove("testScales"));
         var json = node.ToJsonString();
         Assert.Equal([1.0], ModelLabels.Parse(json, "example").TestScales);
+    }
+
+    [Fact]
+    public void WithoutOneCellRulesClassesNeverSuppressEachOther()
+    {
+        var node = System.Text.Json.Nodes.JsonNode.Parse(ContractExample)!.AsObject();
+        Assert.True(node.Remove("crossClassIou"));
+        Assert.True(node.Remove("containment"));
+        var m = ModelLabels.Parse(node.ToJsonString(), "example");
+        Assert.Null(m.CrossClassIou);
+        Assert.Null(m.Containment);
     }
 
     [Fact]
@@ -101,6 +116,8 @@ public class ModelLabelsTests
     [InlineData("\"Platelets\": 0.4", "\"Platelets\": 1.4", "Platelets")]
     [InlineData("\"colour\": \"RGB\"", "\"colour\": \"BGR\"", "BGR")]
     [InlineData("\"maxDetections\": 300", "\"maxDetections\": 0", "maxDetections")]
+    [InlineData("\"crossClassIou\": 0.5", "\"crossClassIou\": 1.5", "crossClassIou")]
+    [InlineData("\"containment\": 0.8", "\"containment\": 0", "containment")]
     [InlineData("[1.0, 1.15, 1.3]", "[1.0, -1.15]", "testScales")]
     [InlineData("[1.0, 1.15, 1.3]", "[]", "testScales")]
     [InlineData("\"redCellDiameterPx\": 85.7", "\"redCellDiameterPx\": 0", "redCellDiameterPx")]
