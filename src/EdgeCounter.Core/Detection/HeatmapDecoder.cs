@@ -85,9 +85,12 @@ public static class MultiClassNms
     /// <paramref name="crossClassIou"/> (the same cell seen as two classes: a pale white cell also boxed as a red
     /// cell), or when more than <paramref name="containment"/> of its area lies inside a kept box of its own class (a
     /// part of that cell: a nucleus lobe boxed apart). The recipe's decode applies the same rules (one_cell_each).
+    /// <paramref name="suppressorFloor"/> (per class; evaluation, which decodes below the operating thresholds): only
+    /// a kept box at or above its class's floor drops others by these two rules, so the detections at the operating
+    /// thresholds are exactly those of a decode at them.
     /// </summary>
     public static void Apply(List<RawDetection> detections, float iouThreshold, int maxDetections, bool limitPerClass = false,
-        float? crossClassIou = null, float? containment = null)
+        float? crossClassIou = null, float? containment = null, IReadOnlyList<float>? suppressorFloor = null)
     {
         // Stable order for equal scores (class, then position) so runs and platforms agree.
         detections.Sort(static (a, b) =>
@@ -114,12 +117,11 @@ public static class MultiClassNms
             for (var k = 0; k < kept; k++)
             {
                 var other = detections[k];
-                if (other.ClassIndex == c)
-                {
-                    if (other.Box.IoU(candidate.Box) > iouThreshold
-                        || (containment is { } inside && candidate.Box.FractionInside(other.Box) > inside)) { suppressed = true; break; }
-                }
-                else if (crossClassIou is { } across && other.Box.IoU(candidate.Box) > across) { suppressed = true; break; }
+                if (other.ClassIndex == c && other.Box.IoU(candidate.Box) > iouThreshold) { suppressed = true; break; }
+                if (suppressorFloor is not null && other.Score < suppressorFloor[other.ClassIndex]) continue;
+                if (other.ClassIndex == c
+                        ? containment is { } inside && candidate.Box.FractionInside(other.Box) > inside
+                        : crossClassIou is { } across && other.Box.IoU(candidate.Box) > across) { suppressed = true; break; }
             }
             if (suppressed) continue;
             detections[kept++] = candidate;

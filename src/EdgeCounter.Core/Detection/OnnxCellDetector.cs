@@ -30,6 +30,9 @@ public sealed class OnnxCellDetector : ICellDetector
     private readonly string[] _outputNames;
     private readonly bool _hasSubtypes;
     private readonly bool _evaluationMode;
+    // Evaluation decodes down to a low score floor; a cell is still kept once only by detections the service would
+    // report (at their operating thresholds), so the figures at the operating point are the service's.
+    private readonly float[]? _suppressorFloor;
     private readonly List<RawDetection> _raw = new(512);
     private readonly Mat _converted = new();
     private readonly Mat _resized = new();
@@ -76,6 +79,7 @@ public sealed class OnnxCellDetector : ICellDetector
                     : labels.ThresholdsWith(options.ScoreThresholdOverrides);
             }
             catch (ArgumentException e) { throw new ModelLoadException(e.Message, e); }
+            if (_evaluationMode) _suppressorFloor = labels.ThresholdsWith(options.ScoreThresholdOverrides);
             ValidateContract(_session, labels, modelPath);
             _inputNames = [labels.InputName];
             _outputNames = _hasSubtypes ? [HeatmapOutput, SizeOutput, OffsetOutput, SubtypeOutput] : [HeatmapOutput, SizeOutput, OffsetOutput];
@@ -192,7 +196,7 @@ public sealed class OnnxCellDetector : ICellDetector
             _hasSubtypes ? _subtype.AsSpan(0, output.Subtypes * plane) : default,
             output, _thresholds, _labels.SubtypeClassIndex, _raw);
         MultiClassNms.Apply(_raw, _labels.NmsIou, _labels.MaxDetections, limitPerClass: _evaluationMode,
-            crossClassIou: _labels.CrossClassIou, containment: _labels.Containment);
+            crossClassIou: _labels.CrossClassIou, containment: _labels.Containment, suppressorFloor: _suppressorFloor);
         var detections = new List<Detection>(_raw.Count);
         foreach (var r in _raw)
         {

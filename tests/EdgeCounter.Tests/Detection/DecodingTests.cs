@@ -107,6 +107,18 @@ public class MultiClassNmsTests
     }
 
     [Fact]
+    public void BelowItsOperatingThresholdABoxDropsNoOtherClassSoEvaluationAgreesWithTheService()
+    {
+        // Evaluation decodes to a low floor: a red-cell candidate at 0.25 (its class's operating threshold is 0.3)
+        // must not take the white cell at 0.2 (threshold 0.15) that the service reports.
+        var list = new List<RawDetection> { D(0, 0.2f, 1), D(1, 0.25f, 0) };
+        MultiClassNms.Apply(list, 0.5f, 100, limitPerClass: true, crossClassIou: 0.5f, suppressorFloor: [0.15f, 0.3f]);
+        Assert.Equal([0.25f, 0.2f], list.Select(d => d.Score));
+        MultiClassNms.Apply(list, 0.5f, 100, limitPerClass: true, crossClassIou: 0.5f, suppressorFloor: [0.15f, 0.2f]);
+        Assert.Equal([0.25f], list.Select(d => d.Score));
+    }
+
+    [Fact]
     public void ContainmentDropsAPartOfACellBoxedApartButNotAnOverlappingNeighbour()
     {
         var cell = new RawDetection(0, -1, 0.9f, new BoxF(0, 0, 40, 40));

@@ -37,7 +37,9 @@ public static class EvalCommand
                                  (e.g. --only WBC,RBC where platelets are not labelled)
             --point-class NAME   the class the points label (default RBC)
             --auto-scale         estimate the pixel scale from the red cells' size (the set is one slide scale:
-                                 its first images calibrate it); the estimate is printed and in the JSON
+                                 its first images calibrate it); the estimate is printed and in the JSON.
+                                 --crops does this unless --input-scale is given (crops come from cameras
+                                 of unknown scale, and the service estimates it by default)
             --input-scale F      resize images by F before inference instead (boxes mapped back; default: 1)
             --model PATH         ONNX model (default: models/cellnet.onnx beside the executable or in the repository)
             --labels PATH        sidecar labels (default: model path with .labels.json)
@@ -78,6 +80,9 @@ public static class EvalCommand
             return await EvalSuite.RunAsync(baseSettings, datasets, syntheticFields, jsonPath, markdown, loggerFactory, Console.Out, cancellationToken);
         }
         var settings = EvalSettings.From(args, forSuite: false);
+        // Crops come from cameras of unknown scale, and the service itself finds the scale from the red cells by
+        // default: a crop set is measured the way the service would see its cells, unless a scale is given.
+        if (crops is not null && args.String("input-scale") is null) settings = settings with { AutoScale = true };
         if (args.String("markdown") is not null) throw new CommandLineException("--markdown is for --suite");
         args.ThrowOnUnknown();
 

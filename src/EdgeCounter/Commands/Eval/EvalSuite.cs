@@ -40,7 +40,7 @@ internal static class EvalSuite
             new("BCCD test", "--auto-scale --subtypes wbc_subtypes.csv", bccd, s => s with { AutoScale = true, Split = "test", SubtypesCsv = subtypes }, "voc"),
             new("draaslan all", "--auto-scale --only WBC,RBC", System.IO.Path.Combine(datasets, "draaslan"), s => s with { AutoScale = true, Split = "all", Only = ["WBC", "RBC"] }, "voc"),
             new("Chula RBC-12 test", "--auto-scale --only RBC", System.IO.Path.Combine(datasets, "chula-rbc12"), s => s with { AutoScale = true, Split = "test", Only = ["RBC"] }, "points"),
-            new("LISC crops", "", System.IO.Path.Combine(datasets, "lisc-crops"), s => s, "crops"),
+            new("LISC crops", "--auto-scale (the crops' default)", System.IO.Path.Combine(datasets, "lisc-crops"), s => s with { AutoScale = true }, "crops"),
             new("SegPC-2021 val", "--auto-scale --only plasma_cell", System.IO.Path.Combine(datasets, "segpc2021"), s => s with { AutoScale = true, Split = "val", Only = ["plasma_cell"] }, "voc", hasPlasmaCells),
             new("simulator, held out", $"{SyntheticOptions(syntheticFields)}; eval unresized", synthetic, s => s with { Split = "all" }, "voc"),
         };
