@@ -239,10 +239,49 @@ def nms_per_class(boxes, scores, classes, iou):
     return torchvision.ops.batched_nms(boxes, scores, classes, iou)
 
 
-def decode(outputs, thresholds, nms_iou=0.5, max_det=300, top_k=500):
+def one_cell_each(boxes, scores, classes, cross_class_iou=None, containment=None):
+    """Indices (highest score first) of the detections left when each cell is kept once: a box overlapping a
+    higher-scoring box of another class by IoU > cross_class_iou is the same cell seen as another class; a box lying
+    more than `containment` inside a higher-scoring box of its own class is a part of that cell (a nucleus lobe).
+    None switches a rule off. Exactly what the C# MultiClassNms does with the sidecar's crossClassIou/containment."""
+    order = torch.argsort(scores, descending=True, stable=True)
+    if cross_class_iou is None and containment is None:
+        return order
+    kept = []
+    b = boxes.tolist(); c = classes.tolist()
+    for i in order.tolist():
+        x1, y1, x2, y2 = b[i]
+        area = max(x2 - x1, 0.0) * max(y2 - y1, 0.0)
+        drop = False
+        for k in kept:
+            u1, v1, u2, v2 = b[k]
+            inter = max(0.0, min(x2, u2) - max(x1, u1)) * max(0.0, min(y2, v2) - max(y1, v1))
+            if inter <= 0:
+                continue
+            if c[k] != c[i]:
+                other = max(u2 - u1, 0.0) * max(v2 - v1, 0.0)
+                if cross_class_iou is not None and inter / (area + other - inter) > cross_class_iou:
+                    drop = True
+                    break
+            elif containment is not None and area > 0 and inter / area > containment:
+                drop = True
+                break
+        if not drop:
+            kept.append(i)
+    return torch.tensor(kept, dtype=torch.long)
+
+
+def one_cell_rules(cfg):
+    """The config's one-cell-each rules (keys cross_class_iou, containment; absent: off) as decode() arguments, so
+    thresholds are chosen, the parity fixture is written and the sidecar is filled with the decode that ships."""
+    return {"cross_class_iou": cfg.get("cross_class_iou"), "containment": cfg.get("containment")}
+
+
+def decode(outputs, thresholds, nms_iou=0.5, max_det=300, top_k=500, cross_class_iou=None, containment=None):
     """Decode ExportWrapper outputs for one image (batch index 0) into detections, exactly as the C# side
     is specified to: peaks above the class threshold, centre = (j + off_x, i + off_y) * stride, box = centre
-    +- size/2, then per-class NMS, highest scores first, at most max_det. thresholds: list per class."""
+    +- size/2, then per-class NMS, then (when set) one detection per cell (one_cell_each), highest scores first, at
+    most max_det. thresholds: list per class."""
     hm, size, off, sub = [o[0] for o in outputs]
     C, h, w = hm.shape
     thr = torch.tensor(thresholds, dtype=hm.dtype).view(C, 1, 1)
@@ -257,6 +296,8 @@ def decode(outputs, thresholds, nms_iou=0.5, max_det=300, top_k=500):
     bw, bh = size[0, ii, jj], size[1, ii, jj]
     boxes = torch.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], dim=1)
     k = nms_per_class(boxes, scores, cls, nms_iou)
+    if cross_class_iou is not None or containment is not None:
+        k = k[one_cell_each(boxes[k], scores[k], cls[k], cross_class_iou, containment)]
     k = k[:max_det]
     sub_prob = sub[:, ii[k], jj[k]].T  # [n,S]
     return {

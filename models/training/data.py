@@ -115,7 +115,7 @@ def load_voc(root, splits, source="voc", subtypes_csv=None, mpp=None, labelled=N
     samples = []
     for split in ([splits] if isinstance(splits, str) else splits):
         for i in _split_ids(root, split):
-            _, objs = parse_voc(os.path.join(root, "Annotations", i + ".xml"))
+            fname, objs = parse_voc(os.path.join(root, "Annotations", i + ".xml"))
             boxes, classes, subs = [], [], []
             for name, (x1, y1, x2, y2) in objs:
                 if x2 - x1 < 2 or y2 - y1 < 2:
@@ -135,7 +135,7 @@ def load_voc(root, splits, source="voc", subtypes_csv=None, mpp=None, labelled=N
                     subs[wbc[0]] = subtype_of[i]
                 else:
                     log.warning("%s %s: subtype given but %d WBC boxes; subtype not used", source, i, len(wbc))
-            img = read_rgb(os.path.join(root, "JPEGImages", i + ".jpg"))
+            img = read_rgb(os.path.join(root, "JPEGImages", fname or i + ".jpg"))
             samples.append(Sample(i, img, boxes, classes, subs, source, labelled=labelled, mpp=mpp))
     return samples
 

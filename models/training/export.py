@@ -20,7 +20,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 
-from cellnet import CLASSES, STRIDE, SUBTYPES, CellNet, ExportWrapper  # noqa: E402
+from cellnet import CLASSES, STRIDE, SUBTYPES, CellNet, ExportWrapper, one_cell_rules  # noqa: E402
 import data as D  # noqa: E402
 from evaluate import pad_to_multiple, predict  # noqa: E402
 
@@ -59,7 +59,7 @@ def variant_config(cfg, name):
 
 
 def sidecar(thresholds, version="1.0.0", mpp=0.1, nms_iou=0.5, max_det=300, scales=(1.0,), red_cell_diameter_px=None,
-            subtype_stage=None):
+            subtype_stage=None, cross_class_iou=None, containment=None):
     """The detector's sidecar (docs/model-contract.md). red_cell_diameter_px: the model's own red-cell box size at its
     pixel scale (the ruler of automatic scale calibration); subtype_stage: the file name of the white-cell subtype
     stage beside it, whose verdict for an unsure cell ("unidentified") then counts in the WBC group and the
@@ -80,6 +80,10 @@ def sidecar(thresholds, version="1.0.0", mpp=0.1, nms_iou=0.5, max_det=300, scal
         "testScales": [float(f) for f in scales],
         "redCellClass": "RBC",
     }
+    if cross_class_iou is not None:
+        sc["crossClassIou"] = float(cross_class_iou)
+    if containment is not None:
+        sc["containment"] = float(containment)
     if red_cell_diameter_px:
         sc["redCellDiameterPx"] = round(float(red_cell_diameter_px), 1)
     return sc
@@ -167,7 +171,7 @@ def parity_image(synth_dir, w=400, h=300):
 
 
 @torch.no_grad()
-def write_parity(model, thresholds, out_dir, synth_dir, onnx_path, nms_iou=0.5, max_det=300, tta=0, scales=(1.0,)):
+def write_parity(model, thresholds, out_dir, synth_dir, onnx_path, nms_iou=0.5, max_det=300, tta=0, scales=(1.0,), rules=None):
     os.makedirs(out_dir, exist_ok=True)
     img, origin = parity_image(synth_dir)
     cv2.imwrite(os.path.join(out_dir, "input.png"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
@@ -176,7 +180,8 @@ def write_parity(model, thresholds, out_dir, synth_dir, onnx_path, nms_iou=0.5, 
     padded = pad_to_multiple(img)
     x = torch.from_numpy(D.image_to_tensor_array(padded))[None]
     outs = wrapper(x)
-    det = predict(wrapper, img, thresholds, nms_iou=nms_iou, max_det=max_det)
+    rules = rules or {}
+    det = predict(wrapper, img, thresholds, nms_iou=nms_iou, max_det=max_det, **rules)
     hm, size, off, sub = [o[0] for o in outs]
     raw = {"shapes": {n: list(o.shape) for n, o in zip(OUTPUTS, outs)}, "heatmapMax": []}
     for c, cname in enumerate(CLASSES):
@@ -199,10 +204,11 @@ def write_parity(model, thresholds, out_dir, synth_dir, onnx_path, nms_iou=0.5, 
         "model": "models/cellnet.onnx", "image": "input.png", "imageOrigin": origin,
         "width": img.shape[1], "height": img.shape[0], "paddedWidth": padded.shape[1],
         "paddedHeight": padded.shape[0], "resize": 1.0,
-        "note": "PyTorch detections of the exported graph: peaks above scoreThresholds, per-class NMS at nmsIou, "
+        "note": "PyTorch detections of the exported graph: peaks above scoreThresholds, per-class NMS at nmsIou, one cell each (crossClassIou, containment; null: off), "
                 "boxes in input pixels (no resize: the image is at the model's micrometresPerPixel). "
                 "Raw values are read from the padded input's outputs at the per-class heatmap maximum.",
         "scoreThresholds": {c: float(t) for c, t in zip(CLASSES, thresholds)}, "nmsIou": nms_iou,
+        "crossClassIou": rules.get("cross_class_iou"), "containment": rules.get("containment"),
         "detections": dets, "raw": raw,
         "crossCheck": onnx_cross_check(onnx_path, x, outs),
     }
@@ -237,12 +243,12 @@ def export_all(model, thresholds, cfg, synth_dir=None):
     info["test_scales"] = list(scales)
     diameter = cfg.get("red_cell_diameter_px") or measure_red_cell_diameter(model, cfg, tta, scales)
     sc = sidecar(thresholds, version=cfg.get("version", "1.0.0"), mpp=cfg.get("micrometres_per_pixel", 0.1), scales=scales,
-                 red_cell_diameter_px=diameter, subtype_stage=cfg.get("subtype_stage"))
+                 red_cell_diameter_px=diameter, subtype_stage=cfg.get("subtype_stage"), **one_cell_rules(cfg))
     json.dump(sc, open(labels_path, "w"), indent=2)
     info["labels"] = os.path.relpath(labels_path, REPO)
     if cfg.get("parity_dir", "tests/fixtures/parity"):
         info["parity"] = write_parity(model, thresholds, os.path.join(REPO, cfg.get("parity_dir", "tests/fixtures/parity")),
-                                      synth_dir, onnx_path, sc["nmsIou"], sc["maxDetections"], tta, scales)
+                                      synth_dir, onnx_path, sc["nmsIou"], sc["maxDetections"], tta, scales, one_cell_rules(cfg))
     return info
 
 

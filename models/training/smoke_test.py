@@ -24,7 +24,15 @@ def main():
     torch.manual_seed(0)
     import data as D
     import export as X
-    from cellnet import CLASSES, STRIDE, CellNet, ExportWrapper, decode, detection_loss
+    from cellnet import CLASSES, STRIDE, CellNet, ExportWrapper, decode, detection_loss, one_cell_each
+
+    # One cell each (the C# MultiClassNms rules): a cell boxed as two classes keeps its best class; a part of a cell
+    # boxed apart goes; a neighbour that overlaps a little, and a small cell of another class lying on it, stay.
+    boxes = torch.tensor([[0, 0, 40, 40], [1, 0, 41, 40], [5, 5, 20, 20], [25, 0, 65, 40], [30, 30, 36, 36]], dtype=torch.float32)
+    scores = torch.tensor([0.9, 0.3, 0.5, 0.6, 0.4])
+    classes = torch.tensor([0, 1, 0, 0, 2])
+    assert one_cell_each(boxes, scores, classes, 0.5, 0.8).tolist() == [0, 3, 4], "one_cell_each"
+    assert one_cell_each(boxes, scores, classes).tolist() == [0, 3, 2, 4, 1], "one_cell_each with the rules off"
 
     rng = np.random.default_rng(0)
     w, h = 128, 96

@@ -24,7 +24,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 
-from cellnet import CLASSES, STRIDE, SUBTYPES, CellNet, ExportWrapper, count_parameters, detection_loss  # noqa: E402
+from cellnet import CLASSES, STRIDE, SUBTYPES, CellNet, ExportWrapper, count_parameters, detection_loss, one_cell_rules  # noqa: E402
 import data as D  # noqa: E402
 import evaluate as E  # noqa: E402
 
@@ -146,6 +146,10 @@ def main():
     ap.add_argument("--run-dir", help="override the run folder (checkpoint; log and metrics too with --scratch)")
     ap.add_argument("--log", help="override the log file (e.g. for --eval-only, so the training log is kept)")
     ap.add_argument("--scratch", action="store_true", help="write log, metrics, ONNX, sidecar into the run folder, not models/")
+    ap.add_argument("--init", metavar="CHECKPOINT", help="start from these weights (fine-tune) instead of from scratch; "
+                    "BatchNorm statistics stay frozen (a rebuilt checkpoint has its BatchNorms folded into identity ones)")
+    ap.add_argument("--lr", type=float, help="override the peak learning rate (e.g. lower for --init)")
+    ap.add_argument("--version", help="model version in the sidecar (e.g. re-exported weights); default: the config's")
     args = ap.parse_args()
     cfg = json.load(open(resolve(args.config)))
     if args.minutes is not None:
@@ -154,6 +158,10 @@ def main():
         cfg["iterations"] = args.iterations
     if args.workers is not None:
         cfg["workers"] = args.workers
+    if args.version:
+        cfg["version"] = args.version
+    if args.lr is not None:
+        cfg["lr"] = args.lr
     device = torch.device(args.device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
@@ -195,6 +203,9 @@ def main():
 
     net = CellNet(**cfg.get("model", {})).to(device)
     log.info("CellNet parameters: %d", count_parameters(net))
+    if args.init:
+        net.load_state_dict(torch.load(args.init, map_location="cpu")["model"])
+        log.info("fine-tuning from %s (BatchNorm statistics frozen)", os.path.relpath(args.init, REPO))
     decay, no_decay = [], []
     for n_, p in net.named_parameters():
         (no_decay if p.ndim <= 1 else decay).append(p)
@@ -231,6 +242,10 @@ def main():
                 g["lr"] = lr
             batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
             net.train()
+            if args.init:
+                for m in net.modules():
+                    if isinstance(m, torch.nn.BatchNorm2d):
+                        m.eval()
             out = net(batch["image"])
             loss, parts = detection_loss(out, batch, w_size=cfg.get("w_size", 1.0), w_off=cfg.get("w_off", 1.0),
                                          w_sub=cfg.get("w_sub", 0.5), sub_class_weight=sw)
@@ -296,7 +311,8 @@ def evaluate_graph(model, cfg, val_sets, test_sets):
     scales = X.test_scales(cfg)
     wrapper = ExportWrapper(model, cfg.get("tta", 0), scales).eval()
     who = f"graph {cfg.get('version')} (test scales {'/'.join(f'{f:g}' for f in scales)})"
-    val_preds = {name: (ss, E.run_model(wrapper, ss)) for name, ss in val_sets.items() if ss}
+    rules = one_cell_rules(cfg)
+    val_preds = {name: (ss, E.run_model(wrapper, ss, **rules)) for name, ss in val_sets.items() if ss}
     thresholds, pooled = E.pooled_thresholds(val_preds)
     log.info("%s: thresholds chosen on the pooled validation set (mean F1 over sources): %s", who, dict(zip(CLASSES, thresholds)))
     for cname, r in pooled.items():
@@ -309,7 +325,7 @@ def evaluate_graph(model, cfg, val_sets, test_sets):
         out["val"][name] = r
     for name, ss in test_sets.items():
         t = time.time()
-        pp = E.run_model(wrapper, ss)
+        pp = E.run_model(wrapper, ss, **rules)
         r = E.evaluate(ss, pp, thresholds)
         r["torch_cpu_ms_per_image_incl_decode"] = round((time.time() - t) / len(ss) * 1000, 1)
         log.info("\n" + E.format_table(r, f"{who}: {name} test (never trained on, never used to choose anything)"))
