@@ -31,6 +31,7 @@ sys.path.insert(0, HERE)
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 
 import data as D  # noqa: E402
+from train import ensure_synth  # noqa: E402
 
 log = logging.getLogger("cellnet")
 # What the classifier tells apart. The five of the differential first; the others are cells a white-cell
@@ -89,8 +90,33 @@ def cells_from_source(src, part, pseudo_dir):
     return out
 
 
-def augment_crop(cell, rng, cfg):
+def lab_stats(img):
+    """Mean and standard deviation of an RGB image in CIE L*a*b* (8-bit OpenCV scale), one per channel."""
+    lab = cv2.cvtColor(img, cv2.COLOR_RGB2LAB).reshape(-1, 3).astype(np.float32)
+    return lab.mean(0), lab.std(0) + 1e-3
+
+
+def stain_transfer(img, own, style):
+    """Reinhard colour transfer: the crop is mapped from its own field's L*a*b* statistics (`own`) to those of a whole
+    field from another source (lab, stain, camera), so a cell is seen in the colours of every lab there is to learn
+    from. The field's statistics, not the crop's, so a dark cell stays darker than its background."""
+    mean, std = own
+    # The contrast change is bounded: a washed-out field's statistics would otherwise erase the cues that transfer
+    # (nucleus shape, granules). The black outside the image stays black, as the C# crop makes it.
+    gain = np.clip(style[1] / std, 0.7, 1.5)
+    outside = ~img.any(axis=2)
+    lab = cv2.cvtColor(img, cv2.COLOR_RGB2LAB).astype(np.float32)
+    lab = (lab - mean) * gain + style[0]
+    out = cv2.cvtColor(np.clip(lab, 0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB)
+    out[outside] = 0
+    return out
+
+
+def augment_crop(cell, rng, cfg, styles=(), field_stats=None):
     img = cell_crop(cell.image, cell.box, cfg["size"], cfg["context"], rng, cfg.get("jitter", 0.1))
+    if len(styles) and rng.random() < cfg.get("stain_transfer_p", 0.0):
+        own = field_stats.setdefault(id(cell.image), lab_stats(cell.image)) if field_stats is not None else lab_stats(cell.image)
+        img = stain_transfer(img, own, styles[int(rng.integers(len(styles)))])
     k = int(rng.integers(0, 4))
     img = np.ascontiguousarray(np.rot90(img, k))
     if rng.random() < 0.5:
@@ -113,9 +139,9 @@ def augment_crop(cell, rng, cfg):
 class CropStream(torch.utils.data.IterableDataset):
     """Endless class-balanced batches: a class, then a source that has it (by source weight), then a cell."""
 
-    def __init__(self, cells, cfg, seed):
+    def __init__(self, cells, cfg, seed, styles=()):
         super().__init__()
-        self.cfg, self.seed = cfg, seed
+        self.cfg, self.seed, self.styles, self.field_stats = cfg, seed, styles, {}
         self.by_class = {}
         for c in cells:
             self.by_class.setdefault(c.label, {}).setdefault(c.source, []).append(c)
@@ -133,7 +159,7 @@ class CropStream(torch.utils.data.IterableDataset):
                 srcs = sorted(self.by_class[lab])
                 p = np.array([sw.get(s, 1.0) for s in srcs], np.float64); p /= p.sum()
                 pool = self.by_class[lab][srcs[int(rng.choice(len(srcs), p=p))]]
-                xs.append(D.image_to_tensor_array(augment_crop(pool[int(rng.integers(len(pool)))], rng, self.cfg)))
+                xs.append(D.image_to_tensor_array(augment_crop(pool[int(rng.integers(len(pool)))], rng, self.cfg, self.styles, self.field_stats)))
                 ys.append(lab)
             yield torch.from_numpy(np.stack(xs)), torch.tensor(ys)
 
@@ -325,6 +351,8 @@ def main():
     for src in det_cfg["sources"]:
         if src["name"] not in cfg["sources"]:
             continue
+        if src["kind"] == "synth":
+            ensure_synth(src)  # a fresh clone has no simulator fields until the C# simulator writes them
         tr = cells_from_source(src, "train", pseudo_dir)
         va = cells_from_source(src, "val", pseudo_dir)
         train += tr
@@ -332,10 +360,28 @@ def main():
         log.info("  %-6s train %4d cells %s, val %3d", src["name"], len(tr),
                  {c: sum(1 for x in tr if x.label == i) for i, c in enumerate(CLASSES)}, len(va))
 
+    # Colour styles for stain transfer: the L*a*b* statistics of whole training images of every source (every lab,
+    # stain and camera the recipe may learn from: the subtype sources' fields and crops, and images of the detector's
+    # other training sources such as Chula); evaluation-only sets are never read.
+    styles = []
+    if cfg.get("stain_transfer_p"):
+        per = cfg.get("styles_per_source", 60)
+        for src in det_cfg["sources"]:
+            if src["name"] not in cfg.get("style_sources", []):
+                continue
+            if src["name"] in cfg["sources"]:
+                images = list({id(c.image): c.image for c in train if c.source == src["name"]}.values())
+            else:
+                images = [s.image for s in D.load_source(dict(src, pseudo=False), "train", pseudo_dir, REPO)]
+            step = max(1, len(images) // per)
+            styles += [lab_stats(im) for im in images[::step]]
+            log.info("  stain styles from %s: %d of %d images", src["name"], len(images[::step]), len(images))
+        log.info("stain transfer: %d colour styles, p %.2f", len(styles), cfg["stain_transfer_p"])
+
     net = SubtypeNet(**cfg.get("model", {}))
     log.info("SubtypeNet parameters: %d", sum(p.numel() for p in net.parameters()))
     opt = torch.optim.AdamW(net.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
-    loader = torch.utils.data.DataLoader(CropStream(train, cfg, seed), batch_size=None, num_workers=cfg.get("workers", 1),
+    loader = torch.utils.data.DataLoader(CropStream(train, cfg, seed, styles), batch_size=None, num_workers=cfg.get("workers", 1),
                                          prefetch_factor=4, persistent_workers=True)
     iters, max_s = cfg["iterations"], cfg["max_minutes"] * 60
     t0, it, sm = time.time(), 0, None
