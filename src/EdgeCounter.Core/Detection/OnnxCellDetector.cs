@@ -211,8 +211,11 @@ public sealed class OnnxCellDetector : ICellDetector
 
     private SubtypeClassifier LoadSubtypeStage(ModelLabels labels, string labelsPath, string modelPath, DetectorOptions options, int threads)
     {
-        var folder = Path.GetDirectoryName(File.Exists(labelsPath) ? labelsPath : modelPath) ?? "";
-        var stagePath = Path.Combine(folder, labels.SubtypeStage!);
+        // Beside the sidecar; else beside the model (a sidecar given with --labels from elsewhere, or read from the
+        // model's metadata).
+        var besideLabels = Path.Combine(Path.GetDirectoryName(File.Exists(labelsPath) ? labelsPath : modelPath) ?? "", labels.SubtypeStage!);
+        var besideModel = Path.Combine(Path.GetDirectoryName(modelPath) ?? "", labels.SubtypeStage!);
+        var stagePath = File.Exists(besideLabels) || !File.Exists(besideModel) ? besideLabels : besideModel;
         var stageLabels = SubtypeStageLabels.Load(DetectorOptions.DefaultLabelsPath(stagePath));
         foreach (var d in stageLabels.Differential)
             if (!labels.Subtypes.Contains(d, StringComparer.Ordinal))

@@ -21,8 +21,8 @@ public class EvalCommandTests : IDisposable
     /// <summary>Dataset name for a model class: plural "s" toggled, so automatic pairing has to work for it.</summary>
     private static string DatasetName(string modelClass) => modelClass.EndsWith('s') ? modelClass[..^1] : modelClass + "s";
 
-    private (ModelLabels Labels, List<EdgeCounter.Detection.Detection> Truth) WriteVocSet(float truthThreshold, bool subtypeNames = false) =>
-        WriteVocSet(_root, truthThreshold, subtypeNames);
+    private (ModelLabels Labels, List<EdgeCounter.Detection.Detection> Truth) WriteVocSet(float truthThreshold, bool subtypeNames = false, string? labelsPath = null) =>
+        WriteVocSet(_root, truthThreshold, subtypeNames, labelsPath: labelsPath);
 
     /// <summary>The parity field (a simulator crop), or a plain one when the fixture is missing.</summary>
     internal static Mat Field()
@@ -32,7 +32,9 @@ public class EvalCommandTests : IDisposable
     }
 
     /// <param name="modelNames">Name the objects by the model's classes (WBC, RBC) instead of <see cref="DatasetName"/>.</param>
-    internal static (ModelLabels Labels, List<EdgeCounter.Detection.Detection> Truth) WriteVocSet(string root, float truthThreshold, bool subtypeNames = false, bool modelNames = false)
+    /// <param name="labelsPath">The sidecar the truth is decoded with (default: the model's): a subtype stage labels
+    /// the white cells above its operating thresholds.</param>
+    internal static (ModelLabels Labels, List<EdgeCounter.Detection.Detection> Truth) WriteVocSet(string root, float truthThreshold, bool subtypeNames = false, bool modelNames = false, string? labelsPath = null)
     {
         Func<string, string> name = modelNames ? c => c : DatasetName;
         var labels = ModelLabels.Load(RealModel.LabelsPath);
@@ -43,7 +45,7 @@ public class EvalCommandTests : IDisposable
 
         // Decoded as eval decodes (score floor: maxDetections per class), the 20 best boxes of each class:
         // fewer than COCO's 100 per image and class, so recall can reach 1.
-        using var detector = RealModel.Load(o => o.EvaluationScoreFloor = truthThreshold);
+        using var detector = RealModel.Load(o => { o.EvaluationScoreFloor = truthThreshold; if (labelsPath is not null) o.LabelsPath = labelsPath; });
         var truth = detector.Detect(field).Detections.GroupBy(d => d.Class).SelectMany(g => g.OrderByDescending(d => d.Score).Take(20)).ToList();
         string F(float v) => v.ToString(CultureInfo.InvariantCulture);
         var objects = truth.Select(d => new XElement("object", new XElement("name", subtypeNames && d.Class == labels.SubtypeOf ? d.Label : name(d.Class)),
@@ -111,14 +113,15 @@ public class EvalCommandTests : IDisposable
     [RequiresModelFact]
     public async Task SubtypeNamedObjectsGiveSubtypeAccuracy()
     {
-        var (labels, truth) = WriteVocSet(truthThreshold: 0.02f, subtypeNames: true);
-        var white = truth.Where(d => d.Class == labels.SubtypeOf).ToList();
-        Assert.NotEmpty(white);
-        // Operating thresholds as low as the truth's, so every white cell of the truth is "detected".
+        // Operating thresholds as low as the truth's, so every white cell of the truth is "detected" (and named by
+        // the subtype stage, when the model has one, as eval names it).
         var sidecar = JsonNode.Parse(File.ReadAllText(RealModel.LabelsPath))!;
-        foreach (var c in labels.Classes) sidecar["scoreThresholds"]![c] = 0.02;
+        foreach (var c in ModelLabels.Load(RealModel.LabelsPath).Classes) sidecar["scoreThresholds"]![c] = 0.02;
         var labelsPath = Path.Combine(_root, "low.labels.json");
         File.WriteAllText(labelsPath, sidecar.ToJsonString());
+        var (labels, truth) = WriteVocSet(truthThreshold: 0.02f, subtypeNames: true, labelsPath: labelsPath);
+        var white = truth.Where(d => d.Class == labels.SubtypeOf && d.Label != ModelLabels.UnidentifiedLabel).ToList();
+        Assert.NotEmpty(white);
         var json = Path.Combine(_root, "subtypes.json");
         var rc = await EvalCommand.RunAsync(new CommandLine(["--voc", _root, "--model", RealModel.ModelPath, "--labels", labelsPath, "--provider", "cpu", "--json", json]), CancellationToken.None);
         Assert.Equal(0, rc);
@@ -258,7 +261,9 @@ public class EvalCommandTests : IDisposable
     public async Task CropsGiveSubtypeAccuracyOverDecidedAndAllCropsAndUnidentifiedIsNotWrong()
     {
         var (a, b) = WriteCropSet(_root);
-        var report = await EvalJsonAsync(Path.Combine(_root, "crops.json"), "--crops", _root);
+        // The crops are at the model's scale (cut from simulator fields): no estimate, so the accounting is exact.
+        var report = await EvalJsonAsync(Path.Combine(_root, "crops.json"), "--crops", _root, "--input-scale", "1");
+        Assert.Equal("configured", report["scale"]!["source"]!.GetValue<string>());
         var s = report["subtypes"]!;
         Assert.Equal(4, s["crops"]!.GetValue<int>());            // the ig crop is not one of them
         Assert.Equal(3, s["decided"]!.GetValue<int>());
@@ -274,9 +279,16 @@ public class EvalCommandTests : IDisposable
         Assert.Equal(0.0, report["perClass"]![a]!["countErrorPct"]!.GetValue<double>(), 6);
         Assert.Equal(0.0, report["perClass"]![b]!["countErrorPct"]!.GetValue<double>(), 6);
 
+        // Without a scale given, crops are measured as the service sees them: the scale comes from their red cells.
+        var automatic = await EvalJsonAsync(Path.Combine(_root, "auto.json"), "--crops", _root);
+        Assert.StartsWith("estimat", automatic["scale"]!["source"]!.GetValue<string>());
+
         // A subtype stage unsure of crop A: the model's subtype a renamed "unidentified" in its sidecar. Crop A in b/
         // is no longer a wrong subtype but an unidentified cell; folder a/ no longer names a subtype.
         var sidecar = JsonNode.Parse(File.ReadAllText(RealModel.LabelsPath))!;
+        sidecar["subtypes"]!.AsObject().Remove("stage"); // the subtype head plays the unsure stage here
+        foreach (var group in sidecar["groups"]!.AsObject().Select(g => g.Value!.AsArray()).Append(sidecar["differential"]!.AsArray()))
+            for (var i = group.Count - 1; i >= 0; i--) if (group[i]!.GetValue<string>() == ModelLabels.UnidentifiedLabel) group.RemoveAt(i);
         var subtypeLabels = sidecar["subtypes"]!["labels"]!.AsArray();
         var index = subtypeLabels.Select(n => n!.GetValue<string>()).ToList().IndexOf(a);
         subtypeLabels[index] = ModelLabels.UnidentifiedLabel;
@@ -286,7 +298,7 @@ public class EvalCommandTests : IDisposable
         for (var i = 0; i < differential.Count; i++) if (differential[i]!.GetValue<string>() == a) differential[i] = ModelLabels.UnidentifiedLabel;
         var unsure = Path.Combine(_root, "unsure.labels.json");
         File.WriteAllText(unsure, sidecar.ToJsonString());
-        var second = await EvalJsonAsync(Path.Combine(_root, "unsure.json"), "--crops", _root, "--labels", unsure);
+        var second = await EvalJsonAsync(Path.Combine(_root, "unsure.json"), "--crops", _root, "--labels", unsure, "--input-scale", "1");
         var u = second["subtypes"]!;
         Assert.Equal(2, u["crops"]!.GetValue<int>());
         Assert.Equal(1, u["unidentified"]!.GetValue<int>());

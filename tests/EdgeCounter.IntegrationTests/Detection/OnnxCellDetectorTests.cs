@@ -111,6 +111,9 @@ public class OnnxCellDetectorTests : IDisposable
         AppendField(bytes, 14, entry.ToArray());
         var path = Path.Combine(_temp, "embedded.onnx");
         File.WriteAllBytes(path, bytes.ToArray());
+        if (ModelLabels.Load(RealModel.LabelsPath).SubtypeStage is { } stage) // the stage's files go beside the model
+            foreach (var file in new[] { stage, Path.ChangeExtension(stage, ".labels.json") })
+                File.Copy(Path.Combine(Path.GetDirectoryName(RealModel.ModelPath)!, file), Path.Combine(_temp, file));
 
         using var detector = RealModel.Load(o => o.ModelPath = path);
         Assert.Equal(ModelLabels.Load(RealModel.LabelsPath).Labels, detector.Model.Labels);
