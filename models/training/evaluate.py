@@ -22,9 +22,10 @@ def pad_to_multiple(img, m=32):
 
 
 @torch.no_grad()
-def predict(wrapper, img_rgb, thresholds, nms_iou=0.5, max_det=300, cross_class_iou=None, containment=None):
+def predict(wrapper, img_rgb, thresholds, nms_iou=0.5, max_det=300, cross_class_iou=None, containment=None, cross_class_of=None):
     x = torch.from_numpy(image_to_tensor_array(pad_to_multiple(img_rgb)))[None]
-    return decode(wrapper(x), thresholds, nms_iou=nms_iou, max_det=max_det, cross_class_iou=cross_class_iou, containment=containment)
+    return decode(wrapper(x), thresholds, nms_iou=nms_iou, max_det=max_det, cross_class_iou=cross_class_iou, containment=containment,
+                  cross_class_of=cross_class_of)
 
 
 def iou_matrix(a, b):
@@ -141,10 +142,10 @@ def f1_at(tp, scores, npos, thr):
     return float(2 * p * r / max(p + r, 1e-9)), float(p), float(r)
 
 
-def run_model(wrapper, samples, nms_iou=0.5, low_thr=0.01, cross_class_iou=None, containment=None):
+def run_model(wrapper, samples, nms_iou=0.5, low_thr=0.01, cross_class_iou=None, containment=None, cross_class_of=None):
     wrapper.eval()
     return [predict(wrapper, s.image, [low_thr] * len(CLASSES), nms_iou=nms_iou, cross_class_iou=cross_class_iou,
-                    containment=containment) for s in samples]
+                    containment=containment, cross_class_of=cross_class_of) for s in samples]
 
 
 def evaluate(samples, preds, thresholds=None):

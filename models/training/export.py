@@ -59,7 +59,7 @@ def variant_config(cfg, name):
 
 
 def sidecar(thresholds, version="1.0.0", mpp=0.1, nms_iou=0.5, max_det=300, scales=(1.0,), red_cell_diameter_px=None,
-            subtype_stage=None, cross_class_iou=None, containment=None):
+            subtype_stage=None, cross_class_iou=None, containment=None, cross_class_of=None):
     """The detector's sidecar (docs/model-contract.md). red_cell_diameter_px: the model's own red-cell box size at its
     pixel scale (the ruler of automatic scale calibration); subtype_stage: the file name of the white-cell subtype
     stage beside it, whose verdict for an unsure cell ("unidentified") then counts in the WBC group and the
@@ -82,6 +82,8 @@ def sidecar(thresholds, version="1.0.0", mpp=0.1, nms_iou=0.5, max_det=300, scal
     }
     if cross_class_iou is not None:
         sc["crossClassIou"] = float(cross_class_iou)
+    if cross_class_of is not None:
+        sc["crossClassOf"] = list(cross_class_of)
     if containment is not None:
         sc["containment"] = float(containment)
     if red_cell_diameter_px:
@@ -208,7 +210,7 @@ def write_parity(model, thresholds, out_dir, synth_dir, onnx_path, nms_iou=0.5, 
                 "boxes in input pixels (no resize: the image is at the model's micrometresPerPixel). "
                 "Raw values are read from the padded input's outputs at the per-class heatmap maximum.",
         "scoreThresholds": {c: float(t) for c, t in zip(CLASSES, thresholds)}, "nmsIou": nms_iou,
-        "crossClassIou": rules.get("cross_class_iou"), "containment": rules.get("containment"),
+        "crossClassIou": rules.get("cross_class_iou"), "crossClassOf": rules.get("cross_class_of"), "containment": rules.get("containment"),
         "detections": dets, "raw": raw,
         "crossCheck": onnx_cross_check(onnx_path, x, outs),
     }

@@ -33,6 +33,8 @@ def main():
     classes = torch.tensor([0, 1, 0, 0, 2])
     assert one_cell_each(boxes, scores, classes, 0.5, 0.8).tolist() == [0, 3, 4], "one_cell_each"
     assert one_cell_each(boxes, scores, classes).tolist() == [0, 3, 2, 4, 1], "one_cell_each with the rules off"
+    # A white cell and a platelet on it: compared only when both classes are marked.
+    assert one_cell_each(boxes, scores, torch.tensor([0, 2, 0, 0, 2]), 0.5, None, ["WBC", "RBC"]).tolist() == [0, 3, 2, 4, 1], "cross_class_of"
 
     rng = np.random.default_rng(0)
     w, h = 128, 96

@@ -87,10 +87,12 @@ public static class MultiClassNms
     /// part of that cell: a nucleus lobe boxed apart). The recipe's decode applies the same rules (one_cell_each).
     /// <paramref name="suppressorFloor"/> (per class; evaluation, which decodes below the operating thresholds): only
     /// a kept box at or above its class's floor drops others by these two rules, so the detections at the operating
-    /// thresholds are exactly those of a decode at them.
+    /// thresholds are exactly those of a decode at them. <paramref name="crossClassOf"/> (per class; null: every class):
+    /// the cross-class rule compares only pairs of two marked classes.
     /// </summary>
     public static void Apply(List<RawDetection> detections, float iouThreshold, int maxDetections, bool limitPerClass = false,
-        float? crossClassIou = null, float? containment = null, IReadOnlyList<float>? suppressorFloor = null)
+        float? crossClassIou = null, float? containment = null, IReadOnlyList<float>? suppressorFloor = null,
+        IReadOnlyList<bool>? crossClassOf = null)
     {
         // Stable order for equal scores (class, then position) so runs and platforms agree.
         detections.Sort(static (a, b) =>
@@ -121,7 +123,8 @@ public static class MultiClassNms
                 if (suppressorFloor is not null && other.Score < suppressorFloor[other.ClassIndex]) continue;
                 if (other.ClassIndex == c
                         ? containment is { } inside && candidate.Box.FractionInside(other.Box) > inside
-                        : crossClassIou is { } across && other.Box.IoU(candidate.Box) > across) { suppressed = true; break; }
+                        : crossClassIou is { } across && (crossClassOf is null || (crossClassOf[c] && crossClassOf[other.ClassIndex]))
+                          && other.Box.IoU(candidate.Box) > across) { suppressed = true; break; }
             }
             if (suppressed) continue;
             detections[kept++] = candidate;

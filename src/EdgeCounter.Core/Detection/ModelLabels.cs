@@ -33,6 +33,10 @@ public sealed class ModelLabels
     /// <summary>One class per cell: a detection overlapping a higher-scoring one of another class by more than this
     /// IoU is dropped (sidecar <c>crossClassIou</c>; null: classes never suppress each other).</summary>
     public float? CrossClassIou { get; init; }
+    /// <summary>Per class, in class order: whether the class takes part in the cross-class rule, which compares only
+    /// pairs of two such classes (sidecar <c>crossClassOf</c>, class names; null: every pair). E.g. ["WBC", "RBC"]:
+    /// a white cell is never also a red cell, while a platelet on or beside a cell is left to its own score.</summary>
+    public IReadOnlyList<bool>? CrossClassOf { get; init; }
     /// <summary>One box per cell: a detection lying more than this fraction inside a higher-scoring one of its class
     /// is dropped (sidecar <c>containment</c>; null: off).</summary>
     public float? Containment { get; init; }
@@ -140,6 +144,17 @@ public sealed class ModelLabels
         if (dto.MaxDetections is <= 0) Fail("\"maxDetections\" must be positive");
         if (dto.CrossClassIou is < 0 or > 1) Fail("\"crossClassIou\" must be in [0, 1]");
         if (dto.Containment is <= 0 or > 1) Fail("\"containment\" must be in (0, 1]");
+        bool[]? crossClassOf = null;
+        if (dto.CrossClassOf is { } crossNames)
+        {
+            crossClassOf = new bool[classes.Count];
+            foreach (var n in crossNames)
+            {
+                var c = IndexOf(classes, n);
+                if (c < 0) Fail($"\"crossClassOf\" names '{n}', which is not a class");
+                crossClassOf[c] = true;
+            }
+        }
         var testScales = dto.TestScales ?? [1.0];
         if (testScales.Count == 0 || testScales.Any(f => !(f > 0) || double.IsInfinity(f))) Fail("\"testScales\" must list positive numbers");
         if (input.MicrometresPerPixel is { } mpp && !(mpp > 0 && double.IsFinite(mpp))) Fail("\"input.micrometresPerPixel\" must be positive");
@@ -165,6 +180,7 @@ public sealed class ModelLabels
             ScoreThresholds = thresholds,
             NmsIou = dto.NmsIou ?? 0.5f,
             CrossClassIou = dto.CrossClassIou,
+            CrossClassOf = crossClassOf,
             Containment = dto.Containment,
             MaxDetections = dto.MaxDetections ?? 300,
             TestScales = testScales,
@@ -213,6 +229,7 @@ public sealed class ModelLabels
         public Dictionary<string, float>? ScoreThresholds { get; set; }
         public float? NmsIou { get; set; }
         public float? CrossClassIou { get; set; }
+        public List<string>? CrossClassOf { get; set; }
         public float? Containment { get; set; }
         public int? MaxDetections { get; set; }
         public List<double>? TestScales { get; set; }

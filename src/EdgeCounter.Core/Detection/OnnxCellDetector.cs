@@ -196,7 +196,8 @@ public sealed class OnnxCellDetector : ICellDetector
             _hasSubtypes ? _subtype.AsSpan(0, output.Subtypes * plane) : default,
             output, _thresholds, _labels.SubtypeClassIndex, _raw);
         MultiClassNms.Apply(_raw, _labels.NmsIou, _labels.MaxDetections, limitPerClass: _evaluationMode,
-            crossClassIou: _labels.CrossClassIou, containment: _labels.Containment, suppressorFloor: _suppressorFloor);
+            crossClassIou: _labels.CrossClassIou, containment: _labels.Containment, suppressorFloor: _suppressorFloor,
+            crossClassOf: _labels.CrossClassOf);
         var detections = new List<Detection>(_raw.Count);
         foreach (var r in _raw)
         {

@@ -107,6 +107,15 @@ public class MultiClassNmsTests
     }
 
     [Fact]
+    public void CrossClassOfLimitsTheRuleToPairsOfTheListedClasses()
+    {
+        // A white cell (0) also boxed as a platelet (2) and as a red cell (1): only WBC-RBC pairs are compared.
+        var list = new List<RawDetection> { D(0, 0.9f, 0), D(2, 0.5f, 1), D(1, 0.4f, 1) };
+        MultiClassNms.Apply(list, 0.5f, 100, crossClassIou: 0.5f, crossClassOf: [true, true, false]);
+        Assert.Equal([0, 2], list.Select(d => d.ClassIndex));
+    }
+
+    [Fact]
     public void BelowItsOperatingThresholdABoxDropsNoOtherClassSoEvaluationAgreesWithTheService()
     {
         // Evaluation decodes to a low floor: a red-cell candidate at 0.25 (its class's operating threshold is 0.3)

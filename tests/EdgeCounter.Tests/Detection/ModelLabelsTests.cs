@@ -21,6 +21,7 @@ public class ModelLabelsTests
           "scoreThresholds": { "WBC": 0.3, "RBC": 0.35, "Platelets": 0.4 },
           "nmsIou": 0.5,
           "crossClassIou": 0.5,
+          "crossClassOf": ["WBC", "RBC"],
           "containment": 0.8,
           "maxDetections": 300,
           "testScales": [1.0, 1.15, 1.3],
@@ -42,6 +43,7 @@ public class ModelLabelsTests
         Assert.Equal([0.3f, 0.35f, 0.4f], m.ScoreThresholds);
         Assert.Equal(300, m.MaxDetections);
         Assert.Equal(0.5f, m.CrossClassIou);
+        Assert.Equal([true, true, false], m.CrossClassOf!);
         Assert.Equal(0.8f, m.Containment);
         Assert.Equal([1.0, 1.15, 1.3], m.TestScales);
         Assert.Equal("RBC", m.RedCellClass);       // no redCellClass: the class named RBC
@@ -67,9 +69,11 @@ public class ModelLabelsTests
     {
         var node = System.Text.Json.Nodes.JsonNode.Parse(ContractExample)!.AsObject();
         Assert.True(node.Remove("crossClassIou"));
+        Assert.True(node.Remove("crossClassOf"));
         Assert.True(node.Remove("containment"));
         var m = ModelLabels.Parse(node.ToJsonString(), "example");
         Assert.Null(m.CrossClassIou);
+        Assert.Null(m.CrossClassOf);
         Assert.Null(m.Containment);
     }
 
@@ -118,6 +122,7 @@ public class ModelLabelsTests
     [InlineData("\"maxDetections\": 300", "\"maxDetections\": 0", "maxDetections")]
     [InlineData("\"crossClassIou\": 0.5", "\"crossClassIou\": 1.5", "crossClassIou")]
     [InlineData("\"containment\": 0.8", "\"containment\": 0", "containment")]
+    [InlineData("\"crossClassOf\": [\"WBC\", \"RBC\"]", "\"crossClassOf\": [\"WBC\", \"Plasma\"]", "Plasma")]
     [InlineData("[1.0, 1.15, 1.3]", "[1.0, -1.15]", "testScales")]
     [InlineData("[1.0, 1.15, 1.3]", "[]", "testScales")]
     [InlineData("\"redCellDiameterPx\": 85.7", "\"redCellDiameterPx\": 0", "redCellDiameterPx")]
