@@ -39,20 +39,30 @@ public class SubtypeStageTests
             Assert.Equal(1f, probabilities.AsSpan(k * stage.Labels.Classes.Count, stage.Labels.Classes.Count).ToArray().Sum(), 3);
     }
 
+    /// <summary>A temporary folder with the shipped detector, the stage (its sidecar edited by <paramref name="editStage"/>)
+    /// and a copy of the detector's sidecar that names the stage.</summary>
+    private static (string Folder, string Model) ModelFolderWithStage(Action<System.Text.Json.Nodes.JsonNode>? editStage = null)
+    {
+        var folder = Directory.CreateTempSubdirectory("stage-").FullName;
+        var model = Path.Combine(folder, "cellnet.onnx");
+        File.Copy(RealModel.ModelPath, model);
+        File.Copy(StageModel, Path.Combine(folder, "cellnet-subtypes.onnx"));
+        var stageSidecar = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(DetectorOptions.DefaultLabelsPath(StageModel)))!;
+        editStage?.Invoke(stageSidecar);
+        File.WriteAllText(Path.Combine(folder, "cellnet-subtypes.labels.json"), stageSidecar.ToJsonString());
+        var sidecar = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(RealModel.LabelsPath))!;
+        sidecar["subtypes"]!["stage"] = "cellnet-subtypes.onnx";
+        File.WriteAllText(DetectorOptions.DefaultLabelsPath(model), sidecar.ToJsonString());
+        return (folder, model);
+    }
+
     [RequiresModelFact]
     public void AModelThatNamesTheStageLabelsItsWhiteCellsWithTheStagesVerdict()
     {
         // The shipped detector with a copy of its sidecar that names the stage (so this holds whichever sidecar ships).
-        var folder = Directory.CreateTempSubdirectory("stage-").FullName;
+        var (folder, model) = ModelFolderWithStage();
         try
         {
-            var model = Path.Combine(folder, "cellnet.onnx");
-            File.Copy(RealModel.ModelPath, model);
-            File.Copy(StageModel, Path.Combine(folder, "cellnet-subtypes.onnx"));
-            File.Copy(DetectorOptions.DefaultLabelsPath(StageModel), Path.Combine(folder, "cellnet-subtypes.labels.json"));
-            var sidecar = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(RealModel.LabelsPath))!;
-            sidecar["subtypes"]!["stage"] = "cellnet-subtypes.onnx";
-            File.WriteAllText(DetectorOptions.DefaultLabelsPath(model), sidecar.ToJsonString());
 
             using var field = Cv2.ImRead(Path.Combine(RealModel.ParityDirectory, "input.png"), ImreadModes.Color);
             using var withStage = new OnnxCellDetector(new DetectorOptions { ModelPath = model, ExecutionProvider = ExecutionProviderPreference.Cpu, IntraOpThreads = 2 }, NullLogger.Instance);
@@ -77,19 +87,13 @@ public class SubtypeStageTests
     [RequiresModelFact]
     public void AStageNamingASubtypeTheDetectorDoesNotKnowIsRefusedAtLoad()
     {
-        var folder = Directory.CreateTempSubdirectory("stage-").FullName;
-        try
+        var (folder, model) = ModelFolderWithStage(stageSidecar =>
         {
-            var model = Path.Combine(folder, "cellnet.onnx");
-            File.Copy(RealModel.ModelPath, model);
-            File.Copy(StageModel, Path.Combine(folder, "cellnet-subtypes.onnx"));
-            var stageSidecar = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(DetectorOptions.DefaultLabelsPath(StageModel)))!;
             stageSidecar["classes"]![0] = "band";
             stageSidecar["differential"]![0] = "band";
-            File.WriteAllText(Path.Combine(folder, "cellnet-subtypes.labels.json"), stageSidecar.ToJsonString());
-            var sidecar = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(RealModel.LabelsPath))!;
-            sidecar["subtypes"]!["stage"] = "cellnet-subtypes.onnx";
-            File.WriteAllText(DetectorOptions.DefaultLabelsPath(model), sidecar.ToJsonString());
+        });
+        try
+        {
             var e = Assert.Throws<ModelLoadException>(() => new OnnxCellDetector(new DetectorOptions { ModelPath = model, ExecutionProvider = ExecutionProviderPreference.Cpu }, NullLogger.Instance));
             Assert.Contains("'band', which is not a subtype", e.Message);
         }
