@@ -8,7 +8,10 @@ using Microsoft.Extensions.Options;
 namespace EdgeCounter.Hosting;
 
 /// <summary>What happened to one stable field, for observers (console, tests).</summary>
-public sealed record FieldOutcome(StableField Field, bool Revisit, double RevisitMatch, DetectionResult? Detection, FieldCountResult? Count);
+/// <param name="Marks">Per detection (same order): new or already counted; null when every detection was counted as new.</param>
+/// <param name="Placement">Where the field lies on the slide; null when not estimated.</param>
+public sealed record FieldOutcome(StableField Field, bool Revisit, double RevisitMatch, DetectionResult? Detection, FieldCountResult? Count,
+    IReadOnlyList<DetectionMark>? Marks = null, FieldPlacement? Placement = null);
 
 /// <summary>
 /// Detection side of the pipeline: takes the newest stable field, skips fields already counted (revisits), runs the
