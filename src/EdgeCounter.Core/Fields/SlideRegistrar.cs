@@ -1,0 +1,178 @@
+using OpenCvSharp;
+
+namespace EdgeCounter.Fields;
+
+/// <summary>
+/// Places each stable field on the slide. The odometry's integrated position (dead reckoning while the stage moved)
+/// predicts where the field lies relative to the fields placed before; the field is then registered directly against
+/// the earlier field(s) it overlaps (normalised cross-correlation of the overlapping part, high-pass filtered, on a
+/// half-size grey copy), so the error of one move never carries into the next: drift does not accumulate. A revisit
+/// is the full-overlap case. When the odometry lost track, the field is correlated against the last few fields as a
+/// whole (phase correlation) to find its way back. When nothing registers, the field keeps the odometry's position
+/// if the odometry kept track, else its position is unknown and it starts a new segment of the map.
+/// Not thread-safe: the counting worker owns one, per session.
+/// </summary>
+public sealed class SlideRegistrar(int memory = 48) : IDisposable
+{
+    /// <summary>Normalised correlation an overlap must reach to count as registered.</summary>
+    public const double MinMatch = 0.55;
+
+    /// <summary>Phase-correlation response a whole-field match needs after the odometry lost track.</summary>
+    public const double MinRecoveryResponse = 0.12;
+
+    private const int Width = 320;      // registration copy width (frame pixels are Scale times this)
+    private const int MinTemplate = 12; // registration pixels each way
+
+    private sealed record Placed(int Index, Mat Image, double X, double Y, int Segment, double RawX, double RawY, int OdometrySegment);
+
+    private readonly LinkedList<Placed> _fields = new();
+    private int _next, _segment;
+    private Placed? _last;
+
+    /// <summary>Fields placed so far (also those with an unknown position).</summary>
+    public int Count => _next;
+
+    /// <summary>Places the field and remembers it for the next ones.</summary>
+    public FieldPlacement Place(Mat bgrField, OdometryReading? odometry)
+    {
+        var image = Prepare(bgrField, out var scale);
+        var index = _next++;
+        var raw = odometry ?? new OdometryReading(0, 0, -1 - index, 0); // no odometry: never the same segment twice
+        FieldPlacement placement;
+        var last = _last;
+        if (last is not null && raw.Segment == last.OdometrySegment)
+        {
+            // Prediction: the odometry's travel since the last placed field, from where that field was placed.
+            var px = last.X + (raw.X - last.RawX);
+            var py = last.Y + (raw.Y - last.RawY);
+            var travel = Math.Sqrt((raw.X - last.RawX) * (raw.X - last.RawX) + (raw.Y - last.RawY) * (raw.Y - last.RawY));
+            var margin = Math.Clamp(32 + 0.04 * travel, 32, 128) / scale;
+            placement = Register(image, scale, px, py, margin, last.Segment) is { } registered
+                ? registered with { Confidence = Math.Round(registered.Confidence, 3) }
+                : new FieldPlacement(true, px, py, last.Segment, false, Math.Round(raw.Confidence, 3));
+        }
+        else placement = Recover(image, scale) ?? FieldPlacement.Unknown(++_segment);
+
+        // An unknown field starts a segment of its own: later fields can still be placed relative to it.
+        var (x, y) = placement.Known ? (placement.X, placement.Y) : (0.0, 0.0);
+        var placed = new Placed(index, image, x, y, placement.Segment, raw.X, raw.Y, raw.Segment);
+        _fields.AddFirst(placed);
+        _last = placed;
+        while (_fields.Count > memory)
+        {
+            _fields.Last!.Value.Image.Dispose();
+            _fields.RemoveLast();
+        }
+        return placement;
+    }
+
+    /// <summary>Best registration against the earlier fields of the segment that the predicted field overlaps.</summary>
+    private FieldPlacement? Register(Mat image, double scale, double px, double py, double margin, int segment)
+    {
+        int w = image.Cols, h = image.Rows;
+        var candidates = _fields
+            .Where(f => f.Segment == segment)
+            .Select(f => (Field: f, Overlap: OverlapArea((f.X - px) / scale, (f.Y - py) / scale, w, h)))
+            .Where(c => c.Overlap > 0)
+            .OrderByDescending(c => c.Overlap)
+            .Take(3);
+        FieldPlacement? best = null;
+        foreach (var (field, _) in candidates)
+        {
+            // The field's offset from the earlier one, in registration pixels.
+            var ox = (px - field.X) / scale;
+            var oy = (py - field.Y) / scale;
+            if (Match(field.Image, image, ox, oy, margin) is not { } m || m.Score < MinMatch) continue;
+            if (best is null || m.Score > best.Confidence)
+                best = new FieldPlacement(true, field.X + m.X * scale, field.Y + m.Y * scale, segment, true, m.Score, field.Index);
+        }
+        return best;
+    }
+
+    /// <summary>The odometry lost track: find the field by correlating it as a whole with the last few fields.</summary>
+    private FieldPlacement? Recover(Mat image, double scale)
+    {
+        if (_fields.Count == 0) return null;
+        using var window = new Mat();
+        Cv2.CreateHanningWindow(window, image.Size(), MatType.CV_32FC1);
+        FieldPlacement? best = null;
+        foreach (var field in _fields.Take(4).Where(f => f.Image.Size() == image.Size()))
+        {
+            var shift = Cv2.PhaseCorrelate(field.Image, image, window, out var response);
+            if (response < MinRecoveryResponse) continue;
+            // Content moves opposite to the stage: the new field lies at -shift from the earlier one.
+            if (Match(field.Image, image, -shift.X, -shift.Y, 8) is not { } m || m.Score < MinMatch + 0.15) continue;
+            if (best is null || m.Score > best.Confidence)
+                best = new FieldPlacement(true, field.X + m.X * scale, field.Y + m.Y * scale, field.Segment, true, m.Score, field.Index);
+        }
+        return best;
+    }
+
+    private static double OverlapArea(double dx, double dy, int w, int h) =>
+        Math.Max(0, w - Math.Abs(dx)) * Math.Max(0, h - Math.Abs(dy));
+
+    /// <summary>
+    /// Registers <paramref name="image"/> against <paramref name="earlier"/> near the predicted offset (ox, oy) of its
+    /// top-left in the earlier field's pixels, searching ±margin: a template from the part of the new field that stays
+    /// inside the earlier one for every offset searched, matched over that window. Sub-pixel by a parabola through the peak.
+    /// </summary>
+    internal static (double X, double Y, double Score)? Match(Mat earlier, Mat image, double ox, double oy, double margin)
+    {
+        int w = image.Cols, h = image.Rows, m = (int)Math.Ceiling(margin);
+        int ix = (int)Math.Round(ox), iy = (int)Math.Round(oy);
+        // Template in the new field's pixels: inside the new field, and inside the earlier field shrunk by the margin.
+        var x0 = Math.Max(0, -ix + m);
+        var y0 = Math.Max(0, -iy + m);
+        var x1 = Math.Min(w, earlier.Cols - ix - m);
+        var y1 = Math.Min(h, earlier.Rows - iy - m);
+        if (x1 - x0 < MinTemplate || y1 - y0 < MinTemplate) return null;
+        var template = new Rect(x0, y0, x1 - x0, y1 - y0);
+        var search = new Rect(x0 + ix - m, y0 + iy - m, template.Width + 2 * m, template.Height + 2 * m);
+        if (search.X < 0 || search.Y < 0 || search.Right > earlier.Cols || search.Bottom > earlier.Rows) return null;
+        using var t = new Mat(image, template);
+        using var s = new Mat(earlier, search);
+        using var result = new Mat();
+        Cv2.MatchTemplate(s, t, result, TemplateMatchModes.CCoeffNormed);
+        Cv2.MinMaxLoc(result, out _, out var score, out _, out var at);
+        double Peak(int dx, int dy) => result.At<float>(at.Y + dy, at.X + dx);
+        double Sub(double minus, double centre, double plus)
+        {
+            var d = minus - 2 * centre + plus;
+            return d < 0 ? Math.Clamp(0.5 * (minus - plus) / d, -0.5, 0.5) : 0;
+        }
+        var sx = at.X > 0 && at.X < result.Cols - 1 ? Sub(Peak(-1, 0), score, Peak(1, 0)) : 0;
+        var sy = at.Y > 0 && at.Y < result.Rows - 1 ? Sub(Peak(0, -1), score, Peak(0, 1)) : 0;
+        // At the edge of the window the true offset may lie beyond it: not a registration.
+        if (at.X == 0 || at.Y == 0 || at.X == result.Cols - 1 || at.Y == result.Rows - 1) return null;
+        return (search.X + at.X + sx - template.X, search.Y + at.Y + sy - template.Y, score);
+    }
+
+    /// <summary>Half-size (Width pixels across) grey copy, high-pass filtered: vignetting and stain tint do not register.</summary>
+    internal static Mat Prepare(Mat bgr, out double scale)
+    {
+        var height = Math.Max(MinTemplate * 2, (int)Math.Round(bgr.Rows * (double)Width / bgr.Cols));
+        scale = bgr.Cols / (double)Width;
+        using var small = new Mat();
+        Cv2.Resize(bgr, small, new Size(Width, height), 0, 0, InterpolationFlags.Area);
+        using var grey = new Mat();
+        if (small.Channels() == 3) Cv2.CvtColor(small, grey, ColorConversionCodes.BGR2GRAY);
+        else small.CopyTo(grey);
+        var image = new Mat();
+        grey.ConvertTo(image, MatType.CV_32F);
+        using var background = new Mat();
+        Cv2.GaussianBlur(image, background, new Size(0, 0), 10);
+        Cv2.Subtract(image, background, image);
+        return image;
+    }
+
+    /// <summary>Forget every field (a new session: a new slide).</summary>
+    public void Clear()
+    {
+        foreach (var f in _fields) f.Image.Dispose();
+        _fields.Clear();
+        _last = null;
+        _segment++;
+    }
+
+    public void Dispose() => Clear();
+}
