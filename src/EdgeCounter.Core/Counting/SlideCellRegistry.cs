@@ -9,8 +9,8 @@ namespace EdgeCounter.Counting;
 /// <c>alreadyCounted</c>. Whole cells match within half a cell radius of each other's centre; when either is cut by
 /// the frame edge (its box holds only the visible part, so its centre is off the cell's), they match when the cut
 /// box's centre lies inside the other box. A cell first seen cut and later whole keeps its count (first field), and
-/// the registry keeps the whole box from then on. A field with an unknown position, or the first of a new map segment,
-/// is counted as it is. Pure logic: no I/O, no clock, not thread-safe (the counting worker owns one per session).
+/// the registry keeps the whole box from then on. A field with an unknown position (the first of a new map segment)
+/// is counted as it is; later fields of its segment are compared with it. Pure logic: no I/O, no clock, not thread-safe (the counting worker owns one per session).
 /// </summary>
 public sealed class SlideCellRegistry
 {
@@ -65,16 +65,19 @@ public sealed class SlideCellRegistry
         for (var i = 0; i < detections.Count; i++)
         {
             var d = detections[i];
-            if (placement is not { Known: true } p)
+            if (placement is null)
             {
                 marks[i] = DetectionMark.New;
                 added.Add(null);
                 continue;
             }
+            var p = placement;
             var box = new BoxF((float)(d.Box.X1 + p.X), (float)(d.Box.Y1 + p.Y), (float)(d.Box.X2 + p.X), (float)(d.Box.Y2 + p.Y));
             var cut = d.Box.X1 <= EdgeMargin || d.Box.Y1 <= EdgeMargin || d.Box.X2 >= frameWidth - EdgeMargin || d.Box.Y2 >= frameHeight - EdgeMargin;
             var group = _groupOf(d);
-            if (Find(p.Segment, group, box, cut) is { } match)
+            // A field with an unknown position starts its own segment: counted as it is, but later fields placed
+            // relative to it are de-duplicated against it.
+            if (p.Known && Find(p.Segment, group, box, cut) is { } match)
             {
                 marks[i] = new DetectionMark(true, match.FieldId);
                 if (match.Cut && !cut) upgrades.Add((match, box));
@@ -154,7 +157,11 @@ public sealed class SlideCellRegistry
         }
         // A cut box's centre is off the cell's centre but inside the cell: inside the other (whole or cut) box.
         static bool Inside(BoxF box, float x, float y) => x >= box.X1 && x <= box.X2 && y >= box.Y1 && y <= box.Y2;
-        return (aCut && Inside(b, a.CenterX, a.CenterY)) || (bCut && Inside(a, b.CenterX, b.CenterY));
+        if ((aCut && Inside(b, a.CenterX, a.CenterY)) || (bCut && Inside(a, b.CenterX, b.CenterY))) return true;
+        // Cut on different sides (e.g. at a corner): most of the smaller part lies in the other box.
+        var iw = MathF.Min(a.X2, b.X2) - MathF.Max(a.X1, b.X1);
+        var ih = MathF.Min(a.Y2, b.Y2) - MathF.Max(a.Y1, b.Y1);
+        return iw > 0 && ih > 0 && iw * ih >= 0.5f * MathF.Min(a.Area, b.Area);
     }
 
     private void Insert(int segment, Cell cell)

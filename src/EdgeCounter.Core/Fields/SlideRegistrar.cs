@@ -28,6 +28,8 @@ public sealed class SlideRegistrar(int memory = 48) : IDisposable
     private readonly LinkedList<Placed> _fields = new();
     private int _next, _segment;
     private Placed? _last;
+    // Odometry gain, learnt from registered moves (phase correlation on blurred frames reads long moves a little short).
+    private double _travelOdometry, _travelRegistered;
 
     /// <summary>Fields placed so far (also those with an unknown position).</summary>
     public int Count => _next;
@@ -43,13 +45,18 @@ public sealed class SlideRegistrar(int memory = 48) : IDisposable
         if (last is not null && raw.Segment == last.OdometrySegment)
         {
             // Prediction: the odometry's travel since the last placed field, from where that field was placed.
-            var px = last.X + (raw.X - last.RawX);
-            var py = last.Y + (raw.Y - last.RawY);
-            var travel = Math.Sqrt((raw.X - last.RawX) * (raw.X - last.RawX) + (raw.Y - last.RawY) * (raw.Y - last.RawY));
-            var margin = Math.Clamp(32 + 0.04 * travel, 32, 128) / scale;
-            placement = Register(image, scale, px, py, margin, last.Segment) is { } registered
-                ? registered with { Confidence = Math.Round(registered.Confidence, 3) }
-                : new FieldPlacement(true, px, py, last.Segment, false, Math.Round(raw.Confidence, 3));
+            var (tx, ty) = (raw.X - last.RawX, raw.Y - last.RawY);
+            var travel = Math.Sqrt(tx * tx + ty * ty);
+            var gain = Gain;
+            var px = last.X + gain * tx;
+            var py = last.Y + gain * ty;
+            var margin = Math.Clamp(16 + 0.02 * travel, 16, 96) / scale;
+            if (Register(image, scale, px, py, margin, last.Segment) is { } registered)
+            {
+                placement = registered with { Confidence = Math.Round(registered.Confidence, 3) };
+                if (registered.AnchorField == last.Index && travel > 50) Learn(travel, registered.X - last.X, registered.Y - last.Y, tx, ty);
+            }
+            else placement = new FieldPlacement(true, px, py, last.Segment, false, Math.Round(raw.Confidence, 3));
         }
         else placement = Recover(image, scale) ?? FieldPlacement.Unknown(++_segment);
 
@@ -64,6 +71,17 @@ public sealed class SlideRegistrar(int memory = 48) : IDisposable
             _fields.RemoveLast();
         }
         return placement;
+    }
+
+    /// <summary>Registered travel per odometry travel, 1 until a few moves have been registered; kept within ±10 %.</summary>
+    internal double Gain => _travelOdometry > 2000 ? Math.Clamp(_travelRegistered / _travelOdometry, 0.9, 1.1) : 1;
+
+    private void Learn(double travel, double rx, double ry, double tx, double ty)
+    {
+        // Projection of the registered move on the odometry's, summed with a slow decay (the optics do not change).
+        var along = (rx * tx + ry * ty) / travel;
+        _travelOdometry = 0.98 * _travelOdometry + travel;
+        _travelRegistered = 0.98 * _travelRegistered + along;
     }
 
     /// <summary>Best registration against the earlier fields of the segment that the predicted field overlaps.</summary>

@@ -71,6 +71,8 @@ public sealed class SimcheckScorer
                 var ex = placement.X - origin.EstX - (truth.StageX - origin.TrueX);
                 var ey = placement.Y - origin.EstY - (truth.StageY - origin.TrueY);
                 _odometryErrors.Add(Math.Sqrt(ex * ex + ey * ey));
+                if (Environment.GetEnvironmentVariable("SIMCHECK_TRACE") is not null)
+                    Console.Error.WriteLine($"field {_fields} stop {truth.StopIndex} at {truth.StageX},{truth.StageY} err {ex:0.0},{ey:0.0} anchored {placement.Anchored} conf {placement.Confidence} anchor {placement.AnchorField} seg {placement.Segment}");
             }
         }
 
@@ -95,8 +97,20 @@ public sealed class SimcheckScorer
             }
             t.CountedDetections++;
             if (cell is not { } c) { t.Unmatched++; continue; }
-            if (!t.Counted.Add(c)) t.Double++;
+            if (!t.Counted.Add(c))
+            {
+                t.Double++;
+                if (Environment.GetEnvironmentVariable("SIMCHECK_TRACE") is not null) Trace(truth, group, c, placement);
+            }
         }
+    }
+
+    private void Trace(FrameTruth truth, string group, long cell, FieldPlacement? placement)
+    {
+        var origin = placement is { Known: true } && _segmentOrigins.TryGetValue(placement.Segment, out var o) ? o : default;
+        var err = placement is { Known: true } ? $"{placement.X - origin.EstX - (truth.StageX - origin.TrueX):0.0},{placement.Y - origin.EstY - (truth.StageY - origin.TrueY):0.0}" : "unknown";
+        var c = truth.Cells.First(x => x.CellId == cell);
+        Console.Error.WriteLine($"double {group} field {_fields} stop {truth.StopIndex} cell {cell} box {c.Box.X:0},{c.Box.Y:0},{c.Box.Width:0}x{c.Box.Height:0} truncated {c.Truncated} placement err {err} anchored {placement?.Anchored} conf {placement?.Confidence} anchor {placement?.AnchorField}");
     }
 
     /// <summary>The simulator cell a detection centre (slide pixels) belongs to, or null (a false positive).</summary>
