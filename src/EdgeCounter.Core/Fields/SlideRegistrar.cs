@@ -14,8 +14,12 @@ namespace EdgeCounter.Fields;
 /// </summary>
 public sealed class SlideRegistrar(int memory = 48) : IDisposable
 {
-    /// <summary>Normalised correlation an overlap must reach to count as registered.</summary>
-    public const double MinMatch = 0.55;
+    /// <summary>Normalised correlation an overlap must reach to count as registered: a large template (at least
+    /// <see cref="LargeTemplate"/> registration pixels) inside a small search window rarely reaches 0.4 by chance;
+    /// a small one needs more.</summary>
+    public const double MinMatch = 0.4, MinMatchSmall = 0.6;
+
+    private const int LargeTemplate = 1500;
 
     /// <summary>Phase-correlation response a whole-field match needs after the odometry lost track.</summary>
     public const double MinRecoveryResponse = 0.12;
@@ -23,7 +27,7 @@ public sealed class SlideRegistrar(int memory = 48) : IDisposable
     private const int Width = 320;      // registration copy width (frame pixels are Scale times this)
     private const int MinTemplate = 12; // registration pixels each way
 
-    private sealed record Placed(int Index, Mat Image, double X, double Y, int Segment, double RawX, double RawY, int OdometrySegment);
+    private sealed record Placed(int Index, Mat Image, double X, double Y, int Segment, double RawX, double RawY, int OdometrySegment, long RawGuesses);
 
     private readonly LinkedList<Placed> _fields = new();
     private int _next, _segment;
@@ -50,19 +54,27 @@ public sealed class SlideRegistrar(int memory = 48) : IDisposable
             var gain = Gain;
             var px = last.X + gain * tx;
             var py = last.Y + gain * ty;
+            var guessed = raw.Guesses != last.RawGuesses;
             var margin = Math.Clamp(16 + 0.02 * travel, 16, 96) / scale;
-            if (Register(image, scale, px, py, margin, last.Segment) is { } registered)
+            if ((guessed ? null : Register(image, scale, px, py, margin, last.Segment)) is { } registered)
             {
                 placement = registered with { Confidence = Math.Round(registered.Confidence, 3) };
                 if (registered.AnchorField == last.Index && travel > 50) Learn(travel, registered.X - last.X, registered.Y - last.Y, tx, ty);
             }
-            else placement = new FieldPlacement(true, px, py, last.Segment, false, Math.Round(raw.Confidence, 3));
+            // Nothing registered near the prediction: the odometry may have misread a long, fast move (a revisit);
+            // look for the field among the last few as a whole before trusting dead reckoning alone.
+            // A partly guessed move: search the whole neighbourhood, and without a registration the position is unknown.
+            else if (Recover(image, scale, (px, py, last.Segment, 0.25 * bgrField.Cols + (guessed ? 0.5 : 0.35) * travel)) is { } found)
+                placement = found with { Confidence = Math.Round(found.Confidence, 3) };
+            else if (guessed && Register(image, scale, px, py, Math.Clamp(32 + 0.1 * travel, 32, 160) / scale, last.Segment) is { } wide)
+                placement = wide with { Confidence = Math.Round(wide.Confidence, 3) };
+            else placement = guessed ? FieldPlacement.Unknown(++_segment) : new FieldPlacement(true, px, py, last.Segment, false, Math.Round(raw.Confidence, 3));
         }
-        else placement = Recover(image, scale) ?? FieldPlacement.Unknown(++_segment);
+        else placement = Recover(image, scale, null) ?? FieldPlacement.Unknown(++_segment);
 
         // An unknown field starts a segment of its own: later fields can still be placed relative to it.
         var (x, y) = placement.Known ? (placement.X, placement.Y) : (0.0, 0.0);
-        var placed = new Placed(index, image, x, y, placement.Segment, raw.X, raw.Y, raw.Segment);
+        var placed = new Placed(index, image, x, y, placement.Segment, raw.X, raw.Y, raw.Segment, raw.Guesses);
         _fields.AddFirst(placed);
         _last = placed;
         while (_fields.Count > memory)
@@ -100,7 +112,7 @@ public sealed class SlideRegistrar(int memory = 48) : IDisposable
             // The field's offset from the earlier one, in registration pixels.
             var ox = (px - field.X) / scale;
             var oy = (py - field.Y) / scale;
-            if (Match(field.Image, image, ox, oy, margin) is not { } m || m.Score < MinMatch) continue;
+            if (Match(field.Image, image, ox, oy, margin) is not { } m || m.Score < m.Required) continue;
             if (best is null || m.Score > best.Confidence)
                 best = new FieldPlacement(true, field.X + m.X * scale, field.Y + m.Y * scale, segment, true, m.Score, field.Index);
         }
@@ -108,18 +120,28 @@ public sealed class SlideRegistrar(int memory = 48) : IDisposable
     }
 
     /// <summary>The odometry lost track: find the field by correlating it as a whole with the last few fields.</summary>
-    private FieldPlacement? Recover(Mat image, double scale)
+    /// <param name="guide">With the odometry's (misread) prediction: only a position within Tolerance of it, in that segment;
+    /// without (the odometry lost track): any of the last few fields, with a large overlap only.</param>
+    private FieldPlacement? Recover(Mat image, double scale, (double X, double Y, int Segment, double Tolerance)? guide)
     {
         if (_fields.Count == 0) return null;
         using var window = new Mat();
         Cv2.CreateHanningWindow(window, image.Size(), MatType.CV_32FC1);
         FieldPlacement? best = null;
-        foreach (var field in _fields.Take(4).Where(f => f.Image.Size() == image.Size()))
+        var candidates = guide is { } g
+            ? _fields.Where(f => f.Segment == g.Segment)
+                .Where(f => OverlapArea((f.X - g.X) / scale, (f.Y - g.Y) / scale, image.Cols, image.Rows) > 0 || f == _last)
+                .Take(6)
+            : _fields.Take(4);
+        foreach (var field in candidates.Where(f => f.Image.Size() == image.Size()))
         {
             var shift = Cv2.PhaseCorrelate(field.Image, image, window, out var response);
             if (response < MinRecoveryResponse) continue;
-            // Content moves opposite to the stage: the new field lies at -shift from the earlier one.
-            if (Match(field.Image, image, -shift.X, -shift.Y, 8) is not { } m || m.Score < MinMatch + 0.15) continue;
+            // Content moves opposite to the stage: the new field lies at -shift from the earlier one. Without the
+            // odometry only a large overlap is evidence enough (a thin strip of a sparse smear matches by chance).
+            if (OverlapArea(shift.X, shift.Y, image.Cols, image.Rows) < (guide is null ? 0.3 : 0.1) * image.Cols * image.Rows) continue;
+            if (guide is { } h && Math.Abs(field.X - shift.X * scale - h.X) + Math.Abs(field.Y - shift.Y * scale - h.Y) > h.Tolerance) continue;
+            if (Match(field.Image, image, -shift.X, -shift.Y, 8) is not { } m || m.Score < (guide is null ? MinMatchSmall : m.Required)) continue;
             if (best is null || m.Score > best.Confidence)
                 best = new FieldPlacement(true, field.X + m.X * scale, field.Y + m.Y * scale, field.Segment, true, m.Score, field.Index);
         }
@@ -134,7 +156,7 @@ public sealed class SlideRegistrar(int memory = 48) : IDisposable
     /// top-left in the earlier field's pixels, searching ±margin: a template from the part of the new field that stays
     /// inside the earlier one for every offset searched, matched over that window. Sub-pixel by a parabola through the peak.
     /// </summary>
-    internal static (double X, double Y, double Score)? Match(Mat earlier, Mat image, double ox, double oy, double margin)
+    internal static (double X, double Y, double Score, double Required)? Match(Mat earlier, Mat image, double ox, double oy, double margin)
     {
         int w = image.Cols, h = image.Rows, m = (int)Math.Ceiling(margin);
         int ix = (int)Math.Round(ox), iy = (int)Math.Round(oy);
@@ -162,7 +184,7 @@ public sealed class SlideRegistrar(int memory = 48) : IDisposable
         var sy = at.Y > 0 && at.Y < result.Rows - 1 ? Sub(Peak(0, -1), score, Peak(0, 1)) : 0;
         // At the edge of the window the true offset may lie beyond it: not a registration.
         if (at.X == 0 || at.Y == 0 || at.X == result.Cols - 1 || at.Y == result.Rows - 1) return null;
-        return (search.X + at.X + sx - template.X, search.Y + at.Y + sy - template.Y, score);
+        return (search.X + at.X + sx - template.X, search.Y + at.Y + sy - template.Y, score, template.Width * template.Height >= LargeTemplate ? MinMatch : MinMatchSmall);
     }
 
     /// <summary>Half-size (Width pixels across) grey copy, high-pass filtered: vignetting and stain tint do not register.</summary>

@@ -45,4 +45,31 @@ public class StageOdometryTests(ITestOutputHelper output)
         foreach (var (t, r) in track.Take(120)) output.WriteLine($"{t.FrameIndex} moving {t.Moving} true {t.StageX:0},{t.StageY:0} est {r.X:0.0},{r.Y:0.0} seg {r.Segment} conf {r.Confidence:0.00}");
         Assert.True(segments <= 1, $"{segments} times lost track");
     }
+
+    [Fact]
+    public void Tracks_long_fast_oblique_moves()
+    {
+        // Revisit-like moves: several fields back and across, at full stage speed (about 40 % of a field per frame).
+        var stops = new[] { (200, 200), (2200, 900), (400, 1300), (3000, 300), (3000, 1500) };
+        var options = new MicroscopeOptions { Seed = 5, FramesPerSecond = 15, Stops = stops.Select(s => new ScriptedStop(s.Item1, s.Item2, TimeSpan.FromSeconds(1))).ToArray() };
+        var track = Track(options, 15 * 9);
+        var first = track[0];
+        foreach (var (x, y) in stops.Skip(1))
+        {
+            var at = track.Last(t => !t.Truth.Moving && t.Truth.StageX == x && t.Truth.StageY == y);
+            var ex = at.Reading.X - first.Reading.X - (x - first.Truth.StageX);
+            var ey = at.Reading.Y - first.Reading.Y - (y - first.Truth.StageY);
+            output.WriteLine($"stop {x},{y}: error {ex:0.0},{ey:0.0} segment {at.Reading.Segment}");
+            Assert.Equal(first.Reading.Segment, at.Reading.Segment);
+            Assert.True(Math.Sqrt(ex * ex + ey * ey) < 60, $"stop {x},{y}: odometry off by {ex:0},{ey:0} px");
+        }
+    }
+
+    [Fact]
+    public void Debug_move()
+    {
+        var options = new EdgeCounter.Acquisition.SimulatorOptions { Seed = 3, FieldOverlap = 0.3 }.ToMicroscopeOptions();
+        var track = Track(options, 1030);
+        foreach (var (t, r) in track.Skip(1015)) output.WriteLine($"{t.FrameIndex} moving {t.Moving} true {t.StageX:0},{t.StageY:0} est {r.X:0.0},{r.Y:0.0} seg {r.Segment} conf {r.Confidence:0.00}");
+    }
 }

@@ -65,7 +65,7 @@ public static class SimcheckRun
                 try
                 {
                     if (o.Field.Truth is not { } truth) return;
-                    if (o.Revisit) scorer.AddRevisit();
+                    if (o.Revisit) scorer.AddRevisit(truth, o.Placement);
                     else if (o.Detection is { } d && o.Count is { Accepted: true }) scorer.AddField(truth, d.Detections, o.Marks, o.Placement);
                 }
                 finally

@@ -53,7 +53,12 @@ public sealed class SimcheckScorer
         _ => "WBC",
     };
 
-    public void AddRevisit() => _revisits++;
+    public void AddRevisit(FrameTruth truth, FieldPlacement? placement)
+    {
+        _revisits++;
+        if (Environment.GetEnvironmentVariable("SIMCHECK_TRACE") is null || placement is not { Known: true } || !_segmentOrigins.TryGetValue(placement.Segment, out var o)) return;
+        Console.Error.WriteLine($"revisit stop {truth.StopIndex} of {truth.RevisitOf} err {placement.X - o.EstX - (truth.StageX - o.TrueX):0.0},{placement.Y - o.EstY - (truth.StageY - o.TrueY):0.0} anchored {placement.Anchored} conf {placement.Confidence} anchor {placement.AnchorField}");
+    }
 
     /// <summary>A counted field: its truth, its detections (frame pixels) and what the service marked them.</summary>
     public void AddField(FrameTruth truth, IReadOnlyList<Detection.Detection> detections, IReadOnlyList<DetectionMark>? marks, FieldPlacement? placement)
