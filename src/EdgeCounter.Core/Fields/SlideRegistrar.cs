@@ -68,7 +68,11 @@ public sealed class SlideRegistrar(int memory = 48) : IDisposable
                 placement = found with { Confidence = Math.Round(found.Confidence, 3) };
             else if (guessed && Register(image, scale, px, py, Math.Clamp(32 + 0.1 * travel, 32, 160) / scale, last.Segment) is { } wide)
                 placement = wide with { Confidence = Math.Round(wide.Confidence, 3) };
-            else placement = guessed ? FieldPlacement.Unknown(++_segment) : new FieldPlacement(true, px, py, last.Segment, false, Math.Round(raw.Confidence, 3));
+            // Dead reckoning alone only where no earlier field could contradict it: a prediction that overlaps a
+            // counted field which the image does not match is wrong, so the position is unknown.
+            else placement = guessed || ExpectedOverlap(px, py, scale, image, last.Segment) >= ContradictingOverlap
+                ? FieldPlacement.Unknown(++_segment)
+                : new FieldPlacement(true, px, py, last.Segment, false, Math.Round(raw.Confidence, 3));
         }
         else placement = Recover(image, scale, null) ?? FieldPlacement.Unknown(++_segment);
 
@@ -147,6 +151,14 @@ public sealed class SlideRegistrar(int memory = 48) : IDisposable
         }
         return best;
     }
+
+    /// <summary>A predicted overlap at least this large (fraction of the field) that does not register makes the position unknown.</summary>
+    public const double ContradictingOverlap = 0.2;
+
+    private double ExpectedOverlap(double px, double py, double scale, Mat image, int segment) =>
+        _fields.Where(f => f.Segment == segment)
+            .Select(f => OverlapArea((f.X - px) / scale, (f.Y - py) / scale, image.Cols, image.Rows) / (image.Cols * (double)image.Rows))
+            .DefaultIfEmpty(0).Max();
 
     private static double OverlapArea(double dx, double dy, int w, int h) =>
         Math.Max(0, w - Math.Abs(dx)) * Math.Max(0, h - Math.Abs(dy));

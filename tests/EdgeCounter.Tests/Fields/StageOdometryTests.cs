@@ -65,11 +65,50 @@ public class StageOdometryTests(ITestOutputHelper output)
         }
     }
 
-    [Fact]
-    public void Debug_move()
+    private static (double Ex, double Ey, bool Flagged) MoveError(double fps, double exposureMs, int dx, int dy)
     {
-        var options = new EdgeCounter.Acquisition.SimulatorOptions { Seed = 3, FieldOverlap = 0.3 }.ToMicroscopeOptions();
-        var track = Track(options, 1030);
-        foreach (var (t, r) in track.Skip(1015)) output.WriteLine($"{t.FrameIndex} moving {t.Moving} true {t.StageX:0},{t.StageY:0} est {r.X:0.0},{r.Y:0.0} seg {r.Segment} conf {r.Confidence:0.00}");
+        var options = new MicroscopeOptions
+        {
+            Seed = 9, FramesPerSecond = fps, Exposure = TimeSpan.FromMilliseconds(exposureMs), MovingDefocusSigma = 2,
+            Stops = [new ScriptedStop(300, 300, TimeSpan.FromSeconds(1)), new ScriptedStop(300 + dx, 300 + dy, TimeSpan.FromSeconds(1.5), InitialDefocusSigma: 5)],
+        };
+        var track = Track(options, (int)(2.5 * fps));
+        var (first, last) = (track[0], track[^1]);
+        Assert.False(last.Truth.Moving);
+        var flagged = last.Reading.Segment != first.Reading.Segment || last.Reading.Guesses != first.Reading.Guesses;
+        return (last.Reading.X - first.Reading.X - dx, last.Reading.Y - first.Reading.Y - dy, flagged);
+    }
+
+    [Fact]
+    public void Tracks_a_move_with_long_blur_streaks_that_ends_out_of_focus()
+    {
+        // 20 ms exposure: streaks of up to 80 px at full speed; the stop arrives defocused (sigma 5 px).
+        var (ex, ey, flagged) = MoveError(15, 20, 800, 350);
+        output.WriteLine($"error {ex:0.0},{ey:0.0} flagged {flagged}");
+        Assert.False(flagged);
+        Assert.True(Math.Abs(ex) < 40 && Math.Abs(ey) < 40, $"odometry off by {ex:0},{ey:0} px");
+    }
+
+    [Fact]
+    public void Still_frames_add_no_travel()
+    {
+        var options = new MicroscopeOptions { Seed = 4, Stops = [new ScriptedStop(500, 500, TimeSpan.FromSeconds(10))] };
+        var track = Track(options, 60);
+        Assert.All(track, t => Assert.Equal((0.0, 0.0, 0), (t.Reading.X, t.Reading.Y, t.Reading.Segment)));
+    }
+
+    [Fact]
+    public void A_blank_field_in_motion_is_a_guess_and_a_run_of_them_ends_the_segment()
+    {
+        using var odometry = new StageOdometry();
+        var rng = new Random(3);
+        var textured = new byte[160 * 120];
+        rng.NextBytes(textured);
+        var blank = new byte[160 * 120];
+        odometry.Update(textured, 160, 120, 4, still: true);
+        odometry.Update(blank, 160, 120, 4, still: false);
+        Assert.Equal(1, odometry.Guesses);
+        for (var i = 0; i < StageOdometry.MaxGuessesInARow; i++) odometry.Update(blank, 160, 120, 4, still: false);
+        Assert.Equal(1, odometry.Current.Segment);
     }
 }
