@@ -106,6 +106,11 @@ public sealed class SimulatorOptions
     /// <summary>Stage acceleration, micrometres per second squared.</summary>
     public double StageAcceleration { get; set; } = 2000;
 
+    /// <summary>Slide size in fields of the camera (the meander's rows are this many fields wide).</summary>
+    public int SlideFieldsAcross { get; set; } = 40;
+
+    public int SlideFieldsDown { get; set; } = 30;
+
     /// <summary>Chance that a meander step also moves sideways by part of a field (a diagonal move).</summary>
     public double DiagonalMoveProbability { get; set; }
 
@@ -124,6 +129,8 @@ public sealed class SimulatorOptions
         StageSpeed = StageSpeed,
         StageAcceleration = StageAcceleration,
         DiagonalMoveProbability = DiagonalMoveProbability,
+        SlideFieldsAcross = SlideFieldsAcross,
+        SlideFieldsDown = SlideFieldsDown,
     };
 
     public IEnumerable<string> Validate()
@@ -139,6 +146,8 @@ public sealed class SimulatorOptions
         if (FieldJitter is < 0 or > 0.3) yield return $"EdgeCounter:Source:Simulator:FieldJitter must be within 0..0.3 (got {FieldJitter})";
         if (StageSpeed is <= 0 or > 100_000 || StageAcceleration is <= 0 or > 1_000_000)
             yield return $"EdgeCounter:Source:Simulator:StageSpeed and StageAcceleration must be positive (got {StageSpeed}, {StageAcceleration})";
+        if (SlideFieldsAcross is < 2 or > 1000 || SlideFieldsDown is < 2 or > 1000)
+            yield return $"EdgeCounter:Source:Simulator:SlideFieldsAcross/SlideFieldsDown must be within 2..1000 (got {SlideFieldsAcross}x{SlideFieldsDown})";
         if (DiagonalMoveProbability is < 0 or > 1) yield return $"EdgeCounter:Source:Simulator:DiagonalMoveProbability must be within 0..1 (got {DiagonalMoveProbability})";
         if (Width is < 320 or > 4096 || Height is < 240 or > 4096)
             yield return $"EdgeCounter:Source:Simulator:Width/Height must be within 320x240..4096x4096 (got {Width}x{Height})";

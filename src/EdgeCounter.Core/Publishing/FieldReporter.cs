@@ -34,6 +34,8 @@ public sealed class FieldReporter
     private readonly FieldAnnotator _annotator;
     private readonly MqttOptions _options;
     private readonly ILogger _logger;
+    private readonly SlideMap _map = new();
+    private string? _mapSession;
 
     public FieldReporter(CountingService counting, MqttPublisher publisher, MqttOptions options, ModelInfo model, string executionProvider,
         ILogger<FieldReporter>? logger = null)
@@ -81,6 +83,19 @@ public sealed class FieldReporter
 
         if (_options.PublishImages)
         {
+            try
+            {
+                // The slide map belongs to the session (the slide): a new session starts a new map.
+                if (_mapSession != tally.SessionId) _map.Clear();
+                _mapSession = tally.SessionId;
+                _map.Add(field.Image, field.Placement, detections, marks);
+                var map = _map.RenderJpeg();
+                if (map.Length <= _options.MaxImageBytes) _publisher.EnqueueSlideImage(map);
+            }
+            catch (Exception ex) when (ex is InvalidOperationException or ArgumentException or OpenCVException)
+            {
+                _logger.LogWarning(ex, "Slide map after field {FieldId} not published", tally.FieldId);
+            }
             try
             {
                 using var annotated = _annotator.Annotate(field.Image, field.Detection.Detections, FieldAnnotator.HeaderFor(result.Counts, tally.FieldId));

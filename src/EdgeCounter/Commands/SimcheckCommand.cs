@@ -16,6 +16,7 @@ public static class SimcheckCommand
             --seed S             simulator seed (default 1)
             --profile P          blood | marrow (default blood)
             --json FILE          also write the figures as JSON
+            --map FILE           write the slide map (JPEG) at the end, as published on P/slide/image
             --EdgeCounter:...    any service setting (e.g. --EdgeCounter:Source:Simulator:DiagonalMoveProbability=0.3)
         Per class group (WBC, RBC, Platelets): distinctCounted (cells counted at least once), doubleCounted (counted
         detections of an already counted cell / distinctCounted), wronglySuppressed (detections marked alreadyCounted
@@ -34,6 +35,7 @@ public static class SimcheckCommand
         var seed = args.Int("seed", 1);
         var profile = args.String("profile") ?? "blood";
         var jsonPath = args.String("json");
+        var mapPath = args.String("map") is { } m ? Path.GetFullPath(m) : null;
         if (overlap is < 0 or > 0.85) throw new CommandLineException("--overlap must be within 0..0.85");
         if (!(seconds > 0) || seconds > 36_000) throw new CommandLineException("--seconds must be within (0, 36000]");
         if (profile is not ("blood" or "marrow")) throw new CommandLineException("--profile must be blood or marrow");
@@ -45,7 +47,7 @@ public static class SimcheckCommand
         SimcheckResult result;
         try
         {
-            result = await SimcheckRun.RunAsync(new SimcheckSettings(overlap, seconds, seed, profile, overrides), cancellationToken, Console.Error.WriteLine);
+            result = await SimcheckRun.RunAsync(new SimcheckSettings(overlap, seconds, seed, profile, overrides, mapPath), cancellationToken, Console.Error.WriteLine);
         }
         catch (EdgeCounter.Hosting.ConfigurationProblemException e)
         {

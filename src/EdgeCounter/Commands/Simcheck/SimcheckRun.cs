@@ -9,7 +9,9 @@ using Microsoft.Extensions.Options;
 namespace EdgeCounter.Commands.Simcheck;
 
 /// <summary>What to run: the simulated microscope's settings and how long.</summary>
-public sealed record SimcheckSettings(double Overlap = 0.1, double Seconds = 120, int Seed = 1, string Profile = "blood", IReadOnlyList<string>? Overrides = null);
+/// <param name="MapPath">Where to write the slide map (JPEG) at the end, as the service publishes it on P/slide/image; null = none.</param>
+public sealed record SimcheckSettings(double Overlap = 0.1, double Seconds = 120, int Seed = 1, string Profile = "blood", IReadOnlyList<string>? Overrides = null,
+    string? MapPath = null);
 
 /// <summary>
 /// Runs the real service host in-process (capture, field stage, positioning, detection, counting, publishing to the
@@ -39,6 +41,7 @@ public static class SimcheckRun
             .. s.Overrides ?? [],
         ];
         var scorer = new SimcheckScorer();
+        using var map = new Publishing.SlideMap();
         long handled = 0;
         var signal = new SemaphoreSlim(0);
         try
@@ -66,7 +69,11 @@ public static class SimcheckRun
                 {
                     if (o.Field.Truth is not { } truth) return;
                     if (o.Revisit) scorer.AddRevisit(truth, o.Placement);
-                    else if (o.Detection is { } d && o.Count is { Accepted: true }) scorer.AddField(truth, d.Detections, o.Marks, o.Placement);
+                    else if (o.Detection is { } d && o.Count is { Accepted: true })
+                    {
+                        scorer.AddField(truth, d.Detections, o.Marks, o.Placement);
+                        if (s.MapPath is not null) map.Add(o.Field.Image, o.Placement, d.Detections, o.Marks);
+                    }
                 }
                 finally
                 {
@@ -87,6 +94,7 @@ public static class SimcheckRun
                 .GroupBy(SimcheckScorer.GroupOf).ToDictionary(g => g.Key, g => g.Count());
             await host.StopAsync(CancellationToken.None);
             log?.Invoke($"{gated.FramesRead} frames, {monitorRef.FieldsTaken} fields taken");
+            if (s.MapPath is not null) await File.WriteAllBytesAsync(s.MapPath, map.RenderJpeg(), CancellationToken.None);
             return scorer.Result(distinct);
         }
         finally
