@@ -74,6 +74,8 @@ public sealed class SlideRegistrar(int memory = 48) : IDisposable
                 ? FieldPlacement.Unknown(++_segment)
                 : new FieldPlacement(true, px, py, last.Segment, false, Math.Round(raw.Confidence, 3));
         }
+        // The session's first field is the origin of its map; later, a lost odometry with no way back is unknown.
+        else if (last is null) placement = new FieldPlacement(true, 0, 0, ++_segment, false, 1);
         else placement = Recover(image, scale, null) ?? FieldPlacement.Unknown(++_segment);
 
         // An unknown field starts a segment of its own: later fields can still be placed relative to it.

@@ -35,7 +35,8 @@ public class SlideRegistrarTests
         var fields = Fields((1000, 1000, 0), (1000 + step, 1030, defocus));
         using var registrar = new SlideRegistrar();
         var first = registrar.Place(fields[0], At(0, 0));
-        Assert.False(first.Known); // nothing to place the first field against: it starts a segment
+        Assert.True(first.Known && !first.Anchored); // the first field is the origin of the map
+        Assert.Equal((0.0, 0.0), (first.X, first.Y));
         // Odometry off by 14 px along and 9 across.
         var second = registrar.Place(fields[1], At(step - 14, 30 + 9));
         Assert.True(second.Known && second.Anchored, $"not registered: {second}");
