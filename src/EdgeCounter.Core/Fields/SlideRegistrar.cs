@@ -204,19 +204,8 @@ public sealed class SlideRegistrar(int memory = 48) : IDisposable
     /// <summary>Half-size (Width pixels across) grey copy, high-pass filtered: vignetting and stain tint do not register.</summary>
     internal static Mat Prepare(Mat bgr, out double scale)
     {
-        var height = Math.Max(MinTemplate * 2, (int)Math.Round(bgr.Rows * (double)Width / bgr.Cols));
         scale = bgr.Cols / (double)Width;
-        using var small = new Mat();
-        Cv2.Resize(bgr, small, new Size(Width, height), 0, 0, InterpolationFlags.Area);
-        using var grey = new Mat();
-        if (small.Channels() == 3) Cv2.CvtColor(small, grey, ColorConversionCodes.BGR2GRAY);
-        else small.CopyTo(grey);
-        var image = new Mat();
-        grey.ConvertTo(image, MatType.CV_32F);
-        using var background = new Mat();
-        Cv2.GaussianBlur(image, background, new Size(0, 0), 10);
-        Cv2.Subtract(image, background, image);
-        return image;
+        return GreyThumbnail.HighPass(bgr, Width, MinTemplate * 2, 10);
     }
 
     /// <summary>Forget every field (a new session: a new slide).</summary>
