@@ -56,7 +56,9 @@ public sealed class SlideRegistrar(int memory = 48) : IDisposable
             var py = last.Y + gain * ty;
             var guessed = raw.Guesses != last.RawGuesses;
             var margin = Math.Clamp(16 + 0.02 * travel, 16, 96) / scale;
-            if ((guessed ? null : Register(image, scale, px, py, margin, last.Segment)) is { } registered)
+            // A guessed frame pair is usually close (the stage accelerates smoothly): a registration near the
+            // prediction still places the field.
+            if (Register(image, scale, px, py, margin, last.Segment) is { } registered)
             {
                 placement = registered with { Confidence = Math.Round(registered.Confidence, 3) };
                 if (registered.AnchorField == last.Index && travel > 50) Learn(travel, registered.X - last.X, registered.Y - last.Y, tx, ty);

@@ -65,7 +65,11 @@ public sealed class SimcheckScorer
     {
         _fields++;
         _lastTime = Math.Max(_lastTime, truth.Time.TotalSeconds);
-        if (placement is not { Known: true }) _unknown++;
+        if (placement is not { Known: true })
+        {
+            _unknown++;
+            if (Environment.GetEnvironmentVariable("SIMCHECK_TRACE") is not null) Console.Error.WriteLine($"field {_fields} stop {truth.StopIndex} at {truth.StageX},{truth.StageY} unknown position (segment {placement?.Segment})");
+        }
         else
         {
             // Positions compare only within a segment: measured from the segment's first field.
