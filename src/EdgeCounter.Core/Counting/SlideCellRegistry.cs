@@ -14,7 +14,8 @@ namespace EdgeCounter.Counting;
 /// </summary>
 public sealed class SlideCellRegistry
 {
-    /// <summary>A box within this many pixels of the frame edge is taken as cut by it.</summary>
+    /// <summary>A box within this many pixels of the frame edge is taken as (possibly) cut by it: detectors do not
+    /// always draw a cut cell's box to the very edge.</summary>
     public const float EdgeMargin = 3;
 
     private const double Bucket = 128;
@@ -31,7 +32,7 @@ public sealed class SlideCellRegistry
     /// <summary>A field's decisions before it has its id (<see cref="Commit"/> adds the new cells).</summary>
     public sealed class Plan
     {
-        internal Plan(FieldPlacement? placement, IReadOnlyList<DetectionMark> marks, List<(BoxF Box, string Group, bool Cut)?> added, List<(Cell Cell, BoxF Box)> upgrades)
+        internal Plan(FieldPlacement? placement, IReadOnlyList<DetectionMark> marks, List<(BoxF Box, string Group, bool Cut)?> added, List<(Cell Cell, BoxF Box, bool Whole)> upgrades)
         {
             Placement = placement;
             Marks = marks;
@@ -42,7 +43,7 @@ public sealed class SlideCellRegistry
         public FieldPlacement? Placement { get; }
         public IReadOnlyList<DetectionMark> Marks { get; }
         internal List<(BoxF Box, string Group, bool Cut)?> Added { get; }
-        internal List<(Cell Cell, BoxF Box)> Upgrades { get; }
+        internal List<(Cell Cell, BoxF Box, bool Whole)> Upgrades { get; }
         public int NewCount => Marks.Count(m => !m.AlreadyCounted);
     }
 
@@ -61,7 +62,7 @@ public sealed class SlideCellRegistry
     {
         var marks = new DetectionMark[detections.Count];
         var added = new List<(BoxF, string, bool)?>(detections.Count);
-        var upgrades = new List<(Cell, BoxF)>();
+        var upgrades = new List<(Cell, BoxF, bool)>();
         for (var i = 0; i < detections.Count; i++)
         {
             var d = detections[i];
@@ -80,7 +81,8 @@ public sealed class SlideCellRegistry
             if (p.Known && Find(p.Segment, group, box, cut) is { } match)
             {
                 marks[i] = new DetectionMark(true, match.FieldId);
-                if (match.Cut && !cut) upgrades.Add((match, box));
+                // The registry keeps the best view: the whole box once seen whole, else the union of the cut views.
+                if (match.Cut) upgrades.Add((match, cut ? Union(match.Box, box) : box, !cut));
                 added.Add(null);
             }
             else
@@ -95,11 +97,11 @@ public sealed class SlideCellRegistry
     /// <summary>The field was counted with this id: its new cells join the registry. Returns the marks with the id filled in.</summary>
     public IReadOnlyList<DetectionMark> Commit(Plan plan, long fieldId)
     {
-        foreach (var (cell, box) in plan.Upgrades)
+        foreach (var (cell, box, whole) in plan.Upgrades)
         {
             Remove(plan.Placement!.Segment, cell);
             cell.Box = box;
-            cell.Cut = false;
+            cell.Cut = !whole;
             Insert(plan.Placement.Segment, cell);
         }
         var marks = new DetectionMark[plan.Marks.Count];
@@ -161,8 +163,18 @@ public sealed class SlideCellRegistry
         // Cut on different sides (e.g. at a corner): most of the smaller part lies in the other box.
         var iw = MathF.Min(a.X2, b.X2) - MathF.Max(a.X1, b.X1);
         var ih = MathF.Min(a.Y2, b.Y2) - MathF.Max(a.Y1, b.Y1);
-        return iw > 0 && ih > 0 && iw * ih >= 0.5f * MathF.Min(a.Area, b.Area);
+        if (iw > 0 && ih > 0 && iw * ih >= 0.5f * MathF.Min(a.Area, b.Area)) return true;
+        // Both cut, by the facing edges of two fields: the two parts of one cell side by side. Together they are no
+        // bigger than one cell (two different cells cut so would span two).
+        if (!aCut || !bCut) return false;
+        var u = Union(a, b);
+        var d = MathF.Max(MathF.Max(a.Width, a.Height), MathF.Max(b.Width, b.Height));
+        // Side by side: they share most of their extent across the cut.
+        var across = MathF.Max(iw > 0 ? iw / MathF.Min(a.Width, b.Width) : 0, ih > 0 ? ih / MathF.Min(a.Height, b.Height) : 0);
+        return across >= 0.5f && u.Width <= 1.25f * d && u.Height <= 1.25f * d;
     }
+
+    private static BoxF Union(BoxF a, BoxF b) => new(MathF.Min(a.X1, b.X1), MathF.Min(a.Y1, b.Y1), MathF.Max(a.X2, b.X2), MathF.Max(a.Y2, b.Y2));
 
     private void Insert(int segment, Cell cell)
     {

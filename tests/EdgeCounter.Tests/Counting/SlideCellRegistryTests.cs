@@ -91,4 +91,29 @@ public class SlideCellRegistryTests
         var marks = Count(registry, At(0, 0), 1, Cell("RBC", 300, 200));
         Assert.False(marks[0].AlreadyCounted);
     }
+
+    [Fact]
+    public void Two_parts_of_one_cell_cut_by_the_facing_edges_of_two_fields_are_one_cell_but_two_cells_are_two()
+    {
+        var registry = new SlideCellRegistry();
+        // Field 1 shows the left 10 px of a red cell at its right edge; field 2 (no overlap with field 1 there) its right 60 px.
+        Count(registry, At(0, 0), 1, new Cell_("RBC", "RBC", 0.8f, new BoxF(630, 100, 640, 150)));
+        var marks = Count(registry, At(660, 0), 2, new Cell_("RBC", "RBC", 0.8f, new BoxF(0, 85, 60, 165)));
+        Assert.True(marks[0].AlreadyCounted);
+        // Two different cells, each cut by one of the facing edges: together they span two cells.
+        var other = new SlideCellRegistry();
+        Count(other, At(0, 0), 1, new Cell_("RBC", "RBC", 0.8f, new BoxF(630, 100, 640, 150)));
+        var two = Count(other, At(720, 0), 2, new Cell_("RBC", "RBC", 0.8f, new BoxF(0, 85, 75, 165)));
+        Assert.False(two[0].AlreadyCounted);
+    }
+
+    [Fact]
+    public void Cut_views_of_a_cell_add_up_so_a_later_view_from_the_other_side_still_matches()
+    {
+        var registry = new SlideCellRegistry();
+        Count(registry, At(0, 0), 1, new Cell_("RBC", "RBC", 0.8f, new BoxF(600, 100, 640, 180)));   // left half, at the right edge
+        Count(registry, At(0, 140), 2, new Cell_("RBC", "RBC", 0.8f, new BoxF(600, 0, 640, 40)));   // its lower corner, from below
+        var marks = Count(registry, At(630, 0), 3, new Cell_("RBC", "RBC", 0.8f, new BoxF(0, 100, 50, 180))); // right part
+        Assert.True(marks[0].AlreadyCounted);
+    }
 }

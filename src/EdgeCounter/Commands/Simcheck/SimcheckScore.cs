@@ -44,6 +44,7 @@ public sealed class SimcheckScorer
     private readonly List<double> _odometryErrors = new();
     private readonly Dictionary<int, (double EstX, double EstY, double TrueX, double TrueY)> _segmentOrigins = new();
     private int _fields, _unknown, _revisits;
+    private readonly Dictionary<long, (int Field, Detection.BoxF Box)> _firstCounted = new();
     private double _lastTime;
 
     public static string GroupOf(CellType type) => type switch
@@ -86,16 +87,17 @@ public sealed class SimcheckScorer
         }
 
         // Decide per field first, then apply: suppression is judged against cells counted in earlier fields.
-        var decisions = new List<(string Group, long? Cell, bool Suppressed)>();
+        var decisions = new List<(string Group, long? Cell, bool Suppressed, Detection.BoxF Box)>();
         for (var i = 0; i < detections.Count; i++)
         {
             var d = detections[i];
             var group = Groups.Contains(d.Class) ? d.Class : "WBC";
             var cell = Match(truth, group, truth.StageX + d.Box.CenterX, truth.StageY + d.Box.CenterY);
-            decisions.Add((group, cell, marks is not null && marks[i].AlreadyCounted));
+            decisions.Add((group, cell, marks is not null && marks[i].AlreadyCounted,
+                new Detection.BoxF((float)(d.Box.X1 + truth.StageX), (float)(d.Box.Y1 + truth.StageY), (float)(d.Box.X2 + truth.StageX), (float)(d.Box.Y2 + truth.StageY))));
         }
         var countedBefore = _tallies.ToDictionary(t => t.Key, t => new HashSet<long>(t.Value.Counted));
-        foreach (var (group, cell, suppressed) in decisions)
+        foreach (var (group, cell, suppressed, box) in decisions)
         {
             var t = _tallies[group];
             if (suppressed)
@@ -109,8 +111,14 @@ public sealed class SimcheckScorer
             if (!t.Counted.Add(c))
             {
                 t.Double++;
-                if (Environment.GetEnvironmentVariable("SIMCHECK_TRACE") is not null) Trace(truth, group, c, placement);
+                if (Environment.GetEnvironmentVariable("SIMCHECK_TRACE") is not null)
+                {
+                    Trace(truth, group, c, placement);
+                    var (f, b) = _firstCounted[c];
+                    Console.Error.WriteLine($"   first counted in field {f} slide box {b.X1:0},{b.Y1:0}-{b.X2:0},{b.Y2:0}; now slide box {box.X1:0},{box.Y1:0}-{box.X2:0},{box.Y2:0} (frame {box.X1 - truth.StageX:0},{box.Y1 - truth.StageY:0}-{box.X2 - truth.StageX:0},{box.Y2 - truth.StageY:0})");
+                }
             }
+            else _firstCounted[c] = (_fields, box);
         }
     }
 
