@@ -68,7 +68,9 @@ public sealed class SlideRegistrar(int memory = 48) : IDisposable
             // A partly guessed move: search the whole neighbourhood, and without a registration the position is unknown.
             else if (Recover(image, scale, (px, py, last.Segment, 0.25 * bgrField.Cols + (guessed ? 0.5 : 0.35) * travel)) is { } found)
                 placement = found with { Confidence = Math.Round(found.Confidence, 3) };
-            else if (guessed && Register(image, scale, px, py, Math.Clamp(32 + 0.1 * travel, 32, 160) / scale, last.Segment) is { } wide)
+            // The odometry can also read a move short without noticing (blur, a repetitive smear): search a wider
+            // window, where only a clearer match counts.
+            else if (Register(image, scale, px, py, Math.Clamp(32 + 0.3 * travel, 32, 240) / scale, last.Segment, MinMatchSmall) is { } wide)
                 placement = wide with { Confidence = Math.Round(wide.Confidence, 3) };
             // Dead reckoning alone only where no earlier field could contradict it: a prediction that overlaps a
             // counted field which the image does not match is wrong, so the position is unknown.
@@ -105,7 +107,7 @@ public sealed class SlideRegistrar(int memory = 48) : IDisposable
     }
 
     /// <summary>Best registration against the earlier fields of the segment that the predicted field overlaps.</summary>
-    private FieldPlacement? Register(Mat image, double scale, double px, double py, double margin, int segment)
+    private FieldPlacement? Register(Mat image, double scale, double px, double py, double margin, int segment, double minScore = 0)
     {
         int w = image.Cols, h = image.Rows;
         var candidates = _fields
@@ -120,7 +122,7 @@ public sealed class SlideRegistrar(int memory = 48) : IDisposable
             // The field's offset from the earlier one, in registration pixels.
             var ox = (px - field.X) / scale;
             var oy = (py - field.Y) / scale;
-            if (Match(field.Image, image, ox, oy, margin) is not { } m || m.Score < m.Required) continue;
+            if (Match(field.Image, image, ox, oy, margin) is not { } m || m.Score < Math.Max(m.Required, minScore)) continue;
             if (best is null || m.Score > best.Confidence)
                 best = new FieldPlacement(true, field.X + m.X * scale, field.Y + m.Y * scale, segment, true, m.Score, field.Index);
         }
