@@ -21,6 +21,15 @@ public sealed record CellTruth(long CellId, CellType Type, Rect2f Box)
 {
     /// <summary>The cell runs over the frame edge, so the box holds only its visible part.</summary>
     public bool Truncated { get; init; }
+
+    /// <summary>Centre of the whole cell on the slide, slide pixels (stable for the cell across frames).</summary>
+    public double SlideX { get; init; }
+
+    /// <summary>Centre of the whole cell on the slide, slide pixels.</summary>
+    public double SlideY { get; init; }
+
+    /// <summary>Radius of the whole cell, pixels.</summary>
+    public double Radius { get; init; }
 }
 
 /// <summary>What was true when a frame was taken.</summary>

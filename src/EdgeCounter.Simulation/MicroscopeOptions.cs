@@ -68,6 +68,12 @@ public sealed class MicroscopeOptions
     /// <summary>Random shift of each meander stop, as a fraction of the field size.</summary>
     public double FieldJitter { get; set; } = 0.05;
 
+    /// <summary>
+    /// Chance that a meander step is diagonal: besides the step along the row it moves across the row by up to half
+    /// the free part of a field (1 - FieldOverlap), as a technician's hand does. Overlap along the row is kept.
+    /// </summary>
+    public double DiagonalMoveProbability { get; set; }
+
     /// <summary>Chance that the next stop returns to one of the last few fields.</summary>
     public double RevisitProbability { get; set; } = 0.05;
 
@@ -131,6 +137,7 @@ public sealed class MicroscopeOptions
         Require(StageSpeed > 0 && StageAcceleration > 0, "StageSpeed and StageAcceleration must be positive");
         Require(FieldOverlap is >= 0 and < 0.9, "FieldOverlap must be 0..0.9");
         Require(FieldJitter is >= 0 and <= 0.3, "FieldJitter must be 0..0.3");
+        Require(DiagonalMoveProbability is >= 0 and <= 1, "DiagonalMoveProbability must be 0..1");
         Require(RevisitProbability is >= 0 and <= 1 && DefocusProbability is >= 0 and <= 1, "probabilities must be 0..1");
         Require(MaxInitialDefocusSigma >= 0 && MovingDefocusSigma >= 0, "defocus sigmas must be >= 0");
         Require(FocusSettleTime >= TimeSpan.Zero, "FocusSettleTime must be >= 0");

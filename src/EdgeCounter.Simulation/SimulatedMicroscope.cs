@@ -243,7 +243,7 @@ public sealed class SimulatedMicroscope : IDisposable
             var bottom = Math.Min(c.Y1 - y, height);
             if (right <= left || bottom <= top) continue;
             var truncated = c.X0 - x < 0 || c.Y0 - y < 0 || c.X1 - x > width || c.Y1 - y > height;
-            result.Add(new CellTruth(c.Id, c.Type, new Rect2f((float)left, (float)top, (float)(right - left), (float)(bottom - top))) { Truncated = truncated });
+            result.Add(new CellTruth(c.Id, c.Type, new Rect2f((float)left, (float)top, (float)(right - left), (float)(bottom - top))) { Truncated = truncated, SlideX = c.Cx, SlideY = c.Cy, Radius = c.Radius });
         }
         return result;
     }

@@ -179,6 +179,10 @@ internal sealed class StageScript
         var column = _row % 2 == 0 ? _column : _columns - 1 - _column;
         var x = jx + column * stepX + _rng.Range(-jx, jx);
         var y = jy + _row * stepY + _rng.Range(-jy, jy);
+        // A diagonal step: off the row by up to half the part of a field the rows do not share (never drawn when off,
+        // so runs without diagonal moves keep their stops).
+        if (_o.DiagonalMoveProbability > 0 && _rng.Chance(_o.DiagonalMoveProbability))
+            y += _rng.Range(-0.5, 0.5) * stepY;
         if (++_column >= _columns)
         {
             _column = 0;

@@ -9,6 +9,7 @@ var commands = new Dictionary<string, (string Usage, Func<CommandLine, Cancellat
     ["eval"] = (EvalCommand.Usage, EvalCommand.RunAsync),
     ["count"] = (CountCommand.Usage, CountCommand.RunAsync),
     ["bench"] = (BenchCommand.Usage, BenchCommand.RunAsync),
+    ["simcheck"] = (SimcheckCommand.Usage, SimcheckCommand.RunAsync),
 };
 
 // Every command and the service need OpenCV: a missing native library is an installation problem, reported
@@ -52,6 +53,7 @@ if (args.Length > 0 && args[0] is "-h" or "--help" or "help")
           EdgeCounter eval --help                     evaluate the detector on a VOC-layout set (COCO metrics)
           EdgeCounter count --help                    count cells in image files or folders
           EdgeCounter bench --help                    benchmark every stage on this machine
+          EdgeCounter simcheck --help                 is each cell counted once? (simulated microscope, its truth)
         """);
     return 0;
 }

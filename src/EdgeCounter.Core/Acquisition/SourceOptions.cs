@@ -94,6 +94,26 @@ public sealed class SimulatorOptions
     /// <summary>Simulated camera pixel size; 0.1 matches the shipped model.</summary>
     public double MicrometresPerPixel { get; set; } = 0.1;
 
+    /// <summary>Fraction of a field that neighbouring fields of the stage's meander share (0..0.85), before jitter.</summary>
+    public double FieldOverlap { get; set; } = 0.1;
+
+    /// <summary>Random shift of each stop, as a fraction of the field size (0..0.3).</summary>
+    public double FieldJitter { get; set; } = 0.05;
+
+    /// <summary>Peak stage speed, micrometres per second.</summary>
+    public double StageSpeed { get; set; } = 400;
+
+    /// <summary>Stage acceleration, micrometres per second squared.</summary>
+    public double StageAcceleration { get; set; } = 2000;
+
+    /// <summary>Slide size in fields of the camera (the meander's rows are this many fields wide).</summary>
+    public int SlideFieldsAcross { get; set; } = 40;
+
+    public int SlideFieldsDown { get; set; } = 30;
+
+    /// <summary>Chance that a meander step also moves sideways by part of a field (a diagonal move).</summary>
+    public double DiagonalMoveProbability { get; set; }
+
     public EdgeCounter.Simulation.MicroscopeOptions ToMicroscopeOptions() => new()
     {
         Seed = (ulong)Seed,
@@ -104,6 +124,13 @@ public sealed class SimulatorOptions
         StopDuration = StopDuration,
         RevisitProbability = RevisitProbability,
         MicrometresPerPixel = MicrometresPerPixel,
+        FieldOverlap = FieldOverlap,
+        FieldJitter = FieldJitter,
+        StageSpeed = StageSpeed,
+        StageAcceleration = StageAcceleration,
+        DiagonalMoveProbability = DiagonalMoveProbability,
+        SlideFieldsAcross = SlideFieldsAcross,
+        SlideFieldsDown = SlideFieldsDown,
     };
 
     public IEnumerable<string> Validate()
@@ -115,6 +142,13 @@ public sealed class SimulatorOptions
         if (StopDuration <= TimeSpan.Zero) yield return $"EdgeCounter:Source:Simulator:StopDuration must be positive (got {StopDuration})";
         if (RevisitProbability is < 0 or > 1) yield return $"EdgeCounter:Source:Simulator:RevisitProbability must be within 0..1 (got {RevisitProbability})";
         if (MicrometresPerPixel is <= 0 or > 10) yield return $"EdgeCounter:Source:Simulator:MicrometresPerPixel must be within (0, 10] (got {MicrometresPerPixel})";
+        if (FieldOverlap is < 0 or > 0.85) yield return $"EdgeCounter:Source:Simulator:FieldOverlap must be within 0..0.85 (got {FieldOverlap})";
+        if (FieldJitter is < 0 or > 0.3) yield return $"EdgeCounter:Source:Simulator:FieldJitter must be within 0..0.3 (got {FieldJitter})";
+        if (StageSpeed is <= 0 or > 100_000 || StageAcceleration is <= 0 or > 1_000_000)
+            yield return $"EdgeCounter:Source:Simulator:StageSpeed and StageAcceleration must be positive (got {StageSpeed}, {StageAcceleration})";
+        if (SlideFieldsAcross is < 2 or > 1000 || SlideFieldsDown is < 2 or > 1000)
+            yield return $"EdgeCounter:Source:Simulator:SlideFieldsAcross/SlideFieldsDown must be within 2..1000 (got {SlideFieldsAcross}x{SlideFieldsDown})";
+        if (DiagonalMoveProbability is < 0 or > 1) yield return $"EdgeCounter:Source:Simulator:DiagonalMoveProbability must be within 0..1 (got {DiagonalMoveProbability})";
         if (Width is < 320 or > 4096 || Height is < 240 or > 4096)
             yield return $"EdgeCounter:Source:Simulator:Width/Height must be within 320x240..4096x4096 (got {Width}x{Height})";
     }

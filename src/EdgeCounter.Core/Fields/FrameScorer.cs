@@ -66,6 +66,14 @@ public sealed class FrameScorer : IDisposable
         return new FrameScore(motion, focus);
     }
 
+    /// <summary>The small grey copy of the frame scored last (row-major, <see cref="GreyWidth"/> x <see cref="GreyHeight"/>);
+    /// valid until the next <see cref="Score"/>. The stage odometry works on it, so the frame is downscaled once.</summary>
+    public ReadOnlySpan<byte> Grey => _hasPrevious ? _previousGrey : ReadOnlySpan<byte>.Empty;
+
+    public int GreyWidth => _width;
+
+    public int GreyHeight => _previousGrey.Length / _width;
+
     /// <summary>Forget the previous frame (after a source reopens), so no motion is measured across the gap.</summary>
     public void Reset() => _hasPrevious = false;
 

@@ -58,21 +58,7 @@ public sealed class RevisitGuard(int memory = 256, double similarity = 0.85) : I
         return best;
     }
 
-    internal static Mat Fingerprint(Mat bgr)
-    {
-        var height = Math.Max(2 * MaxShift + 8, (int)Math.Round(bgr.Rows * (double)ThumbWidth / bgr.Cols));
-        using var small = new Mat();
-        Cv2.Resize(bgr, small, new Size(ThumbWidth, height), 0, 0, InterpolationFlags.Area);
-        using var grey = new Mat();
-        if (small.Channels() == 3) Cv2.CvtColor(small, grey, ColorConversionCodes.BGR2GRAY);
-        else small.CopyTo(grey);
-        var print = new Mat();
-        grey.ConvertTo(print, MatType.CV_32F);
-        using var background = new Mat();
-        Cv2.GaussianBlur(print, background, new Size(0, 0), 6);
-        Cv2.Subtract(print, background, print);
-        return print;
-    }
+    internal static Mat Fingerprint(Mat bgr) => GreyThumbnail.HighPass(bgr, ThumbWidth, 2 * MaxShift + 8, 6);
 
     /// <summary>Forget every field, e.g. when a new session (a new slide) starts.</summary>
     public void Clear()

@@ -12,5 +12,8 @@ public sealed class StableField(Mat image, long frameIndex, DateTimeOffset captu
     public FrameScore Score { get; } = score;
     public FrameTruth? Truth { get; } = truth;
 
+    /// <summary>The stage odometry's integrated position when the frame was taken; null when none ran.</summary>
+    public OdometryReading? Odometry { get; init; }
+
     public void Dispose() => Image.Dispose();
 }

@@ -183,6 +183,15 @@ public sealed class MqttPublisher : IAsyncDisposable
         return Enqueue(new OutboxMessage(Topics.FieldImage, jpeg, Retain: true, OutboxKind.Image, CoalesceKey: "field/image"));
     }
 
+    /// <summary>Queues the slide map (retained; only the newest unsent one is kept).</summary>
+    public long EnqueueSlideImage(byte[] jpeg)
+    {
+        ArgumentNullException.ThrowIfNull(jpeg);
+        if (jpeg.Length > _options.MaxImageBytes)
+            throw new ArgumentException($"Image of {jpeg.Length} bytes exceeds Mqtt:MaxImageBytes {_options.MaxImageBytes}.", nameof(jpeg));
+        return Enqueue(new OutboxMessage(Topics.SlideImage, jpeg, Retain: true, OutboxKind.Image, CoalesceKey: "slide/image"));
+    }
+
     /// <summary>Queues the running totals (retained; only the newest unsent one is kept).</summary>
     public long EnqueueCounts(CountsSnapshot counts) =>
         Enqueue(new OutboxMessage(Topics.Counts, PublishingJson.Serialize(counts), Retain: true, OutboxKind.Result, CoalesceKey: "counts"));

@@ -3,11 +3,32 @@ using EdgeCounter.Detection;
 namespace EdgeCounter.Publishing;
 
 /// <summary>One detection on P/field. Box = [x1, y1, x2, y2] in frame pixels.</summary>
-public sealed record DetectionPayload(string Label, string Class, double Score, float[] Box)
+/// <param name="Status"><c>new</c> (counted in this field) or <c>alreadyCounted</c> (the same cell was counted in an earlier field).</param>
+/// <param name="CountedInField">The field id the cell is counted in (this field's id when new).</param>
+public sealed record DetectionPayload(string Label, string Class, double Score, float[] Box, string Status = DetectionPayload.New, long CountedInField = 0)
 {
+    public const string New = "new";
+    public const string AlreadyCounted = "alreadyCounted";
+
     public static DetectionPayload From(Detection.Detection d) => new(
         d.Label, d.Class, Math.Round(d.Score, 3),
         [MathF.Round(d.Box.X1, 1), MathF.Round(d.Box.Y1, 1), MathF.Round(d.Box.X2, 1), MathF.Round(d.Box.Y2, 1)]);
+
+    public static DetectionPayload From(Detection.Detection d, Counting.DetectionMark mark, long fieldId) => From(d) with
+    {
+        Status = mark.AlreadyCounted ? AlreadyCounted : New,
+        CountedInField = mark.AlreadyCounted ? mark.CountedInField : fieldId,
+    };
+}
+
+/// <summary>The field's place on the slide in P/field: top-left in frame pixels, within a map segment
+/// (positions compare within one segment). <c>anchored</c>: registered against an earlier field, not odometry alone.</summary>
+public sealed record PositionPayload(double X, double Y, int Segment, bool Anchored, double Confidence)
+{
+    /// <summary>The object, or the string "unknown" when the field could not be placed.</summary>
+    public static object From(Fields.FieldPlacement? p) => p is { Known: true }
+        ? new PositionPayload(Math.Round(p.X, 1), Math.Round(p.Y, 1), p.Segment, p.Anchored, Math.Round(p.Confidence, 3))
+        : "unknown";
 }
 
 public sealed record ModelPayload(string Name, string Version);
@@ -26,7 +47,14 @@ public sealed record FieldMessage(
     double MotionScore,
     double InferenceMs,
     ModelPayload Model,
-    string ExecutionProvider);
+    string ExecutionProvider)
+{
+    /// <summary>Slide position: a <see cref="PositionPayload"/> or the string "unknown".</summary>
+    public object Position { get; init; } = "unknown";
+
+    /// <summary>Detections of this field not counted because their cell was counted in an earlier field.</summary>
+    public int AlreadyCounted { get; init; }
+}
 
 /// <summary>P/session/error: why a command changed nothing. Raw is the received text, truncated.</summary>
 public sealed record SessionErrorMessage(string Error, string Raw, DateTimeOffset At)
@@ -61,7 +89,8 @@ public sealed record PipelineStats(
     double DetectorBusySeconds = 0,
     bool DetectorStuck = false,
     long CorruptFrames = 0,
-    PixelScaleStatus? PixelScale = null);
+    PixelScaleStatus? PixelScale = null,
+    long UnknownPositionFields = 0);
 
 /// <summary>The pixel scale in P/stats: <c>source</c> model | configured | estimating | estimated.</summary>
 /// <param name="InputScale">Frame pixels × this = model pixels.</param>
@@ -110,7 +139,8 @@ public sealed record StatsMessage(
     double DetectorBusySeconds,
     bool DetectorStuck,
     long CorruptFrames,
-    PixelScalePayload? PixelScale)
+    PixelScalePayload? PixelScale,
+    long UnknownPositionFields = 0)
 {
     public static StatsMessage Create(PipelineStats pipeline, PublisherStats publisher, DateTimeOffset at) => new(
         at, Math.Round(pipeline.CameraFps, 2), pipeline.ProcessedFields, pipeline.SkippedFields,
@@ -120,7 +150,7 @@ public sealed record StatsMessage(
         pipeline.Source, pipeline.SourceState, pipeline.SourceError, pipeline.DroppedFields, pipeline.Revisits,
         Math.Round(pipeline.WorkingSetMb, 1), Math.Round(pipeline.ManagedHeapMb, 1),
         Math.Round(pipeline.DetectorBusySeconds, 1), pipeline.DetectorStuck, pipeline.CorruptFrames,
-        pipeline.PixelScale is { } scale ? PixelScalePayload.From(scale) : null);
+        pipeline.PixelScale is { } scale ? PixelScalePayload.From(scale) : null, pipeline.UnknownPositionFields);
 }
 
 public enum ConnectionState

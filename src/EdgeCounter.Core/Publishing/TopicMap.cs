@@ -24,6 +24,9 @@ public sealed class TopicMap
     /// <summary>Retained: the latest annotated field as JPEG bytes.</summary>
     public string FieldImage => $"{Prefix}/field/image";
 
+    /// <summary>Retained: the live slide map (JPEG): counted fields at their slide positions, counted cells as dots.</summary>
+    public string SlideImage => $"{Prefix}/slide/image";
+
     /// <summary>Retained JSON: the session's running totals.</summary>
     public string Counts => $"{Prefix}/counts";
 

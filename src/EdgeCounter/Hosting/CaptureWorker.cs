@@ -21,6 +21,8 @@ public sealed class CaptureWorker(
     {
         var settings = options.Value;
         using var scorer = new FrameScorer(settings.Fields.ScoringWidth);
+        using var odometry = new StageOdometry();
+        OdometryReading reading = default;
         using var frames = new Subject<(Frame Frame, FrameScore Score)>();
         // The field stage is an Rx operator; its subscriber copies the taken frame, since frames are disposed after OnNext.
         using var subscription = frames.DecideFields(settings.Fields).Subscribe(scored =>
@@ -28,7 +30,7 @@ public sealed class CaptureWorker(
             monitor.OnFrame(scored.Frame.CapturedAt, scored.Decision);
             if (scored.Decision != FieldDecision.Take) return;
             var f = scored.Frame;
-            buffer.Offer(new StableField(f.Image.Clone(), f.Index, f.CapturedAt, scored.Score, f.Truth));
+            buffer.Offer(new StableField(f.Image.Clone(), f.Index, f.CapturedAt, scored.Score, f.Truth) { Odometry = reading });
         });
 
         var loop = new CaptureLoop(source, settings.Source, logger);
@@ -36,6 +38,7 @@ public sealed class CaptureWorker(
         monitor.Buffer = buffer;
         monitor.Source = source;
         loop.Reopened += scorer.Reset;
+        loop.Reopened += odometry.Reset;
 
         await Task.Yield(); // let the host finish starting before the first (possibly blocking) open
         await loop.RunAsync(frame =>
@@ -46,6 +49,9 @@ public sealed class CaptureWorker(
                 try
                 {
                     score = scorer.Score(frame.Image);
+                    // Stage travel since the last frame, on the scorer's grey copy (no second downscale).
+                    reading = odometry.Update(scorer.Grey, scorer.GreyWidth, scorer.GreyHeight, frame.Image.Cols / (double)scorer.GreyWidth,
+                        still: score.Motion <= settings.Fields.MotionThreshold);
                 }
                 catch (Exception e) when (e is OpenCVException or OpenCvSharpException or ArgumentException)
                 {

@@ -8,7 +8,10 @@ using Microsoft.Extensions.Options;
 namespace EdgeCounter.Hosting;
 
 /// <summary>What happened to one stable field, for observers (console, tests).</summary>
-public sealed record FieldOutcome(StableField Field, bool Revisit, double RevisitMatch, DetectionResult? Detection, FieldCountResult? Count);
+/// <param name="Marks">Per detection (same order): new or already counted; null when every detection was counted as new.</param>
+/// <param name="Placement">Where the field lies on the slide; null when not estimated.</param>
+public sealed record FieldOutcome(StableField Field, bool Revisit, double RevisitMatch, DetectionResult? Detection, FieldCountResult? Count,
+    IReadOnlyList<DetectionMark>? Marks = null, FieldPlacement? Placement = null);
 
 /// <summary>
 /// Detection side of the pipeline: takes the newest stable field, skips fields already counted (revisits), runs the
@@ -24,6 +27,8 @@ public sealed class CountingWorker(
     ILogger<CountingWorker> logger) : BackgroundService
 {
     private volatile string? _sessionOfGuard;
+    private SlideRegistrar? _place;
+    private SlideCellRegistry? _cells;
     private (string SessionId, SessionState State)? _idleReportedFor; // the idle state already said at Information level
 
     /// <summary>Raised after each stable field is handled (on the worker thread; the field is disposed afterwards).</summary>
@@ -37,6 +42,10 @@ public sealed class CountingWorker(
     {
         var settings = options.Value;
         using var revisits = new RevisitGuard(settings.Fields.RevisitMemory, settings.Fields.RevisitSimilarity);
+        using var registrar = new SlideRegistrar();
+        var cells = new SlideCellRegistry();
+        _place = registrar;
+        _cells = cells;
         try
         {
             while (!stoppingToken.IsCancellationRequested)
@@ -72,17 +81,26 @@ public sealed class CountingWorker(
             else logger.LogDebug("Field at {CapturedAt} not counted: session {SessionId} is {State}", field.CapturedAt, session.SessionId, session.State);
             return;
         }
-        // A new session is a new slide: fields of the last one are not revisits.
+        // A new session is a new slide: fields of the last one are not revisits, its cells are not this slide's.
         if (_sessionOfGuard != session.SessionId)
         {
             revisits.Clear();
+            _place!.Clear();
+            _cells!.Clear();
             _sessionOfGuard = session.SessionId;
+        }
+        // Where the field lies on the slide (odometry, then registration against the fields it overlaps).
+        var placement = _place!.Place(field.Image, field.Odometry);
+        if (!placement.Known)
+        {
+            monitor.OnUnknownPosition();
+            logger.LogDebug("Field at {CapturedAt}: position unknown (registration failed); counted as it is", field.CapturedAt);
         }
         if (revisits.CheckAndRemember(field.Image, out var match))
         {
             monitor.OnRevisit();
             logger.LogInformation("Field skipped: already counted in this session (similarity {Match:F2})", match);
-            FieldHandled?.Invoke(new FieldOutcome(field, true, match, null, null));
+            FieldHandled?.Invoke(new FieldOutcome(field, true, match, null, null, null, placement));
             return;
         }
 
@@ -100,12 +118,20 @@ public sealed class CountingWorker(
         }
         monitor.OnFieldProcessed(detection.TotalMs);
 
-        var result = reporter.Report(new FieldObservation(field.Image, detection, field.CapturedAt, field.Score.Focus, field.Score.Motion));
+        // Each cell once: detections of cells already counted in an earlier field are marked, not counted again.
+        var plan = _cells!.Mark(placement, detection.Detections, field.Image.Cols, field.Image.Rows);
+        var result = reporter.Report(new FieldObservation(field.Image, detection, field.CapturedAt, field.Score.Focus, field.Score.Motion)
+        {
+            Marks = plan.Marks,
+            Placement = placement,
+        });
+        IReadOnlyList<DetectionMark> marks = plan.Marks;
+        if (result.Accepted) marks = _cells.Commit(plan, result.Tally!.FieldId);
         if (!result.Accepted) monitor.OnNotCounted();
         else if (settings.ConsoleFieldLines) logger.LogInformation("{FieldLine}", FieldLine.Format(result, detection, detector.ExecutionProvider));
         if (result.CompletedNow)
             logger.LogInformation("Session {SessionId} (sample {SampleId}) reached its target of {Target} white cells after {Fields} fields",
                 result.Counts.SessionId, result.Counts.SampleId, result.Counts.Target, result.Counts.Fields);
-        FieldHandled?.Invoke(new FieldOutcome(field, false, match, detection, result));
+        FieldHandled?.Invoke(new FieldOutcome(field, false, match, detection, result, marks, placement));
     }
 }

@@ -11,7 +11,7 @@ namespace EdgeCounter.Hosting;
 public sealed class PipelineMonitor(TimeProvider clock)
 {
     private readonly long _startTicks = clock.GetTimestamp();
-    private long _frames, _fieldsTaken, _fieldsProcessed, _revisits, _notCounted, _corruptFrames;
+    private long _frames, _fieldsTaken, _fieldsProcessed, _revisits, _notCounted, _corruptFrames, _unknownPosition;
     private double _fps, _inferenceMs;
     private DateTimeOffset? _lastFrameAt;
     private long _heartbeatTicks = clock.GetTimestamp();
@@ -30,6 +30,8 @@ public sealed class PipelineMonitor(TimeProvider clock)
     public long FieldsProcessed => Interlocked.Read(ref _fieldsProcessed);
     public long Revisits => Interlocked.Read(ref _revisits);
     public long NotCounted => Interlocked.Read(ref _notCounted);
+    /// <summary>Fields whose slide position could not be found (counted as they are, flagged).</summary>
+    public long UnknownPositionFields => Interlocked.Read(ref _unknownPosition);
     /// <summary>Frames that could not be used: rejected by the scorer (damaged image) or skipped by the source (unreadable file).</summary>
     public long CorruptFrames => Interlocked.Read(ref _corruptFrames) + (Source?.UnreadableFrames ?? 0);
     public long DroppedFields => Buffer?.Dropped ?? 0;
@@ -55,6 +57,7 @@ public sealed class PipelineMonitor(TimeProvider clock)
 
     public void OnCorruptFrame() => Interlocked.Increment(ref _corruptFrames);
     public void OnRevisit() => Interlocked.Increment(ref _revisits);
+    public void OnUnknownPosition() => Interlocked.Increment(ref _unknownPosition);
     public void OnNotCounted() => Interlocked.Increment(ref _notCounted);
 
     public void OnDetectionStarted() => Interlocked.Exchange(ref _detectionStartedTicks, clock.GetTimestamp());

@@ -44,7 +44,7 @@ public sealed class PublishingService(
                     monitor.InferenceMsAverage, monitor.ExecutionProvider, monitor.Uptime, monitor.SourceDescription,
                     monitor.SourceState.ToString(), monitor.Capture?.LastError, monitor.DroppedFields, monitor.Revisits,
                     Environment.WorkingSet / 1048576.0, GC.GetTotalMemory(false) / 1048576.0,
-                    busy.TotalSeconds, stuck, monitor.CorruptFrames, monitor.PixelScale), stoppingToken);
+                    busy.TotalSeconds, stuck, monitor.CorruptFrames, monitor.PixelScale, monitor.UnknownPositionFields), stoppingToken);
             }
             while (await timer.WaitForNextTickAsync(stoppingToken));
         }

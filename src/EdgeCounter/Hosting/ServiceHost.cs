@@ -34,7 +34,8 @@ public static class ServiceHost
     }
 
     /// <summary>Builds the host; throws <see cref="ConfigurationProblemException"/> naming every bad setting.</summary>
-    public static IHost Build(string[] args, Action<HostApplicationBuilder>? customise = null)
+    /// <param name="replace">Runs after the service's own registrations, so a caller (simcheck, tests) can replace one, e.g. the frame source.</param>
+    public static IHost Build(string[] args, Action<HostApplicationBuilder>? customise = null, Action<IServiceCollection>? replace = null)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
         {
@@ -85,6 +86,7 @@ public static class ServiceHost
         services.AddHostedService(sp => sp.GetRequiredService<CountingWorker>());
         services.AddHostedService<CaptureWorker>();
         services.AddHostedService<WatchdogService>();
+        replace?.Invoke(services);
 
         var host = builder.Build();
         // Load the model now: a missing or unfit model must stop the start with a clear message, not fail later.

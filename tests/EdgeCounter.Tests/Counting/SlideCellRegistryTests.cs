@@ -1,0 +1,119 @@
+using EdgeCounter.Counting;
+using EdgeCounter.Detection;
+using Cell_ = EdgeCounter.Detection.Detection;
+using EdgeCounter.Fields;
+
+namespace EdgeCounter.Tests.Counting;
+
+public class SlideCellRegistryTests
+{
+    private const int W = 640, H = 480;
+
+    private static Cell_ Cell(string cls, float cx, float cy, float r = 40, string? label = null) =>
+        new(label ?? cls, cls, 0.9f, new BoxF(Math.Max(0, cx - r), Math.Max(0, cy - r), Math.Min(W, cx + r), Math.Min(H, cy + r)));
+
+    private static FieldPlacement At(double x, double y, int segment = 1) => new(true, x, y, segment, true, 0.9);
+
+    private static IReadOnlyList<DetectionMark> Count(SlideCellRegistry registry, FieldPlacement placement, long fieldId, params Cell_[] detections) =>
+        registry.Commit(registry.Mark(placement, detections, W, H), fieldId);
+
+    [Fact]
+    public void A_cell_seen_again_from_a_neighbouring_field_is_already_counted_where_it_was_counted()
+    {
+        var registry = new SlideCellRegistry();
+        var first = Count(registry, At(0, 0), 1, Cell("RBC", 500, 200), Cell("WBC", 560, 400, 60, "neutrophil"));
+        Assert.Equal([new DetectionMark(false, 1), new DetectionMark(false, 1)], first);
+        // The next field starts 400 px to the right: the same cells at x - 400 (detector jitter of a few pixels).
+        var second = Count(registry, At(400, 0), 2, Cell("RBC", 103, 198), Cell("WBC", 158, 404, 60, "lymphocyte"), Cell("RBC", 400, 200));
+        Assert.Equal([new DetectionMark(true, 1), new DetectionMark(true, 1), new DetectionMark(false, 2)], second);
+        Assert.Equal(3, registry.Count);
+    }
+
+    [Fact]
+    public void Touching_neighbours_and_other_class_groups_are_different_cells()
+    {
+        var registry = new SlideCellRegistry();
+        Count(registry, At(0, 0), 1, Cell("RBC", 300, 200));
+        // A red cell touching the first (centres two radii apart) and a platelet on top of it.
+        var marks = Count(registry, At(0, 0), 2, Cell("RBC", 378, 200), Cell("Platelets", 300, 200, 10));
+        Assert.All(marks, m => Assert.False(m.AlreadyCounted));
+    }
+
+    [Fact]
+    public void A_cell_cut_by_the_edge_is_matched_when_seen_whole_and_the_whole_box_is_kept()
+    {
+        var registry = new SlideCellRegistry();
+        // Cut by the right edge: only its left 30 px show, so the box centre is 25 px off the cell's centre.
+        Count(registry, At(0, 0), 1, new Cell_("RBC", "RBC", 0.8f, new BoxF(610, 160, 640, 240)));
+        var whole = Count(registry, At(500, 0), 2, Cell("RBC", 125, 200));
+        Assert.Equal(new DetectionMark(true, 1), whole[0]);
+        // Now the registry knows the whole cell: a third view of it, whole, matches by centre.
+        var again = Count(registry, At(450, 10), 3, Cell("RBC", 175, 190));
+        Assert.Equal(new DetectionMark(true, 1), again[0]);
+    }
+
+    [Fact]
+    public void Cells_cut_on_different_sides_match_by_overlap()
+    {
+        var registry = new SlideCellRegistry();
+        // Cut at the bottom-right corner of one field, at the top-left corner of the next.
+        Count(registry, At(0, 0), 1, new Cell_("RBC", "RBC", 0.8f, new BoxF(590, 440, 640, 480)));
+        var marks = Count(registry, At(600, 450), 2, new Cell_("RBC", "RBC", 0.8f, new BoxF(0, 0, 35, 40)));
+        Assert.True(marks[0].AlreadyCounted);
+    }
+
+    [Fact]
+    public void An_unknown_field_is_counted_as_it_is_and_later_fields_of_its_segment_compare_with_it()
+    {
+        var registry = new SlideCellRegistry();
+        Count(registry, At(0, 0, segment: 1), 1, Cell("RBC", 300, 200));
+        var unknown = FieldPlacement.Unknown(2);
+        var lost = Count(registry, unknown, 2, Cell("RBC", 300, 200));
+        Assert.False(lost[0].AlreadyCounted); // never suppressed on a guess
+        var next = Count(registry, At(100, 0, segment: 2), 3, Cell("RBC", 200, 200));
+        Assert.Equal(new DetectionMark(true, 2), next[0]);
+    }
+
+    [Fact]
+    public void No_placement_counts_everything()
+    {
+        var registry = new SlideCellRegistry();
+        Count(registry, At(0, 0), 1, Cell("RBC", 300, 200));
+        var plan = registry.Mark(null, [Cell("RBC", 300, 200)], W, H);
+        Assert.Equal(1, plan.NewCount);
+    }
+
+    [Fact]
+    public void A_field_not_committed_adds_nothing()
+    {
+        var registry = new SlideCellRegistry();
+        registry.Mark(At(0, 0), [Cell("RBC", 300, 200)], W, H); // e.g. the session had completed
+        var marks = Count(registry, At(0, 0), 1, Cell("RBC", 300, 200));
+        Assert.False(marks[0].AlreadyCounted);
+    }
+
+    [Fact]
+    public void Two_parts_of_one_cell_cut_by_the_facing_edges_of_two_fields_are_one_cell_but_two_cells_are_two()
+    {
+        var registry = new SlideCellRegistry();
+        // Field 1 shows the left 10 px of a red cell at its right edge; field 2 (no overlap with field 1 there) its right 60 px.
+        Count(registry, At(0, 0), 1, new Cell_("RBC", "RBC", 0.8f, new BoxF(630, 100, 640, 150)));
+        var marks = Count(registry, At(660, 0), 2, new Cell_("RBC", "RBC", 0.8f, new BoxF(0, 85, 60, 165)));
+        Assert.True(marks[0].AlreadyCounted);
+        // Two different cells, each cut by one of the facing edges: together they span two cells.
+        var other = new SlideCellRegistry();
+        Count(other, At(0, 0), 1, new Cell_("RBC", "RBC", 0.8f, new BoxF(630, 100, 640, 150)));
+        var two = Count(other, At(720, 0), 2, new Cell_("RBC", "RBC", 0.8f, new BoxF(0, 85, 75, 165)));
+        Assert.False(two[0].AlreadyCounted);
+    }
+
+    [Fact]
+    public void Cut_views_of_a_cell_add_up_so_a_later_view_from_the_other_side_still_matches()
+    {
+        var registry = new SlideCellRegistry();
+        Count(registry, At(0, 0), 1, new Cell_("RBC", "RBC", 0.8f, new BoxF(600, 100, 640, 180)));   // left half, at the right edge
+        Count(registry, At(0, 140), 2, new Cell_("RBC", "RBC", 0.8f, new BoxF(600, 0, 640, 40)));   // its lower corner, from below
+        var marks = Count(registry, At(630, 0), 3, new Cell_("RBC", "RBC", 0.8f, new BoxF(0, 100, 50, 180))); // right part
+        Assert.True(marks[0].AlreadyCounted);
+    }
+}

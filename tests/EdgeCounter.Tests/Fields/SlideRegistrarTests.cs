@@ -1,0 +1,121 @@
+using EdgeCounter.Fields;
+using EdgeCounter.Simulation;
+using OpenCvSharp;
+
+namespace EdgeCounter.Tests.Fields;
+
+/// <summary>Fields of the simulated slide at known positions, placed by the registrar from a rough (or no) odometry.</summary>
+public class SlideRegistrarTests
+{
+    /// <summary>Sharp still frames of the given stops (slide pixels), with their defocus on arrival.</summary>
+    private static List<Mat> Fields(params (int X, int Y, double Defocus)[] stops)
+    {
+        var options = new MicroscopeOptions { Seed = 21, FramesPerSecond = 10, Stops = stops.Select(s => new ScriptedStop(s.X, s.Y, TimeSpan.FromSeconds(1), s.Defocus)).ToArray() };
+        using var microscope = new SimulatedMicroscope(options);
+        var frames = new List<Mat>();
+        for (var i = 0; i < stops.Length; i++)
+        {
+            // The first still frame: defocused stops are taken while still blurred.
+            var stop = microscope.GetStop(i);
+            var frame = (long)Math.Ceiling(stop.Arrive.TotalSeconds * 10 + 1e-6);
+            frames.Add(microscope.RenderFrame(frame, out _));
+        }
+        return frames;
+    }
+
+    private static OdometryReading At(double x, double y, int segment = 0) => new(x, y, segment, 1);
+
+    [Theory]
+    [InlineData(0.1, 0.0)]
+    [InlineData(0.3, 0.0)]
+    [InlineData(0.5, 3.0)] // the new field defocused (sigma 3 px)
+    public void A_neighbour_is_registered_to_the_pixel_although_the_odometry_is_off(double overlap, double defocus)
+    {
+        var step = (int)Math.Round(640 * (1 - overlap));
+        var fields = Fields((1000, 1000, 0), (1000 + step, 1030, defocus));
+        using var registrar = new SlideRegistrar();
+        var first = registrar.Place(fields[0], At(0, 0));
+        Assert.True(first.Known && !first.Anchored); // the first field is the origin of the map
+        Assert.Equal((0.0, 0.0), (first.X, first.Y));
+        // Odometry off by 14 px along and 9 across.
+        var second = registrar.Place(fields[1], At(step - 14, 30 + 9));
+        Assert.True(second.Known && second.Anchored, $"not registered: {second}");
+        Assert.Equal(first.Segment, second.Segment);
+        Assert.InRange(second.X, step - 1.5, step + 1.5);
+        Assert.InRange(second.Y, 30 - 1.5, 30 + 1.5);
+        fields.ForEach(f => f.Dispose());
+    }
+
+    [Fact]
+    public void A_revisit_is_the_full_overlap_case()
+    {
+        var fields = Fields((2000, 2000, 0), (2600, 2000, 0), (2000, 2000, 0));
+        using var registrar = new SlideRegistrar();
+        registrar.Place(fields[0], At(0, 0));
+        registrar.Place(fields[1], At(590, 4));
+        var back = registrar.Place(fields[2], At(-25, 12)); // drifted on the way back
+        Assert.True(back.Anchored);
+        Assert.Equal(0, back.AnchorField);
+        Assert.InRange(back.X, -1.5, 1.5);
+        Assert.InRange(back.Y, -1.5, 1.5);
+        fields.ForEach(f => f.Dispose());
+    }
+
+    [Fact]
+    public void Without_overlap_the_odometry_alone_places_the_field()
+    {
+        var fields = Fields((1000, 1000, 0), (3000, 1000, 0));
+        using var registrar = new SlideRegistrar();
+        registrar.Place(fields[0], At(0, 0));
+        var far = registrar.Place(fields[1], At(1990, 3));
+        Assert.True(far.Known);
+        Assert.False(far.Anchored);
+        Assert.Equal((1990.0, 3.0), (far.X, far.Y));
+        fields.ForEach(f => f.Dispose());
+    }
+
+    [Fact]
+    public void Lost_odometry_and_no_overlap_leave_the_position_unknown_in_a_new_segment()
+    {
+        var fields = Fields((1000, 1000, 0), (5000, 3000, 0), (5448, 3000, 0));
+        using var registrar = new SlideRegistrar();
+        var first = registrar.Place(fields[0], At(0, 0));
+        var lost = registrar.Place(fields[1], At(0, 0, segment: 1));
+        Assert.False(lost.Known);
+        Assert.NotEqual(first.Segment, lost.Segment);
+        // The next field is placed relative to the unknown one, in its segment.
+        var next = registrar.Place(fields[2], At(440, 0, segment: 1));
+        Assert.True(next.Anchored);
+        Assert.Equal(lost.Segment, next.Segment);
+        Assert.InRange(next.X, 448 - 1.5, 448 + 1.5);
+        fields.ForEach(f => f.Dispose());
+    }
+
+    [Fact]
+    public void Lost_odometry_finds_its_way_back_by_a_large_overlap()
+    {
+        var fields = Fields((1000, 1000, 0), (1200, 1100, 0));
+        using var registrar = new SlideRegistrar();
+        var first = registrar.Place(fields[0], At(0, 0));
+        var found = registrar.Place(fields[1], At(0, 0, segment: 7));
+        Assert.True(found.Known && found.Anchored, found.ToString());
+        Assert.Equal(first.Segment, found.Segment);
+        Assert.InRange(found.X, 200 - 1.5, 200 + 1.5);
+        Assert.InRange(found.Y, 100 - 1.5, 100 + 1.5);
+        fields.ForEach(f => f.Dispose());
+    }
+
+    [Fact]
+    public void An_odometry_that_the_images_contradict_gives_an_unknown_position_not_a_wrong_one()
+    {
+        // The stage moved 380 px; the odometry (say, a move too fast for the frame rate) read 0. The predicted field
+        // lies on the first one, which the image does not match there.
+        var fields = Fields((1000, 1000, 0), (1380, 1000, 0));
+        using var registrar = new SlideRegistrar();
+        var first = registrar.Place(fields[0], At(0, 0));
+        var misread = registrar.Place(fields[1], At(0, 0));
+        Assert.True(!misread.Known || misread.Anchored && Math.Abs(misread.X - 380) < 2 && Math.Abs(misread.Y) < 2, misread.ToString());
+        Assert.True(!misread.Known || misread.Segment == first.Segment);
+        fields.ForEach(f => f.Dispose());
+    }
+}
