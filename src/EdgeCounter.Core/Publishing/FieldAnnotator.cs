@@ -33,14 +33,21 @@ public sealed class FieldAnnotator
         return Palette[index % Palette.Length];
     }
 
+    /// <summary>The colour of a cell counted in an earlier field: boxed thin and grey, so the technician sees at a
+    /// glance which cells this field added.</summary>
+    public static readonly Scalar AlreadyCountedColour = new(150, 150, 150);
+
     /// <summary>Returns a new BGR image: a header band (text lines, then a legend of the labels present) on top of
-    /// the field with every detection boxed. Boxes are in the field's pixels.</summary>
-    public Mat Annotate(Mat bgr, IReadOnlyList<Detection.Detection> detections, IReadOnlyList<string> headerLines)
+    /// the field with every detection boxed. Boxes are in the field's pixels. <paramref name="marks"/> (one per
+    /// detection, optional): cells already counted in an earlier field are boxed thin and grey.</summary>
+    public Mat Annotate(Mat bgr, IReadOnlyList<Detection.Detection> detections, IReadOnlyList<string> headerLines,
+        IReadOnlyList<DetectionMark>? marks = null)
     {
         ArgumentNullException.ThrowIfNull(bgr);
         ArgumentNullException.ThrowIfNull(detections);
         ArgumentNullException.ThrowIfNull(headerLines);
         if (bgr.Empty() || bgr.Type() != MatType.CV_8UC3) throw new ArgumentException("Expected a non-empty 8-bit BGR image.", nameof(bgr));
+        if (marks is not null && marks.Count != detections.Count) throw new ArgumentException("One mark per detection.", nameof(marks));
 
         var fontScale = Math.Clamp(bgr.Width / 1400.0, 0.4, 1.2);
         var thickness = Math.Max(1, (int)Math.Round(fontScale * 2));
@@ -72,12 +79,20 @@ public sealed class FieldAnnotator
                 y += lineHeight;
             }
 
-            foreach (var detection in detections)
+            // Cells counted before first, so the new ones are drawn over them.
+            var order = Enumerable.Range(0, detections.Count).OrderBy(i => marks is not null && marks[i].AlreadyCounted ? 0 : 1);
+            foreach (var i in order)
             {
-                var colour = ColourOf(detection.Label);
+                var detection = detections[i];
                 var box = detection.Box;
                 var rect = new Rect((int)MathF.Round(box.X1), (int)MathF.Round(box.Y1) + bandHeight,
                     Math.Max(1, (int)MathF.Round(box.Width)), Math.Max(1, (int)MathF.Round(box.Height)));
+                if (marks is not null && marks[i].AlreadyCounted)
+                {
+                    Cv2.Rectangle(canvas, rect, AlreadyCountedColour, 1, LineTypes.Link8);
+                    continue;
+                }
+                var colour = ColourOf(detection.Label);
                 Cv2.Rectangle(canvas, rect, colour, thickness + 1, LineTypes.AntiAlias);
                 var caption = $"{detection.Label} {detection.Score:0.00}";
                 var textSize = Cv2.GetTextSize(caption, HersheyFonts.HersheySimplex, fontScale * 0.8, thickness, out var baseline);

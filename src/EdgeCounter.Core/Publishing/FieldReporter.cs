@@ -98,7 +98,7 @@ public sealed class FieldReporter
             }
             try
             {
-                using var annotated = _annotator.Annotate(field.Image, field.Detection.Detections, FieldAnnotator.HeaderFor(result.Counts, tally.FieldId));
+                using var annotated = _annotator.Annotate(field.Image, field.Detection.Detections, FieldAnnotator.HeaderFor(result.Counts, tally.FieldId), marks);
                 var jpeg = JpegBudgetEncoder.Encode(annotated, _options.MaxImageBytes);
                 _publisher.EnqueueFieldImage(jpeg.Bytes);
             }

@@ -1,3 +1,4 @@
+using EdgeCounter.Counting;
 using EdgeCounter.Detection;
 using EdgeCounter.Publishing;
 using OpenCvSharp;
@@ -38,6 +39,27 @@ public class ImageTests
         using var diff = new Mat();
         Cv2.Absdiff(field, before, diff);
         Assert.Equal(0, Cv2.CountNonZero(diff.Reshape(1)));
+    }
+
+    [Fact]
+    public void Cells_counted_in_an_earlier_field_are_boxed_thin_and_grey()
+    {
+        using var field = new Mat(200, 300, MatType.CV_8UC3, Scalar.All(255));
+        var annotator = new FieldAnnotator(Labels);
+        global::EdgeCounter.Detection.Detection[] cells =
+        [
+            new("lymphocyte", "WBC", 0.8f, new BoxF(20, 60, 90, 140)),
+            new("lymphocyte", "WBC", 0.8f, new BoxF(180, 60, 250, 140)),
+        ];
+        using var annotated = annotator.Annotate(field, cells, ["field 4"], [new DetectionMark(false, 4), new DetectionMark(true, 2)]);
+        var band = annotated.Height - field.Height;
+        var colour = annotator.ColourOf("lymphocyte");
+        Vec3b At(int x) => annotated.At<Vec3b>(band + 100, x);
+        Assert.Equal(((byte)colour.Val0, (byte)colour.Val1, (byte)colour.Val2), (At(20).Item0, At(20).Item1, At(20).Item2));
+        var grey = FieldAnnotator.AlreadyCountedColour;
+        Assert.Equal(((byte)grey.Val0, (byte)grey.Val1, (byte)grey.Val2), (At(180).Item0, At(180).Item1, At(180).Item2));
+        Assert.Equal(new Vec3b(255, 255, 255), At(182)); // one pixel wide: the cell inside stays visible
+        Assert.Throws<ArgumentException>(() => annotator.Annotate(field, cells, ["field 4"], [new DetectionMark(false, 4)]));
     }
 
     [Fact]
