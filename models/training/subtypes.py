@@ -115,7 +115,12 @@ def stain_transfer(img, own, style):
 def augment_crop(cell, rng, cfg, styles=(), field_stats=None):
     img = cell_crop(cell.image, cell.box, cfg["size"], cfg["context"], rng, cfg.get("jitter", 0.1))
     if len(styles) and rng.random() < cfg.get("stain_transfer_p", 0.0):
-        own = field_stats.setdefault(id(cell.image), lab_stats(cell.image)) if field_stats is not None else lab_stats(cell.image)
+        # The field's statistics once per image (a cache, not setdefault, which would compute them every time).
+        own = field_stats.get(id(cell.image)) if field_stats is not None else None
+        if own is None:
+            own = lab_stats(cell.image)
+            if field_stats is not None:
+                field_stats[id(cell.image)] = own
         img = stain_transfer(img, own, styles[int(rng.integers(len(styles)))])
     k = int(rng.integers(0, 4))
     img = np.ascontiguousarray(np.rot90(img, k))

@@ -27,6 +27,7 @@ public sealed class StageOdometry : IDisposable
     public const double MaxSpeedChange = 0.2;
 
     private Mat? _previous, _current, _window, _blur, _bytes;
+    private readonly Mat _refineWindow = new(); // reused by every verification (several per moving frame)
     private double _x, _y, _confidence = 1;
     private Point2d _velocity, _lastVelocity; // the last two frame pairs' shifts, grey pixels
     private int _guessesInARow;
@@ -132,9 +133,8 @@ public sealed class StageOdometry : IDisposable
         // Content at (x, y) in the previous frame is at (x + dx, y + dy) in the current one.
         using var a = new Mat(_previous!, new Rect(Math.Max(0, -dx), Math.Max(0, -dy), w, h));
         using var b = new Mat(_current, new Rect(Math.Max(0, dx), Math.Max(0, dy), w, h));
-        using var window = new Mat();
-        Cv2.CreateHanningWindow(window, new Size(w, h), MatType.CV_32FC1);
-        var rest = Cv2.PhaseCorrelate(a, b, window, out var response);
+        Cv2.CreateHanningWindow(_refineWindow, new Size(w, h), MatType.CV_32FC1);
+        var rest = Cv2.PhaseCorrelate(a, b, _refineWindow, out var response);
         return (new Point2d(dx + rest.X, dy + rest.Y), response);
     }
 
@@ -170,5 +170,6 @@ public sealed class StageOdometry : IDisposable
         _window?.Dispose();
         _blur?.Dispose();
         _bytes?.Dispose();
+        _refineWindow.Dispose();
     }
 }
