@@ -136,6 +136,7 @@ public sealed class SlideRegistrar(int memory = 48) : IDisposable
     {
         if (_fields.Count == 0) return null;
         using var window = new Mat();
+        using var correlator = new PhaseCorrelator();
         Cv2.CreateHanningWindow(window, image.Size(), MatType.CV_32FC1);
         FieldPlacement? best = null;
         var candidates = guide is { } g
@@ -145,7 +146,7 @@ public sealed class SlideRegistrar(int memory = 48) : IDisposable
             : _fields.Take(4);
         foreach (var field in candidates.Where(f => f.Image.Size() == image.Size()))
         {
-            var shift = Cv2.PhaseCorrelate(field.Image, image, window, out var response);
+            var shift = correlator.Shift(field.Image, image, window, out var response);
             if (response < MinRecoveryResponse) continue;
             // Content moves opposite to the stage: the new field lies at -shift from the earlier one. Without the
             // odometry only a large overlap is evidence enough (a thin strip of a sparse smear matches by chance).
