@@ -20,8 +20,9 @@ public static class SimcheckCommand
             --EdgeCounter:...    any service setting (e.g. --EdgeCounter:Source:Simulator:DiagonalMoveProbability=0.3)
         Per class group (WBC, RBC, Platelets): distinctCounted (cells counted at least once), doubleCounted (counted
         detections of an already counted cell / distinctCounted), wronglySuppressed (detections marked alreadyCounted
-        whose cell had not been counted / distinctCounted); fields, unknownPositionFields, odometryErrorPx (median
-        |estimated - true field position|, within a segment).
+        whose cell had not been counted / distinctCounted), doubleCountedInOneField (of the double counts, those in
+        the field of the cell's first count: the detector boxed one cell twice); fields, unknownPositionFields,
+        odometryErrorPx (median |estimated - true field position|, within a segment).
         """;
 
     private const string Prefix = "EdgeCounter:";
@@ -58,12 +59,12 @@ public static class SimcheckCommand
         var inv = CultureInfo.InvariantCulture;
         Console.WriteLine(string.Format(inv, "simcheck overlap {0} seed {1} {2}, {3} simulated s: {4} fields counted, {5} with unknown position, {6} revisits skipped, odometry error {7} px",
             overlap, seed, profile, result.SimulatedSeconds, result.Fields, result.UnknownPositionFields, result.Revisits, result.OdometryErrorPx?.ToString("0.0", inv) ?? "n/a"));
-        Console.WriteLine("| class | distinct counted | on slide | double counted | wrongly suppressed | detections counted / suppressed / unmatched |");
+        Console.WriteLine("| class | distinct counted | on slide | double counted (in one field) | wrongly suppressed | detections counted / suppressed / unmatched |");
         Console.WriteLine("|---|---|---|---|---|---|");
         foreach (var (group, g) in result.PerClass)
-            Console.WriteLine(string.Format(inv, "| {0} | {1} | {2} | {3:0.0%} ({4}) | {5:0.0%} ({6}) | {7} / {8} / {9} |",
+            Console.WriteLine(string.Format(inv, "| {0} | {1} | {2} | {3:0.0%} ({4}; {10}) | {5:0.0%} ({6}) | {7} / {8} / {9} |",
                 group, g.DistinctCounted, g.DistinctOnSlide, g.DoubleCounted, g.DoubleCountedDetections, g.WronglySuppressed, g.WronglySuppressedDetections,
-                g.CountedDetections, g.SuppressedDetections, g.Unmatched));
+                g.CountedDetections, g.SuppressedDetections, g.Unmatched, g.DoubleCountedInOneField));
         if (jsonPath is not null)
         {
             var full = Path.GetFullPath(jsonPath);

@@ -5,6 +5,8 @@ using EdgeCounter.Simulation;
 namespace EdgeCounter.Commands.Simcheck;
 
 /// <summary>One class group's figures. Fractions are of <see cref="DistinctCounted"/>.</summary>
+/// <param name="DoubleCountedInOneField">Of <see cref="DoubleCountedDetections"/>, those counted in the same field as the
+/// cell's first count: the detector boxed one cell twice (a fragment), which no stage motion explains.</param>
 public sealed record GroupScore(
     int DistinctCounted,
     double DoubleCounted,
@@ -14,7 +16,8 @@ public sealed record GroupScore(
     int CountedDetections,
     int SuppressedDetections,
     int Unmatched,
-    int DistinctOnSlide);
+    int DistinctOnSlide,
+    int DoubleCountedInOneField = 0);
 
 /// <summary>The whole run.</summary>
 public sealed record SimcheckResult(
@@ -37,7 +40,7 @@ public sealed class SimcheckScorer
     private sealed class Tally
     {
         public readonly HashSet<long> Counted = new();
-        public int Double, Wrong, CountedDetections, Suppressed, Unmatched;
+        public int Double, Wrong, CountedDetections, Suppressed, Unmatched, DoubleInOneField;
     }
 
     private readonly Dictionary<string, Tally> _tallies = Groups.ToDictionary(g => g, _ => new Tally());
@@ -111,6 +114,7 @@ public sealed class SimcheckScorer
             if (!t.Counted.Add(c))
             {
                 t.Double++;
+                if (_firstCounted[c].Field == _fields) t.DoubleInOneField++;
                 if (Environment.GetEnvironmentVariable("SIMCHECK_TRACE") is not null)
                 {
                     Trace(truth, group, c, placement);
@@ -155,7 +159,7 @@ public sealed class SimcheckScorer
             var t = _tallies[g];
             var n = t.Counted.Count;
             perClass[g] = new GroupScore(n, n > 0 ? Math.Round((double)t.Double / n, 4) : 0, n > 0 ? Math.Round((double)t.Wrong / n, 4) : 0,
-                t.Double, t.Wrong, t.CountedDetections, t.Suppressed, t.Unmatched, distinctOnSlide?.GetValueOrDefault(g) ?? 0);
+                t.Double, t.Wrong, t.CountedDetections, t.Suppressed, t.Unmatched, distinctOnSlide?.GetValueOrDefault(g) ?? 0, t.DoubleInOneField);
         }
         double? odometry = _odometryErrors.Count > 0 ? Math.Round(Median(_odometryErrors), 2) : null;
         return new SimcheckResult(perClass, _fields, _unknown, odometry, _revisits, Math.Round(_lastTime, 1));
