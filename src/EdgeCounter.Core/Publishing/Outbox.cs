@@ -45,29 +45,81 @@ public sealed class Outbox : IDisposable
         var directory = Path.GetDirectoryName(Path.GetFullPath(path));
         if (directory is not null) Directory.CreateDirectory(directory);
 
-        _connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
-        _connection.Open();
-        Execute("PRAGMA journal_mode=WAL;");
-        // FULL: a result acknowledged to the pipeline survives a power cut.
-        Execute("PRAGMA synchronous=FULL;");
-        Execute("""
-            CREATE TABLE IF NOT EXISTS outbox (
-                seq INTEGER PRIMARY KEY AUTOINCREMENT,
-                topic TEXT NOT NULL,
-                payload BLOB NOT NULL,
-                retain INTEGER NOT NULL,
-                qos INTEGER NOT NULL,
-                kind INTEGER NOT NULL,
-                coalesce_key TEXT NULL);
-            CREATE INDEX IF NOT EXISTS outbox_coalesce ON outbox(coalesce_key) WHERE coalesce_key IS NOT NULL;
-            """);
-        using var command = _connection.CreateCommand();
-        command.CommandText = "SELECT COUNT(*), COALESCE(SUM(length(payload)), 0) FROM outbox;";
-        using var reader = command.ExecuteReader();
-        reader.Read();
-        _count = reader.GetInt32(0);
-        _bytes = reader.GetInt64(1);
+        try
+        {
+            _connection = Open(path);
+        }
+        catch (SqliteException e) when (e.SqliteErrorCode is NotADatabase or Corrupt)
+        {
+            // Like a corrupt session file: keep the bad file aside for whoever investigates, start an empty outbox.
+            var aside = Quarantine(path);
+            _logger.LogError("Outbox {Path} is unreadable ({Error}); moved to {Aside}. Messages it held that the broker had not acknowledged are lost; " +
+                "a new outbox is started", path, e.Message, aside);
+            _connection = Open(path);
+        }
         if (_count > 0) _logger.LogInformation("Outbox {Path} holds {Count} messages ({Bytes} bytes) from before", path, _count, _bytes);
+    }
+
+    private const int Corrupt = 11, NotADatabase = 26; // SQLITE_CORRUPT, SQLITE_NOTADB
+
+    /// <summary>Opens (or creates) the database, checks its integrity and reads its totals; throws SqliteException
+    /// (SQLITE_CORRUPT) when the check fails.</summary>
+    private SqliteConnection Open(string path)
+    {
+        var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
+        try
+        {
+            connection.Open();
+            void Run(string sql)
+            {
+                using var command = connection.CreateCommand();
+                command.CommandText = sql;
+                command.ExecuteNonQuery();
+            }
+            using (var check = connection.CreateCommand())
+            {
+                // quick_check reads every page: a torn or overwritten file is found now, not at the first send.
+                check.CommandText = "PRAGMA quick_check;";
+                var verdict = check.ExecuteScalar() as string;
+                if (!string.Equals(verdict, "ok", StringComparison.Ordinal))
+                    throw new SqliteException($"integrity check failed: {verdict}", Corrupt);
+            }
+            Run("PRAGMA journal_mode=WAL;");
+            // FULL: a result acknowledged to the pipeline survives a power cut.
+            Run("PRAGMA synchronous=FULL;");
+            Run("""
+                CREATE TABLE IF NOT EXISTS outbox (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    topic TEXT NOT NULL,
+                    payload BLOB NOT NULL,
+                    retain INTEGER NOT NULL,
+                    qos INTEGER NOT NULL,
+                    kind INTEGER NOT NULL,
+                    coalesce_key TEXT NULL);
+                CREATE INDEX IF NOT EXISTS outbox_coalesce ON outbox(coalesce_key) WHERE coalesce_key IS NOT NULL;
+                """);
+            using var totals = connection.CreateCommand();
+            totals.CommandText = "SELECT COUNT(*), COALESCE(SUM(length(payload)), 0) FROM outbox;";
+            using var reader = totals.ExecuteReader();
+            reader.Read();
+            _count = reader.GetInt32(0);
+            _bytes = reader.GetInt64(1);
+            return connection;
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Moves the database and its WAL/shared-memory files aside as *.corrupt; returns the new name of the database.</summary>
+    private static string Quarantine(string path)
+    {
+        var aside = path + ".corrupt";
+        foreach (var suffix in new[] { "", "-wal", "-shm" })
+            if (File.Exists(path + suffix)) File.Move(path + suffix, aside + suffix, overwrite: true);
+        return aside;
     }
 
     public int MaxMessages { get; }
@@ -191,12 +243,6 @@ public sealed class Outbox : IDisposable
                 _logger.LogWarning("Outbox full ({Count} messages, {Bytes} bytes): dropped unsent result #{Sequence} ({Total} results lost so far)", _count, _bytes, seq, total);
             }
         }
-    }
-
-    private void Execute(string sql)
-    {
-        using var command = Command(sql);
-        command.ExecuteNonQuery();
     }
 
     private SqliteCommand Command(string sql, SqliteTransaction? transaction = null)

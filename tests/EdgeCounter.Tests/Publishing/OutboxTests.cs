@@ -91,4 +91,37 @@ public sealed class OutboxTests : IDisposable
         Assert.Equal(1, outbox.Count);
         Assert.Equal(1, outbox.Bytes);
     }
+
+    [Fact]
+    public void An_outbox_overwritten_with_garbage_is_moved_aside_and_a_new_one_starts()
+    {
+        File.WriteAllBytes(DbPath, System.Text.Encoding.ASCII.GetBytes(new string('x', 8192)));
+        using (var outbox = new Outbox(DbPath, 100, 1_000_000))
+        {
+            Assert.Equal(0, outbox.Count);
+            outbox.Enqueue(Result(1));
+        }
+        Assert.Equal(new string('x', 8192), File.ReadAllText(DbPath + ".corrupt")); // kept for whoever investigates
+        using var reopened = new Outbox(DbPath, 100, 1_000_000);
+        Assert.Equal(1, reopened.Count); // the new outbox is a real one
+    }
+
+    [Fact]
+    public void A_torn_outbox_fails_its_integrity_check_at_start_not_at_the_first_send()
+    {
+        using (var outbox = new Outbox(DbPath, 10_000, 100_000_000))
+            for (var i = 1; i <= 400; i++) outbox.Enqueue(new OutboxMessage("p/field/image", new byte[2000], true, OutboxKind.Image));
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        // A power cut or a bad card: pages in the middle of the file overwritten.
+        using (var file = new FileStream(DbPath, FileMode.Open, FileAccess.Write))
+        {
+            file.Position = 3 * 4096;
+            file.Write(Enumerable.Repeat((byte)0xA5, 64 * 1024).ToArray());
+        }
+        using var reopened = new Outbox(DbPath, 100, 1_000_000);
+        Assert.Equal(0, reopened.Count);
+        Assert.True(File.Exists(DbPath + ".corrupt"));
+        reopened.Enqueue(Result(7));
+        Assert.Single(reopened.Peek(10));
+    }
 }
