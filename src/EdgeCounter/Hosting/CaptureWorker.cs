@@ -30,7 +30,7 @@ public sealed class CaptureWorker(
             monitor.OnFrame(scored.Frame.CapturedAt, scored.Decision);
             if (scored.Decision != FieldDecision.Take) return;
             var f = scored.Frame;
-            buffer.Offer(new StableField(f.Image.Clone(), f.Index, f.CapturedAt, scored.Score, f.Truth) { Odometry = reading });
+            buffer.Offer(new StableField(f.Image.Clone(), f.Index, f.CapturedAt, scored.Score) { Odometry = reading });
         });
 
         var loop = new CaptureLoop(source, settings.Source, logger);

@@ -3,6 +3,7 @@ using EdgeCounter.Counting;
 using EdgeCounter.Detection;
 using EdgeCounter.Fields;
 using EdgeCounter.Publishing;
+using EdgeCounter.Simulation;
 using Microsoft.Extensions.Options;
 
 namespace EdgeCounter.Hosting;

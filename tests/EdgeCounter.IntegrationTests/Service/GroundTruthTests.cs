@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using EdgeCounter.Acquisition;
 using EdgeCounter.Hosting;
 using EdgeCounter.IntegrationTests.Publishing;
 using EdgeCounter.Simulation;
@@ -30,9 +31,10 @@ public class GroundTruthTests(ITestOutputHelper output)
         {
             using var host = ServiceHost.Build(ServiceEndToEndTests.Args(FreePort.Next(), state,
                 "--EdgeCounter:Source:Simulator:RevisitProbability=0.25", "--EdgeCounter:Source:Simulator:Seed=8"));
+            var source = (SimulatedFrameSource)host.Services.GetRequiredService<IFrameSource>();
             var outcomes = new ConcurrentQueue<(FrameTruth Truth, bool Revisit, IReadOnlyList<string>? Labels)>();
             host.Services.GetRequiredService<CountingWorker>().FieldHandled += o =>
-                outcomes.Enqueue((o.Field.Truth!, o.Revisit, o.Detection?.Detections.Select(d => d.Label).ToList()));
+                outcomes.Enqueue((source.TruthOf(o.Field.FrameIndex), o.Revisit, o.Detection?.Detections.Select(d => d.Label).ToList()));
             await host.StartAsync();
             var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(90);
             while (outcomes.Count(o => !o.Revisit) < 15 && DateTime.UtcNow < deadline) await Task.Delay(250);

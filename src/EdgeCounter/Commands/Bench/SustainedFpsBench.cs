@@ -33,7 +33,7 @@ public static class SustainedFpsBench
                 if (scored.Decision != FieldDecision.Take) return;
                 Interlocked.Increment(ref taken);
                 var f = scored.Frame;
-                buffer.Offer(new StableField(f.Image.Clone(), f.Index, f.CapturedAt, scored.Score, f.Truth));
+                buffer.Offer(new StableField(f.Image.Clone(), f.Index, f.CapturedAt, scored.Score));
             });
 
             var annotator = new FieldAnnotator(detector.Model.Labels);

@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using EdgeCounter.Acquisition;
 using EdgeCounter.Fields;
 using EdgeCounter.Hosting;
+using EdgeCounter.Simulation;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 
@@ -67,7 +68,8 @@ public static class SimcheckRun
             {
                 try
                 {
-                    if (o.Field.Truth is not { } truth) return;
+                    if (gated is null) return;
+                    var truth = gated.Inner.TruthOf(o.Field.FrameIndex);
                     if (o.Revisit) scorer.AddRevisit(truth, o.Placement);
                     else if (o.Detection is { } d && o.Count is { Accepted: true })
                     {
