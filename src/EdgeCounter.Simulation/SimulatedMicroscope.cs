@@ -150,7 +150,17 @@ public sealed class SimulatedMicroscope : IDisposable
         lock (_gate) return RenderFrameCore(frameIndex, out truth);
     }
 
-    private Mat RenderFrameCore(long frameIndex, out FrameTruth truth)
+    /// <summary>What was true when frame n was taken (the same truth <see cref="RenderFrame"/> gives), without rendering it.</summary>
+    public FrameTruth TruthAt(long frameIndex)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(frameIndex);
+        lock (_gate) return TruthOf(ViewAt(frameIndex));
+    }
+
+    /// <summary>Where the stage is during frame n's exposure, and how the frame is blurred.</summary>
+    private readonly record struct FrameView(long FrameIndex, double T0, int Stop, bool Still, double X0, double Y0, double X1, double Y1, int X, int Y, double Defocus);
+
+    private FrameView ViewAt(long frameIndex)
     {
         var t0 = frameIndex / _fps;
         var t1 = t0 + _exposure;
@@ -160,18 +170,26 @@ public sealed class SimulatedMicroscope : IDisposable
         var (x0, y0) = still ? _stage.StopPosition(stop) : _stage.PositionAt(t0);
         var (x1, y1) = still ? _stage.StopPosition(stop) : _stage.PositionAt(t1);
         var (xm, ym) = still ? _stage.StopPosition(stop) : _stage.PositionAt((t0 + t1) / 2);
-        var x = (int)Math.Round(xm);
-        var y = (int)Math.Round(ym);
         var defocus = still ? _stage.DefocusAt(stop, t0 + TimeEpsilon) : _options.MovingDefocusSigma;
+        return new FrameView(frameIndex, t0, stop, still, x0, y0, x1, y1, (int)Math.Round(xm), (int)Math.Round(ym), defocus);
+    }
 
+    private FrameTruth TruthOf(FrameView view) => new(
+        view.FrameIndex, TimeSpan.FromTicks((long)Math.Round(view.T0 * TimeSpan.TicksPerSecond)), view.X, view.Y, !view.Still, view.Defocus,
+        view.Still ? view.Stop : -1, view.Still ? _stage.Info(view.Stop).RevisitOf : -1,
+        CellsInView(_slide.Layout, view.X, view.Y, _options.Width, _options.Height));
+
+    private Mat RenderFrameCore(long frameIndex, out FrameTruth truth)
+    {
+        var view = ViewAt(frameIndex);
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var frame = new Mat(_options.Height, _options.Width, MatType.CV_8UC3);
         try
         {
-            _slide.Compose(frame, x, y);
+            _slide.Compose(frame, view.X, view.Y);
             // The field slides under the camera: image content moves opposite to the stage.
-            if (!still) CameraOptics.Blur(frame, x1 - x0, y1 - y0, defocus);
-            else CameraOptics.Blur(frame, 0, 0, defocus);
+            if (!view.Still) CameraOptics.Blur(frame, view.X1 - view.X0, view.Y1 - view.Y0, view.Defocus);
+            else CameraOptics.Blur(frame, 0, 0, view.Defocus);
             _optics.Sensor(frame, Hashing.Of(_options.Seed, 0xF4A3E, frameIndex));
             CameraOptics.Jpeg(frame, _options.JpegQuality);
         }
@@ -181,13 +199,10 @@ public sealed class SimulatedMicroscope : IDisposable
             throw;
         }
 
-        if (still && _options.PrefetchBudget > TimeSpan.Zero && _stage.LeaveSeconds(stop) < double.PositiveInfinity)
-            _slide.Prefetch(PathAhead(stop), clock, _options.PrefetchBudget);
+        if (view.Still && _options.PrefetchBudget > TimeSpan.Zero && _stage.LeaveSeconds(view.Stop) < double.PositiveInfinity)
+            _slide.Prefetch(PathAhead(view.Stop), clock, _options.PrefetchBudget);
 
-        var stopInfo = still ? stop : -1;
-        var revisitOf = still ? _stage.Info(stop).RevisitOf : -1;
-        truth = new FrameTruth(frameIndex, TimeSpan.FromTicks((long)Math.Round(t0 * TimeSpan.TicksPerSecond)), x, y, !still, defocus, stopInfo, revisitOf,
-            CellsInView(_slide.Layout, x, y, _options.Width, _options.Height));
+        truth = TruthOf(view);
         return frame;
     }
 

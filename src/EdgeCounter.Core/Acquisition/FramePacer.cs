@@ -3,8 +3,9 @@ namespace EdgeCounter.Acquisition;
 /// <summary>
 /// Delivers recorded or generated frames at their own rate: each frame has an offset from the start of the stream,
 /// and the pacer waits until that much real time has passed. Capture timestamps are start + offset either way.
+/// Public for the sources outside Core (the simulated microscope).
 /// </summary>
-internal sealed class FramePacer(TimeProvider clock, bool realTime)
+public sealed class FramePacer(TimeProvider clock, bool realTime)
 {
     private long _startTicks;
     private DateTimeOffset _start;

@@ -114,25 +114,6 @@ public sealed class SimulatorOptions
     /// <summary>Chance that a meander step also moves sideways by part of a field (a diagonal move).</summary>
     public double DiagonalMoveProbability { get; set; }
 
-    public EdgeCounter.Simulation.MicroscopeOptions ToMicroscopeOptions() => new()
-    {
-        Seed = (ulong)Seed,
-        Profile = string.Equals(Profile, "marrow", StringComparison.OrdinalIgnoreCase) ? EdgeCounter.Simulation.SlideProfile.Marrow : EdgeCounter.Simulation.SlideProfile.Blood,
-        Width = Width,
-        Height = Height,
-        FramesPerSecond = FramesPerSecond,
-        StopDuration = StopDuration,
-        RevisitProbability = RevisitProbability,
-        MicrometresPerPixel = MicrometresPerPixel,
-        FieldOverlap = FieldOverlap,
-        FieldJitter = FieldJitter,
-        StageSpeed = StageSpeed,
-        StageAcceleration = StageAcceleration,
-        DiagonalMoveProbability = DiagonalMoveProbability,
-        SlideFieldsAcross = SlideFieldsAcross,
-        SlideFieldsDown = SlideFieldsDown,
-    };
-
     public IEnumerable<string> Validate()
     {
         if (!string.Equals(Profile, "blood", StringComparison.OrdinalIgnoreCase) && !string.Equals(Profile, "marrow", StringComparison.OrdinalIgnoreCase))

@@ -8,7 +8,7 @@ namespace EdgeCounter.Hosting;
 /// The pipeline's live figures, shared by the workers (writers) and stats/status/watchdog (readers).
 /// Counters only; no logic beyond moving averages.
 /// </summary>
-public sealed class PipelineMonitor(TimeProvider clock)
+public sealed class PipelineMonitor(TimeProvider clock) : IFieldStageObserver
 {
     private readonly long _startTicks = clock.GetTimestamp();
     private long _frames, _fieldsTaken, _fieldsProcessed, _revisits, _notCounted, _corruptFrames, _unknownPosition;

@@ -3,6 +3,7 @@ using EdgeCounter.Counting;
 using EdgeCounter.Detection;
 using EdgeCounter.Fields;
 using EdgeCounter.Publishing;
+using EdgeCounter.Simulation;
 using Microsoft.Extensions.Options;
 
 namespace EdgeCounter.Hosting;
@@ -75,9 +76,12 @@ public static class ServiceHost
         services.AddSingleton(sp =>
         {
             var detector = sp.GetRequiredService<ICellDetector>();
-            return new FieldReporter(sp.GetRequiredService<CountingService>(), sp.GetRequiredService<MqttPublisher>(), settings.Mqtt,
-                detector.Model, detector.ExecutionProvider, sp.GetRequiredService<ILogger<FieldReporter>>());
+            return new FieldPublisher(sp.GetRequiredService<MqttPublisher>(), settings.Mqtt, detector.Model, detector.ExecutionProvider,
+                sp.GetRequiredService<ILogger<FieldPublisher>>());
         });
+        // One field path: the processor counts, publishing is its sink.
+        services.AddSingleton(sp => new FieldProcessor(sp.GetRequiredService<ICellDetector>(), sp.GetRequiredService<CountingService>(), settings.Fields,
+            settings.Mqtt.EffectiveTopicPrefix + "/session/set", [sp.GetRequiredService<FieldPublisher>()], sp.GetRequiredService<ILogger<FieldProcessor>>()));
         services.AddSingleton<CountingWorker>();
 
         // Order matters: publishing first (so results have somewhere to go), then detection, then capture;

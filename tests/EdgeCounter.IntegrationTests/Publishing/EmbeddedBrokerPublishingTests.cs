@@ -34,7 +34,7 @@ public class EmbeddedBrokerPublishingTests
             ServiceUnderTest.MakeField(image, 2, "monocyte", "RBC", "RBC", "Platelets"),
             ServiceUnderTest.MakeField(image, 3, "eosinophil", "basophil", "neutrophil"),
         };
-        foreach (var field in fields) Assert.True(service.Reporter.Report(field).Accepted);
+        foreach (var field in fields) Assert.True(service.Report(field).Accepted);
 
         var fieldMessages = await live.WaitForCountAsync(m => m.Topic == topics.Field, 3, Wait, "field");
         Assert.All(fieldMessages, m => Assert.Equal(MqttQualityOfServiceLevel.AtLeastOnce, m.QoS));
@@ -107,17 +107,17 @@ public class EmbeddedBrokerPublishingTests
         Assert.Equal("S-2", service.Counting.Snapshot().SampleId);
 
         // Reaching the target (5 white cells) completes the session by itself and says so on session/state.
-        Assert.True(service.Reporter.Report(ServiceUnderTest.MakeField(image, 4, "neutrophil", "neutrophil", "lymphocyte", "monocyte", "basophil", "RBC")).CompletedNow);
+        Assert.True(service.Report(ServiceUnderTest.MakeField(image, 4, "neutrophil", "neutrophil", "lymphocyte", "monocyte", "basophil", "RBC")).CompletedNow);
         var completed = await live.WaitForAsync(m => m.Topic == topics.SessionState && m.Text.Contains("\"completed\""), Wait, "state after completion");
         Assert.Equal(5, JsonDocument.Parse(completed.Payload).RootElement.GetProperty("whiteCells").GetInt64());
-        Assert.False(service.Reporter.Report(fields[0]).Accepted);
+        Assert.False(service.Report(fields[0]).Accepted);
 
         // Stop: fields are refused until the next start.
         await live.PublishAsync(topics.SessionSet, """{"action":"start","sampleId":"S-3"}"""u8.ToArray());
         await live.WaitForAsync(m => m.Topic == topics.SessionState && m.Text.Contains("\"S-3\""), Wait, "state after second start");
         await live.PublishAsync(topics.SessionSet, """{"action":"stop"}"""u8.ToArray());
         await live.WaitForAsync(m => m.Topic == topics.SessionState && m.Text.Contains("\"stopped\""), Wait, "state after stop");
-        Assert.False(service.Reporter.Report(fields[0]).Accepted);
+        Assert.False(service.Report(fields[0]).Accepted);
 
         // Clean shutdown leaves "stopped" as the retained availability.
         await service.Publisher.StopAsync();
@@ -157,7 +157,7 @@ public class EmbeddedBrokerPublishingTests
         using var image = ServiceUnderTest.NoisyImage(320, 240);
         const int fieldCount = 25;
         for (var i = 0; i < fieldCount; i++)
-            Assert.True(service.Reporter.Report(ServiceUnderTest.MakeField(image, i, "neutrophil", "RBC")).Accepted);
+            Assert.True(service.Report(ServiceUnderTest.MakeField(image, i, "neutrophil", "RBC")).Accepted);
         await Task.Delay(300);
         Assert.False(service.Publisher.IsConnected);
         Assert.Equal(fieldCount + 1, service.Publisher.Outbox.Count); // every field + the coalesced counts

@@ -19,7 +19,7 @@ public class MosquittoPublishingTests
         await service.Publisher.StartAsync();
 
         using var image = ServiceUnderTest.NoisyImage(640, 480);
-        for (var i = 0; i < 3; i++) service.Reporter.Report(ServiceUnderTest.MakeField(image, i, "lymphocyte", "monocyte", "RBC"));
+        for (var i = 0; i < 3; i++) service.Report(ServiceUnderTest.MakeField(image, i, "lymphocyte", "monocyte", "RBC"));
         Assert.True(await service.Publisher.WaitForDrainAsync(Wait), "outbox did not drain");
 
         await using var late = await RecordingSubscriber.ConnectAsync(mosquitto.Port, topics.All);
@@ -52,7 +52,7 @@ public class MosquittoPublishingTests
         var next = 0;
         void Report(int n)
         {
-            for (var i = 0; i < n; i++) Assert.True(service.Reporter.Report(ServiceUnderTest.MakeField(image, next++, "neutrophil")).Accepted);
+            for (var i = 0; i < n; i++) Assert.True(service.Report(ServiceUnderTest.MakeField(image, next++, "neutrophil")).Accepted);
         }
 
         Report(10);
@@ -101,7 +101,7 @@ public class MosquittoPublishingTests
             await using var refused = ServiceUnderTest.Create(mosquitto.Port, publishImages: false, configure: o => Secure(o, password, ca));
             Assert.Empty(refused.Options.Validate());
             await refused.Publisher.StartAsync();
-            Assert.True(refused.Reporter.Report(ServiceUnderTest.MakeField(image, 1, "lymphocyte")).Accepted);
+            Assert.True(refused.Report(ServiceUnderTest.MakeField(image, 1, "lymphocyte")).Accepted);
             await Task.Delay(1500);
             Assert.False(refused.Publisher.IsConnected, what);
             Assert.True(refused.Publisher.Outbox.Count >= 1, what);
@@ -114,7 +114,7 @@ public class MosquittoPublishingTests
             .WithCredentials(security.Username, security.Password)
             .WithTlsOptions(t => t.UseTls().WithTargetHost("127.0.0.1").WithTrustChain(MqttOptions.LoadCaCertificates(security.CaCertificateFile))));
         await service.Publisher.StartAsync();
-        for (var i = 0; i < 3; i++) Assert.True(service.Reporter.Report(ServiceUnderTest.MakeField(image, i, "neutrophil", "RBC")).Accepted);
+        for (var i = 0; i < 3; i++) Assert.True(service.Report(ServiceUnderTest.MakeField(image, i, "neutrophil", "RBC")).Accepted);
         var fields = await dashboard.WaitForCountAsync(m => m.Topic == topics.Field, 3, Wait, "fields over TLS");
         Assert.Equal([1L, 2L, 3L], fields.Select(m => JsonDocument.Parse(m.Payload).RootElement.GetProperty("fieldId").GetInt64()).Distinct().Order());
         Assert.Equal("online", (await dashboard.WaitForAsync(m => m.Topic == topics.Available, Wait, "available")).Text);

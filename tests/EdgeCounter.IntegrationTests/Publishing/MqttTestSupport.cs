@@ -8,6 +8,7 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using EdgeCounter.Counting;
 using EdgeCounter.Detection;
+using EdgeCounter.Fields;
 using EdgeCounter.Publishing;
 using MQTTnet;
 using MQTTnet.Formatter;
@@ -295,6 +296,9 @@ internal sealed class MosquittoSecurity
     }
 }
 
+/// <summary>A field and what the detector found in it (the test image belongs to the test, not to the field).</summary>
+internal sealed record DetectedField(StableField Field, DetectionResult Detection);
+
 /// <summary>The service's counting + publishing parts, wired as the host wires them, over a temp state directory.</summary>
 internal sealed class ServiceUnderTest : IAsyncDisposable
 {
@@ -312,7 +316,7 @@ internal sealed class ServiceUnderTest : IAsyncDisposable
         Counting = new CountingService(CountingCatalog.FromModel(Model), new CountingOptions { DefaultTarget = target }, new SessionStore(stateDirectory));
         Publisher = MqttPublisher.Create(options, stateDirectory);
         Commands = new SessionCommandHandler(Counting, Publisher);
-        Reporter = new FieldReporter(Counting, Publisher, options, Model, "CPU");
+        Fields = new FieldPublisher(Publisher, options, Model, "CPU");
     }
 
     public MqttOptions Options { get; }
@@ -320,7 +324,7 @@ internal sealed class ServiceUnderTest : IAsyncDisposable
     public CountingService Counting { get; }
     public MqttPublisher Publisher { get; }
     public SessionCommandHandler Commands { get; }
-    public FieldReporter Reporter { get; }
+    public FieldPublisher Fields { get; }
     public TopicMap Topics => Publisher.Topics;
 
     public static ServiceUnderTest Create(int port, int target = 1000, int maxImageBytes = 200_000, bool publishImages = true,
@@ -342,8 +346,17 @@ internal sealed class ServiceUnderTest : IAsyncDisposable
         return new ServiceUnderTest(options, System.IO.Directory.CreateTempSubdirectory("edgecounter-state-").FullName, target);
     }
 
+    /// <summary>Counts a detected field and hands the outcome to the publisher, as the field processor does (no slide
+    /// position: every detection is new).</summary>
+    public FieldCountResult Report(DetectedField field)
+    {
+        var count = Counting.CountField(field.Detection.Detections);
+        Fields.Accept(new FieldOutcome(count.Accepted ? FieldFate.Counted : FieldFate.NotCounted, field.Field) { Detection = field.Detection, Count = count });
+        return count;
+    }
+
     /// <summary>A noisy field (hard to compress) with a few cells of the given labels.</summary>
-    public static FieldObservation MakeField(Mat image, int seed, params string[] labels)
+    public static DetectedField MakeField(Mat image, int seed, params string[] labels)
     {
         var random = new Random(seed);
         var detections = labels.Select((label, i) =>
@@ -352,7 +365,7 @@ internal sealed class ServiceUnderTest : IAsyncDisposable
             var y = 60 + 150 * (i / 8) + random.Next(20);
             return new global::EdgeCounter.Detection.Detection(label, White.Contains(label) ? "WBC" : label, 0.5f + random.NextSingle() / 2, new BoxF(x, y, x + 90, y + 90));
         }).ToArray();
-        return new FieldObservation(image, new DetectionResult(detections, 1.0, 12.5, 0.5), DateTimeOffset.UtcNow, 150.0, 0.01);
+        return new DetectedField(new StableField(image, 0, DateTimeOffset.UtcNow, new FrameScore(Motion: 0.01, Focus: 150.0)), new DetectionResult(detections, 1.0, 12.5, 0.5));
     }
 
     public static Mat NoisyImage(int width = 1600, int height = 1200)

@@ -1,4 +1,6 @@
 using System.Collections.Concurrent;
+using EdgeCounter.Acquisition;
+using EdgeCounter.Counting;
 using EdgeCounter.Hosting;
 using EdgeCounter.IntegrationTests.Publishing;
 using EdgeCounter.Simulation;
@@ -30,15 +32,16 @@ public class GroundTruthTests(ITestOutputHelper output)
         {
             using var host = ServiceHost.Build(ServiceEndToEndTests.Args(FreePort.Next(), state,
                 "--EdgeCounter:Source:Simulator:RevisitProbability=0.25", "--EdgeCounter:Source:Simulator:Seed=8"));
-            var outcomes = new ConcurrentQueue<(FrameTruth Truth, bool Revisit, IReadOnlyList<string>? Labels)>();
+            var source = (SimulatedFrameSource)host.Services.GetRequiredService<IFrameSource>();
+            var outcomes = new ConcurrentQueue<(FrameTruth Truth, FieldFate Fate, IReadOnlyList<string>? Labels)>();
             host.Services.GetRequiredService<CountingWorker>().FieldHandled += o =>
-                outcomes.Enqueue((o.Field.Truth!, o.Revisit, o.Detection?.Detections.Select(d => d.Label).ToList()));
+                outcomes.Enqueue((source.TruthOf(o.Field.FrameIndex), o.Fate, o.Detection?.Detections.Select(d => d.Label).ToList()));
             await host.StartAsync();
             var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(90);
-            while (outcomes.Count(o => !o.Revisit) < 15 && DateTime.UtcNow < deadline) await Task.Delay(250);
+            while (outcomes.Count(o => o.Fate == FieldFate.Counted) < 15 && DateTime.UtcNow < deadline) await Task.Delay(250);
             await host.StopAsync();
 
-            var counted = outcomes.Where(o => !o.Revisit).ToList();
+            var counted = outcomes.Where(o => o.Fate == FieldFate.Counted).ToList();
             Assert.True(counted.Count >= 10, $"only {counted.Count} fields counted in 90 s");
             Assert.All(counted, o => Assert.False(o.Truth.Moving, $"frame {o.Truth.FrameIndex} counted while the stage moved"));
             Assert.All(counted, o => Assert.True(o.Truth.DefocusSigma < 1, $"frame {o.Truth.FrameIndex} counted while defocused"));
@@ -79,7 +82,7 @@ public class GroundTruthTests(ITestOutputHelper output)
             var (whiteTruth, whiteFound) = (Sum(truth, white), Sum(found, white));
             var (redTruth, redFound) = (Sum(truth, "RBC"), Sum(found, "RBC"));
             var (plateletTruth, plateletFound) = (Sum(truth, "Platelets"), Sum(found, "Platelets"));
-            output.WriteLine($"{counted.Count} fields counted, {outcomes.Count(o => o.Revisit)} revisits skipped");
+            output.WriteLine($"{counted.Count} fields counted, {outcomes.Count(o => o.Fate == FieldFate.Revisit)} revisits skipped");
             output.WriteLine($"white cells: in view {whiteTruth}, expected {Expect(white):0.0}, counted {whiteFound}; " +
                              $"RBC: in view {redTruth}, expected {Expect("RBC"):0.0}, counted {redFound}; " +
                              $"platelets: in view {plateletTruth}, expected {Expect("Platelets"):0.0}, counted {plateletFound}");

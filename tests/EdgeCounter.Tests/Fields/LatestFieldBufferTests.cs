@@ -6,7 +6,7 @@ namespace EdgeCounter.Tests.Fields;
 public class LatestFieldBufferTests
 {
     private static StableField Field(long index) =>
-        new(new Mat(4, 4, MatType.CV_8UC3, Scalar.All(index)), index, DateTimeOffset.UnixEpoch, new FrameScore(0, 1), null);
+        new(new Mat(4, 4, MatType.CV_8UC3, Scalar.All(index)), index, DateTimeOffset.UnixEpoch, new FrameScore(0, 1));
 
     [Fact]
     public async Task When_detection_lags_the_newest_field_wins_and_drops_are_counted_and_disposed()

@@ -71,5 +71,24 @@ public class DeterminismTests
         Assert.NotEqual(Bytes(f0), Bytes(f1)); // sensor noise is fresh each frame
     }
 
+    [Fact]
+    public void Truth_without_rendering_equals_the_truth_of_the_rendered_frame_moving_and_still()
+    {
+        var options = new MicroscopeOptions { Seed = 5, Width = 320, Height = 240, SlideFieldsAcross = 8, SlideFieldsDown = 8 };
+        using var rendering = new SimulatedMicroscope(options);
+        using var counting = new SimulatedMicroscope(options); // never renders: truth alone must not depend on rendering
+        var seen = new HashSet<bool>();
+        for (long f = 0; f < 60; f++)
+        {
+            using var frame = rendering.RenderFrame(f, out var rendered);
+            var truth = counting.TruthAt(f);
+            Assert.Equal(Header(rendered), Header(truth));
+            Assert.Equal(rendered.Cells, truth.Cells);
+            Assert.Equal(Header(rendered), Header(rendering.TruthAt(f)));
+            seen.Add(truth.Moving);
+        }
+        Assert.Equal([false, true], seen.Order());
+    }
+
     private static object Header(FrameTruth t) => (t.FrameIndex, t.Time, t.StageX, t.StageY, t.Moving, t.DefocusSigma, t.StopIndex, t.RevisitOf);
 }

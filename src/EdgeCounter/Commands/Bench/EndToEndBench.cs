@@ -4,6 +4,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text.Json;
 using EdgeCounter.Acquisition;
+using EdgeCounter.Counting;
 using EdgeCounter.Hosting;
 using EdgeCounter.Simulation;
 using Microsoft.Extensions.Options;
@@ -59,7 +60,7 @@ public static class EndToEndBench
             host.Services.GetRequiredService<CountingWorker>().FieldHandled += outcome =>
             {
                 // Published fields only (revisits are skipped before detection); truth says which stop the frame shows.
-                if (outcome.Detection is null || outcome.Count?.Tally is not { } tally || outcome.Field.Truth is not { StopIndex: >= 0 } truth || source.Microscope is not { } microscope) return;
+                if (outcome.Fate != FieldFate.Counted || outcome.Detection is null || outcome.Count?.Tally is not { } tally || source.Microscope is not { } microscope || source.TruthOf(outcome.Field.FrameIndex) is not { StopIndex: >= 0 } truth) return;
                 StopInfo stop;
                 // The stage script grows on the capture thread; this stop is long generated, but an observer must never
                 // take the worker down with it.

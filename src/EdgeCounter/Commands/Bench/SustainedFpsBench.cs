@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Reactive.Subjects;
 using EdgeCounter.Acquisition;
 using EdgeCounter.Detection;
 using EdgeCounter.Fields;
@@ -10,8 +9,9 @@ using OpenCvSharp;
 namespace EdgeCounter.Commands.Bench;
 
 /// <summary>
-/// How many frames per second the capture side (frame copy, scoring, Rx field stage, latest-wins hand-off) keeps up
-/// with while the detector (plus annotation and JPEG, as in the service) runs flat out on its own thread. Frames are a
+/// How many frames per second the capture side (frame copy, then the service's own <see cref="FieldStage"/>: scoring,
+/// stage odometry, Rx field stage, latest-wins hand-off) keeps up with while the detector (plus annotation and JPEG, as
+/// in the service) runs flat out on its own thread. Frames are a
 /// pre-rendered simulator clip replayed with camera timestamps at 30 fps, so simulator rendering is not counted and
 /// every replay is a new stop (a stable field for the detector).
 /// </summary>
@@ -24,17 +24,9 @@ public static class SustainedFpsBench
         var clip = RenderClip(cameraFps);
         try
         {
-            using var scorer = new FrameScorer(fieldOptions.ScoringWidth);
             var buffer = new LatestFieldBuffer(capacity: 1);
+            using var stage = new FieldStage(fieldOptions, buffer);
             long taken = 0, detected = 0;
-            using var frames = new Subject<(Frame Frame, FrameScore Score)>();
-            using var subscription = frames.DecideFields(fieldOptions).Subscribe(scored =>
-            {
-                if (scored.Decision != FieldDecision.Take) return;
-                Interlocked.Increment(ref taken);
-                var f = scored.Frame;
-                buffer.Offer(new StableField(f.Image.Clone(), f.Index, f.CapturedAt, scored.Score, f.Truth));
-            });
 
             var annotator = new FieldAnnotator(detector.Model.Labels);
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -63,7 +55,7 @@ public static class SustainedFpsBench
             {
                 // A camera hands over a fresh buffer per frame: the copy stands for that.
                 using var frame = new Frame(clip[(int)(index % clip.Length)].Clone(), index, start + interval * index);
-                frames.OnNext((frame, scorer.Score(frame.Image)));
+                if (stage.Push(frame) == FieldDecision.Take) taken++;
                 index++;
             }
             var elapsed = clock.Elapsed;
@@ -75,7 +67,7 @@ public static class SustainedFpsBench
             const string group = "Sustained capture (640x480 frames as fast as possible, detector busy on its own thread)";
             report.Add(group, "frames per second, capture side", "sustained_fps", index / elapsed.TotalSeconds, "fps",
                 $"{index} frames in {elapsed.TotalSeconds:0.0} s; 30 fps camera needs 30");
-            report.Add(group, "capture side cost per frame", "capture_ms_per_frame", elapsed.TotalMilliseconds / index, "ms", "copy + score + field stage, sharing 2 cores with detection");
+            report.Add(group, "capture side cost per frame", "capture_ms_per_frame", elapsed.TotalMilliseconds / index, "ms", "copy + score + odometry + field stage, sharing 2 cores with detection");
             report.Add(group, "fields detected meanwhile", "sustained_fields_detected", detected, "fields",
                 $"{taken} taken, {buffer.Dropped} replaced by a newer one (latest wins)");
         }

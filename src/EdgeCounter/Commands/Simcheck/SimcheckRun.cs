@@ -1,8 +1,10 @@
 using System.Net;
 using System.Net.Sockets;
 using EdgeCounter.Acquisition;
+using EdgeCounter.Counting;
 using EdgeCounter.Fields;
 using EdgeCounter.Hosting;
+using EdgeCounter.Simulation;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 
@@ -59,7 +61,7 @@ public static class SimcheckRun
                     {
                         // Virtual time: the next frame waits until every field taken so far has been handled.
                         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(120);
-                        while (monitor.FieldsTaken > Interlocked.Read(ref handled) + monitor.NotCounted + monitor.DroppedFields && DateTime.UtcNow < deadline)
+                        while (monitor.FieldsTaken > Interlocked.Read(ref handled) + monitor.DroppedFields && DateTime.UtcNow < deadline)
                             await signal.WaitAsync(TimeSpan.FromMilliseconds(50), ct).ConfigureAwait(false);
                     });
                 })));
@@ -67,9 +69,10 @@ public static class SimcheckRun
             {
                 try
                 {
-                    if (o.Field.Truth is not { } truth) return;
-                    if (o.Revisit) scorer.AddRevisit(truth, o.Placement);
-                    else if (o.Detection is { } d && o.Count is { Accepted: true })
+                    if (gated is null) return;
+                    var truth = gated.Inner.TruthOf(o.Field.FrameIndex);
+                    if (o.Fate == FieldFate.Revisit) scorer.AddRevisit(truth, o.Placement);
+                    else if (o.Fate == FieldFate.Counted && o.Detection is { } d)
                     {
                         scorer.AddField(truth, d.Detections, o.Marks, o.Placement);
                         if (s.MapPath is not null) map.Add(o.Field.Image, o.Placement, d.Detections, o.Marks);
@@ -84,7 +87,7 @@ public static class SimcheckRun
             var monitorRef = host.Services.GetRequiredService<PipelineMonitor>();
             await host.StartAsync(cancellationToken);
             var started = DateTime.UtcNow;
-            while (!(gated?.Ended ?? false) || monitorRef.FieldsTaken > Interlocked.Read(ref handled) + monitorRef.NotCounted + monitorRef.DroppedFields)
+            while (!(gated?.Ended ?? false) || monitorRef.FieldsTaken > Interlocked.Read(ref handled) + monitorRef.DroppedFields)
             {
                 await Task.Delay(100, cancellationToken);
                 if (DateTime.UtcNow - started > TimeSpan.FromSeconds(2 * s.Seconds + 600)) throw new TimeoutException("simcheck: the pipeline stopped making progress");

@@ -1,11 +1,11 @@
-using EdgeCounter.Simulation;
+using EdgeCounter.Acquisition;
 using Microsoft.Extensions.Logging;
 
-namespace EdgeCounter.Acquisition;
+namespace EdgeCounter.Simulation;
 
 /// <summary>
-/// The built-in simulated microscope as a frame source: a synthetic smear under a scripted stage, with ground
-/// truth on every frame. Frames carry simulated capture times (start + n / fps), so the field stage debounces on
+/// The built-in simulated microscope as a frame source: a synthetic smear under a scripted stage. Frames carry no
+/// ground truth (production types know nothing of the simulator); <see cref="TruthOf"/> serves it by frame index. Frames carry simulated capture times (start + n / fps), so the field stage debounces on
 /// the simulator's clock whether frames come in real time or as fast as they can be rendered.
 /// </summary>
 public sealed class SimulatedFrameSource : IFrameSource
@@ -29,6 +29,9 @@ public sealed class SimulatedFrameSource : IFrameSource
     /// <summary>The microscope behind the frames (for tests that compare with ground truth).</summary>
     public SimulatedMicroscope? Microscope => _microscope;
 
+    /// <summary>What was true when frame <paramref name="frameIndex"/> (<see cref="Frame.Index"/>) was taken.</summary>
+    public FrameTruth TruthOf(long frameIndex) => (_microscope ?? throw new InvalidOperationException("OpenAsync first")).TruthAt(frameIndex);
+
     public string Description =>
         $"simulated microscope ({_options.Simulator.Profile}, seed {_options.Simulator.Seed}, {MicroscopeOptions.Width}x{MicroscopeOptions.Height} at {MicroscopeOptions.FramesPerSecond} fps{(_options.RealTime ? "" : ", as fast as possible")})";
 
@@ -49,8 +52,8 @@ public sealed class SimulatedFrameSource : IFrameSource
         var microscope = _microscope ?? throw new InvalidOperationException("OpenAsync first");
         var offset = TimeSpan.FromTicks(microscope.FrameInterval.Ticks * _index);
         await _pacer.WaitForAsync(offset, cancellationToken).ConfigureAwait(false);
-        var image = microscope.RenderFrame(_index, out var truth);
-        return new Frame(image, _index++, _pacer.TimestampOf(offset), truth);
+        var image = microscope.RenderFrame(_index, out _);
+        return new Frame(image, _index++, _pacer.TimestampOf(offset));
     }
 
     public ValueTask DisposeAsync()

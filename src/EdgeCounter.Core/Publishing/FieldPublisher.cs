@@ -1,0 +1,89 @@
+using EdgeCounter.Counting;
+using EdgeCounter.Detection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using OpenCvSharp;
+
+namespace EdgeCounter.Publishing;
+
+/// <summary>Publishing as a sink of field outcomes: for each counted field it queues what the broker should get, in
+/// this order: the field result, the new totals (and the session state when this field completed the session), the
+/// slide map and the annotated image. Other fates publish nothing. Runs on the caller's thread (annotating and
+/// encoding the images included).</summary>
+public sealed class FieldPublisher : IFieldOutcomeSink
+{
+    private readonly MqttPublisher _publisher;
+    private readonly ModelPayload _model;
+    private readonly string _executionProvider;
+    private readonly FieldAnnotator _annotator;
+    private readonly MqttOptions _options;
+    private readonly ILogger _logger;
+    private readonly SlideMap _map = new();
+    private string? _mapSession;
+
+    public FieldPublisher(MqttPublisher publisher, MqttOptions options, ModelInfo model, string executionProvider, ILogger<FieldPublisher>? logger = null)
+    {
+        _publisher = publisher ?? throw new ArgumentNullException(nameof(publisher));
+        _options = options ?? throw new ArgumentNullException(nameof(options));
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentException.ThrowIfNullOrWhiteSpace(executionProvider);
+        _model = new ModelPayload(model.Name, model.Version);
+        _executionProvider = executionProvider;
+        _annotator = new FieldAnnotator(model.Labels);
+        _logger = (ILogger?)logger ?? NullLogger.Instance;
+    }
+
+    public void Accept(FieldOutcome outcome)
+    {
+        ArgumentNullException.ThrowIfNull(outcome);
+        if (outcome.Fate != FieldFate.Counted) return;
+        var field = outcome.Field;
+        var detection = outcome.Detection ?? throw new ArgumentException("a counted field has a detection", nameof(outcome));
+        var result = outcome.Count ?? throw new ArgumentException("a counted field has a count", nameof(outcome));
+        var detections = detection.Detections;
+        var marks = outcome.Marks;
+        if (marks is not null && marks.Count != detections.Count) throw new ArgumentException("one mark per detection", nameof(outcome));
+        var alreadyCounted = marks?.Count(m => m.AlreadyCounted) ?? 0;
+
+        var tally = result.Tally!;
+        _publisher.EnqueueField(new FieldMessage(
+            tally.SessionId, result.Counts.SampleId, tally.FieldId, field.CapturedAt,
+            detections.Select((d, i) => marks is null ? DetectionPayload.From(d) with { CountedInField = tally.FieldId } : DetectionPayload.From(d, marks[i], tally.FieldId)).ToArray(),
+            tally.Counts, Math.Round(field.Score.Focus, 3), Math.Round(field.Score.Motion, 3), Math.Round(detection.InferenceMs, 2),
+            _model, _executionProvider)
+        {
+            Position = PositionPayload.From(outcome.Placement),
+            AlreadyCounted = alreadyCounted,
+        });
+        _publisher.EnqueueCounts(result.Counts);
+        if (result.CompletedNow) _publisher.EnqueueSessionState(result.Counts);
+
+        if (_options.PublishImages)
+        {
+            try
+            {
+                // The slide map belongs to the session (the slide): a new session starts a new map.
+                if (_mapSession != tally.SessionId) _map.Clear();
+                _mapSession = tally.SessionId;
+                _map.Add(field.Image, outcome.Placement, detections, marks);
+                var map = _map.RenderJpeg();
+                if (map.Length <= _options.MaxImageBytes) _publisher.EnqueueSlideImage(map);
+            }
+            catch (Exception ex) when (ex is InvalidOperationException or ArgumentException or OpenCVException)
+            {
+                _logger.LogWarning(ex, "Slide map after field {FieldId} not published", tally.FieldId);
+            }
+            try
+            {
+                using var annotated = _annotator.Annotate(field.Image, detections, FieldAnnotator.HeaderFor(result.Counts, tally.FieldId), marks);
+                var jpeg = JpegBudgetEncoder.Encode(annotated, _options.MaxImageBytes);
+                _publisher.EnqueueFieldImage(jpeg.Bytes);
+            }
+            catch (Exception ex) when (ex is InvalidOperationException or ArgumentException or OpenCVException)
+            {
+                // The image is a convenience; the result above is what counts.
+                _logger.LogWarning(ex, "Field {FieldId} image not published", tally.FieldId);
+            }
+        }
+    }
+}

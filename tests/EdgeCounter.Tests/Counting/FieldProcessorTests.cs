@@ -1,0 +1,108 @@
+using EdgeCounter.Counting;
+using EdgeCounter.Detection;
+using EdgeCounter.Fields;
+using OpenCvSharp;
+using static EdgeCounter.Tests.Counting.CountingTestData;
+
+namespace EdgeCounter.Tests.Counting;
+
+public sealed class FieldProcessorTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("edgecounter-processor-").FullName;
+    private readonly CountingService _counting;
+    private readonly FakeDetector _detector = new();
+    private readonly RecordingSink _sink = new();
+    private readonly FieldProcessor _processor;
+
+    public FieldProcessorTests()
+    {
+        _counting = new CountingService(Catalog(), new CountingOptions { DefaultTarget = 100 }, new SessionStore(_dir));
+        _processor = new FieldProcessor(_detector, _counting, new FieldOptions(), "edgecounter/test/session/set", [_sink]);
+    }
+
+    public void Dispose()
+    {
+        _processor.Dispose();
+        Directory.Delete(_dir, recursive: true);
+    }
+
+    [Fact]
+    public void A_field_is_detected_counted_and_handed_to_the_sink_and_the_same_field_again_is_a_revisit()
+    {
+        var started = 0;
+        _processor.DetectionStarted += () => started++;
+        using var field = NoiseField(1);
+
+        var counted = _processor.Process(field);
+        Assert.Equal(FieldFate.Counted, counted.Fate);
+        Assert.True(counted.Count!.Accepted);
+        Assert.Equal(3, counted.Count.Tally!.Counts.Values.Sum());
+        Assert.All(counted.Marks!, m => Assert.Equal(new DetectionMark(false, counted.Count.Tally.FieldId), m));
+
+        var again = _processor.Process(field);
+        Assert.Equal(FieldFate.Revisit, again.Fate);
+        Assert.True(again.Revisit);
+        Assert.Null(again.Detection);
+        Assert.Equal(1, _detector.Calls);
+        Assert.Equal(1, started);
+        Assert.Equal([counted, again], _sink.Outcomes);
+        Assert.Equal(1, _counting.Snapshot().Fields);
+    }
+
+    [Fact]
+    public void A_failing_detector_counts_nothing()
+    {
+        _detector.Fail = true;
+        using var field = NoiseField(2);
+        var outcome = _processor.Process(field);
+        Assert.Equal(FieldFate.DetectionFailed, outcome.Fate);
+        Assert.Null(outcome.Count);
+        Assert.Equal(0, _counting.Snapshot().Fields);
+        Assert.Single(_sink.Outcomes);
+    }
+
+    [Fact]
+    public void Without_a_running_session_a_field_is_not_counted_nor_detected()
+    {
+        _counting.Apply(new SessionCommand(SessionAction.Stop));
+        using var field = NoiseField(3);
+        var outcome = _processor.Process(field);
+        Assert.Equal(FieldFate.NotCounted, outcome.Fate);
+        Assert.Null(outcome.Count);
+        Assert.Null(outcome.Placement);
+        Assert.Equal(0, _detector.Calls);
+    }
+
+    private static StableField NoiseField(int seed)
+    {
+        var pixels = new byte[240 * 320 * 3];
+        new Random(seed).NextBytes(pixels);
+        var image = new Mat(240, 320, MatType.CV_8UC3);
+        System.Runtime.InteropServices.Marshal.Copy(pixels, 0, image.Data, pixels.Length); // a fresh Mat is continuous
+        return new StableField(image, seed, DateTimeOffset.UnixEpoch, new FrameScore(0.1, 100));
+    }
+
+    private sealed class RecordingSink : IFieldOutcomeSink
+    {
+        public List<FieldOutcome> Outcomes { get; } = [];
+        public void Accept(FieldOutcome outcome) => Outcomes.Add(outcome);
+    }
+
+    private sealed class FakeDetector : ICellDetector
+    {
+        public int Calls { get; private set; }
+        public bool Fail { get; set; }
+        public ModelInfo Model { get; } = CountingTestData.Model();
+        public string ExecutionProvider => "CPU";
+        public PixelScaleStatus PixelScale { get; } = new(1, null, PixelScaleSource.Model);
+
+        public DetectionResult Detect(Mat bgrImage)
+        {
+            Calls++;
+            if (Fail) throw new InvalidOperationException("detector broke");
+            return new DetectionResult(Field(("neutrophil", 1), ("RBC", 2)), 1, 2, 3);
+        }
+
+        public void Dispose() { }
+    }
+}
