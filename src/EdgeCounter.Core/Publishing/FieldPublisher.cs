@@ -19,10 +19,15 @@ public sealed class FieldPublisher : IFieldOutcomeSink
     private readonly MqttOptions _options;
     private readonly ILogger _logger;
     private readonly SlideMap _map = new();
+    private readonly SlideMapStore? _mapStore;
     private string? _mapSession;
+    private bool _mapStoreFailing; // said once per episode, not per field
 
-    public FieldPublisher(MqttPublisher publisher, MqttOptions options, ModelInfo model, string executionProvider, ILogger<FieldPublisher>? logger = null)
+    /// <param name="mapStore">Where the session's slide map is kept (state directory); null = not kept.</param>
+    public FieldPublisher(MqttPublisher publisher, MqttOptions options, ModelInfo model, string executionProvider, ILogger<FieldPublisher>? logger = null,
+        SlideMapStore? mapStore = null)
     {
+        _mapStore = mapStore;
         _publisher = publisher ?? throw new ArgumentNullException(nameof(publisher));
         _options = options ?? throw new ArgumentNullException(nameof(options));
         ArgumentNullException.ThrowIfNull(model);
@@ -58,7 +63,7 @@ public sealed class FieldPublisher : IFieldOutcomeSink
         _publisher.EnqueueCounts(result.Counts);
         if (result.CompletedNow) _publisher.EnqueueSessionState(result.Counts);
 
-        if (_options.PublishImages)
+        if (_options.PublishImages || _mapStore is not null)
         {
             try
             {
@@ -67,12 +72,16 @@ public sealed class FieldPublisher : IFieldOutcomeSink
                 _mapSession = tally.SessionId;
                 _map.Add(field.Image, outcome.Placement, detections, marks);
                 var map = _map.RenderJpeg();
-                if (map.Length <= _options.MaxImageBytes) _publisher.EnqueueSlideImage(map);
+                if (_options.PublishImages && map.Length <= _options.MaxImageBytes) _publisher.EnqueueSlideImage(map);
+                Keep(tally.SessionId, map);
             }
             catch (Exception ex) when (ex is InvalidOperationException or ArgumentException or OpenCVException)
             {
                 _logger.LogWarning(ex, "Slide map after field {FieldId} not published", tally.FieldId);
             }
+        }
+        if (_options.PublishImages)
+        {
             try
             {
                 using var annotated = _annotator.Annotate(field.Image, detections, FieldAnnotator.HeaderFor(result.Counts, tally.FieldId), marks);
@@ -84,6 +93,38 @@ public sealed class FieldPublisher : IFieldOutcomeSink
                 // The image is a convenience; the result above is what counts.
                 _logger.LogWarning(ex, "Field {FieldId} image not published", tally.FieldId);
             }
+        }
+    }
+
+    /// <summary>At start: the saved map of the session the service continues, published again (the embedded broker
+    /// forgot its retained copy). Nothing when none was kept or images are not published.</summary>
+    public void PublishSavedSlideMap(string sessionId)
+    {
+        if (_mapStore is null || !_options.PublishImages) return;
+        try
+        {
+            if (_mapStore.Load(sessionId) is { } map && map.Length <= _options.MaxImageBytes) _publisher.EnqueueSlideImage(map);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            _logger.LogWarning("Saved slide map of session {SessionId} not read: {Error}", sessionId, ex.Message);
+        }
+    }
+
+    private void Keep(string sessionId, byte[] map)
+    {
+        if (_mapStore is null) return;
+        try
+        {
+            _mapStore.Save(sessionId, map);
+            if (_mapStoreFailing) _logger.LogInformation("Slide map is kept in {Path} again", _mapStore.PathFor(sessionId));
+            _mapStoreFailing = false;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // The live map on MQTT goes on; only the copy kept with the session is behind.
+            if (!_mapStoreFailing) _logger.LogWarning("Slide map not kept with the session ({Path}): {Error}; trying again after each field", _mapStore.PathFor(sessionId), ex.Message);
+            _mapStoreFailing = true;
         }
     }
 }

@@ -1,3 +1,4 @@
+using EdgeCounter.Counting;
 using EdgeCounter.Publishing;
 using Microsoft.Extensions.Options;
 
@@ -10,6 +11,8 @@ namespace EdgeCounter.Hosting;
 public sealed class PublishingService(
     MqttPublisher publisher,
     SessionCommandHandler commands,
+    CountingService counting,
+    FieldPublisher fields,
     PipelineMonitor monitor,
     IOptions<EdgeCounterOptions> options,
     ILogger<PublishingService> logger,
@@ -21,6 +24,7 @@ public sealed class PublishingService(
         if (broker is not null) await broker.StartAsync(cancellationToken); // logs where it listens
         await publisher.StartAsync(cancellationToken);
         commands.PublishCurrentState();
+        fields.PublishSavedSlideMap(counting.Snapshot().SessionId);
         logger.LogInformation("Publishing to {Host}:{Port} under {Prefix}/# (watch: mosquitto_sub -h {Host} -p {Port} -t '{Prefix}/#' -v)",
             mqtt.EffectiveHost, mqtt.Port, publisher.Topics.Prefix, mqtt.EffectiveHost, mqtt.Port, publisher.Topics.Prefix);
         await base.StartAsync(cancellationToken);

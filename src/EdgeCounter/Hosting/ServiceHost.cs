@@ -77,7 +77,7 @@ public static class ServiceHost
         {
             var detector = sp.GetRequiredService<ICellDetector>();
             return new FieldPublisher(sp.GetRequiredService<MqttPublisher>(), settings.Mqtt, detector.Model, detector.ExecutionProvider,
-                sp.GetRequiredService<ILogger<FieldPublisher>>());
+                sp.GetRequiredService<ILogger<FieldPublisher>>(), new SlideMapStore(settings.EffectiveStateDirectory));
         });
         // One field path: the processor counts, publishing is its sink.
         services.AddSingleton(sp => new FieldProcessor(sp.GetRequiredService<ICellDetector>(), sp.GetRequiredService<CountingService>(), settings.Fields,

@@ -94,7 +94,7 @@ public class AutoScaleTests
         var logger = new ListLogger();
         using var detector = AutoScaling(logger);
         using var blank = new OpenCvSharp.Mat(240, 320, OpenCvSharp.MatType.CV_8UC3, new OpenCvSharp.Scalar(225, 215, 235));
-        for (var i = 0; i < 4; i++) Assert.Empty(detector.Detect(blank).Detections.Where(d => d.Score >= 0.5f));
+        for (var i = 0; i < 4; i++) Assert.DoesNotContain(detector.Detect(blank).Detections, d => d.Score >= 0.5f);
         Assert.Equal(PixelScaleSource.Estimating, detector.PixelScale.Source);
         Assert.Equal(1.0, detector.PixelScale.InputScale);
         Assert.Single(logger.Lines, l => l.Message.Contains("fields in a row without 3 confident, whole red cells"));

@@ -50,7 +50,25 @@ public class EachCellOnceTests(ITestOutputHelper output)
                 .Select(m => JsonDocument.Parse(m.Payload).RootElement).ToList();
             // The live slide map: retained JPEG on P/slide/image.
             var slide = await watcher.WaitForAsync(m => m.Topic == $"{p}/slide/image", what: "slide map");
+            // Stop the session, so the next start counts nothing and what it publishes on slide/image is the kept map.
+            await watcher.PublishAsync($"{p}/session/set", "{\"action\":\"stop\"}"u8.ToArray());
+            await watcher.WaitForAsync(m => m.Topic == $"{p}/session/state" && m.Text.Contains("\"stopped\""), what: "session stopped");
             await host.StopAsync();
+            var sessionId = fields[0].GetProperty("sessionId").GetString()!;
+            var kept = Path.Combine(state, $"slide-map-{sessionId}.jpg");
+            Assert.True(File.Exists(kept), "the slide map is not kept with the session");
+            using (var keptImage = OpenCvSharp.Cv2.ImRead(kept))
+                Assert.False(keptImage.Empty(), "the kept slide map is not a JPEG");
+            // A restart (the embedded broker forgets retained messages) publishes the kept map again.
+            var port2 = FreePort.Next();
+            using (var again = ServiceHost.Build(ServiceEndToEndTests.Args(port2, state)))
+            {
+                await again.StartAsync();
+                await using var watcher2 = await RecordingSubscriber.ConnectAsync(port2, "edgecounter/scope-test/slide/image");
+                var republished = await watcher2.WaitForAsync(m => m.Topic == $"{p}/slide/image", TimeSpan.FromSeconds(30), "kept slide map after restart");
+                Assert.Equal(File.ReadAllBytes(kept), republished.Payload);
+                await again.StopAsync();
+            }
             using (var decoded = OpenCvSharp.Cv2.ImDecode(slide.Payload, OpenCvSharp.ImreadModes.Color))
             {
                 Assert.False(decoded.Empty(), "P/slide/image is not a JPEG");
