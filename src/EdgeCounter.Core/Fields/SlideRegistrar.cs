@@ -72,6 +72,10 @@ public sealed class SlideRegistrar(int memory = 48) : IDisposable
             // window, where only a clearer match counts.
             else if (Register(image, scale, px, py, Math.Clamp(32 + 0.3 * travel, 32, 240) / scale, last.Segment, MinMatchSmall) is { } wide)
                 placement = wide with { Confidence = Math.Round(wide.Confidence, 3) };
+            // A guessed move (frames too blurred to read) keeps its direction better than its length: the guesses
+            // extrapolate the speed. Search along the direction from the last field.
+            else if (guessed && AlongTheMove(image, scale, last, tx, ty) is { } along)
+                placement = along with { Confidence = Math.Round(along.Confidence, 3) };
             // Dead reckoning alone only where no earlier field could contradict it: a prediction that overlaps a
             // counted field which the image does not match is wrong, so the position is unknown.
             else placement = guessed || ExpectedOverlap(px, py, scale, image, last.Segment) >= ContradictingOverlap
@@ -125,6 +129,26 @@ public sealed class SlideRegistrar(int memory = 48) : IDisposable
             if (Match(field.Image, image, ox, oy, margin) is not { } m || m.Score < Math.Max(m.Required, minScore)) continue;
             if (best is null || m.Score > best.Confidence)
                 best = new FieldPlacement(true, field.X + m.X * scale, field.Y + m.Y * scale, segment, true, m.Score, field.Index);
+        }
+        return best;
+    }
+
+    /// <summary>Registers the field against <paramref name="from"/> at every distance along the odometry's direction of
+    /// travel (tx, ty) at which the two could still overlap; only a clear match (<see cref="MinMatchSmall"/>) counts.</summary>
+    private static FieldPlacement? AlongTheMove(Mat image, double scale, Placed from, double tx, double ty)
+    {
+        var length = Math.Sqrt(tx * tx + ty * ty);
+        if (length < 1) return null;
+        var (ux, uy) = (tx / length, ty / length);
+        // Beyond this distance (registration pixels) the field no longer overlaps the one it left.
+        var reach = Math.Min(Math.Abs(ux) > 1e-6 ? image.Cols / Math.Abs(ux) : double.MaxValue, Math.Abs(uy) > 1e-6 ? image.Rows / Math.Abs(uy) : double.MaxValue);
+        const double margin = 12; // searched on both sides of each point, so points 2 x margin apart cover the line
+        FieldPlacement? best = null;
+        for (var d = 0.0; d < reach; d += 2 * margin)
+        {
+            if (Match(from.Image, image, ux * d, uy * d, margin) is not { } m || m.Score < Math.Max(m.Required, MinMatchSmall)) continue;
+            if (best is null || m.Score > best.Confidence)
+                best = new FieldPlacement(true, from.X + m.X * scale, from.Y + m.Y * scale, from.Segment, true, m.Score, from.Index);
         }
         return best;
     }

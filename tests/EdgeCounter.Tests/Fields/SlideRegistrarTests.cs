@@ -46,6 +46,23 @@ public class SlideRegistrarTests
         fields.ForEach(f => f.Dispose());
     }
 
+    [Theory]
+    [InlineData(0.3, 2.7)] // the guesses overshot: read 2.7 times the true move
+    [InlineData(0.5, 0.4)] // or stopped short
+    public void A_move_the_odometry_partly_guessed_is_found_along_its_direction(double overlap, double misread)
+    {
+        var step = (int)Math.Round(640 * (1 - overlap));
+        var fields = Fields((3000, 1500, 0), (3000 + step, 1500 + 12, 0));
+        using var registrar = new SlideRegistrar();
+        registrar.Place(fields[0], At(0, 0));
+        // Blurred frames mid-move: the odometry extrapolated the speed (Guesses went up) and misread the distance.
+        var second = registrar.Place(fields[1], new OdometryReading(step * misread, 12 * misread, 0, 0, Guesses: 3));
+        Assert.True(second.Known && second.Anchored, $"not registered: {second}");
+        Assert.InRange(second.X, step - 1.5, step + 1.5);
+        Assert.InRange(second.Y, 12 - 1.5, 12 + 1.5);
+        fields.ForEach(f => f.Dispose());
+    }
+
     [Fact]
     public void A_revisit_is_the_full_overlap_case()
     {
