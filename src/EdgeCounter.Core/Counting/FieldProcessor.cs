@@ -76,6 +76,12 @@ public sealed class FieldProcessor : IDisposable
         }
         // Where the field lies on the slide (odometry, then registration against the fields it overlaps).
         var placement = _registrar.Place(field.Image, field.Odometry);
+        if (placement.Merged is { } merge)
+        {
+            _cells.Merge(merge);
+            _logger.LogInformation("Field at {CapturedAt} joins map segment {From} to segment {Into}: cells counted in either are recognised in both",
+                field.CapturedAt, merge.From, merge.Into);
+        }
         if (!placement.Known)
             _logger.LogDebug("Field at {CapturedAt}: position unknown (registration failed); counted as it is", field.CapturedAt);
         if (_revisits.CheckAndRemember(field.Image, out var match))

@@ -117,6 +117,23 @@ public sealed class SlideCellRegistry
         return marks;
     }
 
+    /// <summary>The registrar joined two segments: the cells of one move into the other's coordinates, so fields of
+    /// either are compared with all of them from now on.</summary>
+    public void Merge(SegmentMerge merge)
+    {
+        ArgumentNullException.ThrowIfNull(merge);
+        var moving = _buckets.Where(b => b.Key.Segment == merge.From).ToList();
+        foreach (var (key, cells) in moving)
+        {
+            _buckets.Remove(key);
+            foreach (var cell in cells)
+            {
+                cell.Box = new BoxF((float)(cell.Box.X1 + merge.Dx), (float)(cell.Box.Y1 + merge.Dy), (float)(cell.Box.X2 + merge.Dx), (float)(cell.Box.Y2 + merge.Dy));
+                Insert(merge.Into, cell);
+            }
+        }
+    }
+
     public void Clear()
     {
         _buckets.Clear();

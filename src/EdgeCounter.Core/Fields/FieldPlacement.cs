@@ -11,4 +11,11 @@ namespace EdgeCounter.Fields;
 public sealed record FieldPlacement(bool Known, double X, double Y, int Segment, bool Anchored, double Confidence, int AnchorField = -1)
 {
     public static FieldPlacement Unknown(int segment) => new(false, 0, 0, segment, false, 0);
+
+    /// <summary>This field joined its segment to another: positions of segment From are now in Into's coordinates,
+    /// shifted by (Dx, Dy). Whoever keeps positions per segment (the cell registry, the map) moves them the same way.</summary>
+    public SegmentMerge? Merged { get; init; }
 }
+
+/// <summary>Segment <paramref name="From"/> becomes part of <paramref name="Into"/>: a position (x, y) in From is (x + Dx, y + Dy) in Into.</summary>
+public sealed record SegmentMerge(int From, int Into, double Dx, double Dy);

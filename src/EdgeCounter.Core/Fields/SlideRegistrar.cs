@@ -86,6 +86,8 @@ public sealed class SlideRegistrar(int memory = 48) : IDisposable
         else if (last is null) placement = new FieldPlacement(true, 0, 0, ++_segment, false, 1);
         else placement = Recover(image, scale, null) ?? FieldPlacement.Unknown(++_segment);
 
+        placement = Rejoin(image, scale, placement);
+
         // An unknown field starts a segment of its own: later fields can still be placed relative to it.
         var (x, y) = placement.Known ? (placement.X, placement.Y) : (0.0, 0.0);
         var placed = new Placed(index, image, x, y, placement.Segment, raw.X, raw.Y, raw.Segment, raw.Guesses);
@@ -153,10 +155,35 @@ public sealed class SlideRegistrar(int memory = 48) : IDisposable
         return best;
     }
 
+    /// <summary>
+    /// A field of one map segment that overlaps a remembered field of another (the technician came back to where the
+    /// odometry lost track, or the next row runs beside the old one) joins the two: found by correlating the field as
+    /// a whole with the last few fields of other segments, a large overlap and a clear match only (as when the
+    /// odometry lost track). Its own segment then moves into the other's coordinates (<see cref="FieldPlacement.Merged"/>
+    /// says how, so the cells and the map can follow); an unknown field is simply placed there.
+    /// </summary>
+    private FieldPlacement Rejoin(Mat image, double scale, FieldPlacement placement)
+    {
+        var others = _fields.Where(f => f.Segment != placement.Segment).Take(RejoinCandidates).ToList();
+        if (others.Count == 0 || Recover(image, scale, null, others) is not { } found) return placement;
+        found = found with { Confidence = Math.Round(found.Confidence, 3) };
+        if (!placement.Known) return found;
+        var merge = new SegmentMerge(placement.Segment, found.Segment, found.X - placement.X, found.Y - placement.Y);
+        for (var node = _fields.First; node is not null; node = node.Next)
+            if (node.Value.Segment == merge.From)
+                node.Value = node.Value with { X = node.Value.X + merge.Dx, Y = node.Value.Y + merge.Dy, Segment = merge.Into };
+        if (_last is { } last && last.Segment == merge.From) _last = _fields.First(f => f.Index == last.Index);
+        return found with { Merged = merge };
+    }
+
+    /// <summary>Fields of other segments a field is tried against to join them (each one phase correlation).</summary>
+    private const int RejoinCandidates = 6;
+
     /// <summary>The odometry lost track: find the field by correlating it as a whole with the last few fields.</summary>
     /// <param name="guide">With the odometry's (misread) prediction: only a position within Tolerance of it, in that segment;
     /// without (the odometry lost track): any of the last few fields, with a large overlap only.</param>
-    private FieldPlacement? Recover(Mat image, double scale, (double X, double Y, int Segment, double Tolerance)? guide)
+    /// <param name="among">Without a guide: the fields to try (default the last four).</param>
+    private FieldPlacement? Recover(Mat image, double scale, (double X, double Y, int Segment, double Tolerance)? guide, IEnumerable<Placed>? among = null)
     {
         if (_fields.Count == 0) return null;
         using var window = new Mat();
@@ -167,7 +194,7 @@ public sealed class SlideRegistrar(int memory = 48) : IDisposable
             ? _fields.Where(f => f.Segment == g.Segment)
                 .Where(f => OverlapArea((f.X - g.X) / scale, (f.Y - g.Y) / scale, image.Cols, image.Rows) > 0 || f == _last)
                 .Take(6)
-            : _fields.Take(4);
+            : among ?? _fields.Take(4);
         foreach (var field in candidates.Where(f => f.Image.Size() == image.Size()))
         {
             var shift = correlator.Shift(field.Image, image, window, out var response);

@@ -75,6 +75,21 @@ public class SlideCellRegistryTests
     }
 
     [Fact]
+    public void When_two_segments_join_cells_of_either_are_recognised_from_the_other()
+    {
+        var registry = new SlideCellRegistry();
+        Count(registry, At(0, 0, segment: 1), 1, Cell("RBC", 300, 200));
+        Count(registry, At(0, 0, segment: 2), 2, Cell("RBC", 100, 100)); // an unknown field's segment, own origin
+        // The registrar found segment 2's origin at (3000, 50) in segment 1.
+        registry.Merge(new SegmentMerge(2, 1, 3000, 50));
+        var seen = Count(registry, At(2900, 0, segment: 1), 3, Cell("RBC", 200, 150), Cell("RBC", 400, 400));
+        Assert.Equal([new DetectionMark(true, 2), new DetectionMark(false, 3)], seen);
+        var before = Count(registry, At(100, 0, segment: 1), 4, Cell("RBC", 200, 200));
+        Assert.Equal([new DetectionMark(true, 1)], before);
+        Assert.Equal(3, registry.Count);
+    }
+
+    [Fact]
     public void No_placement_counts_everything()
     {
         var registry = new SlideCellRegistry();

@@ -109,6 +109,36 @@ public class SlideRegistrarTests
     }
 
     [Fact]
+    public void A_field_that_overlaps_an_earlier_segment_joins_the_two_and_its_segment_moves_into_the_earlier_coordinates()
+    {
+        // Row A (2000..), the odometry lost on the way to row B (5000..), then the stage comes back beside row A.
+        var fields = Fields((2000, 2000, 0), (2384, 2000, 0), (5000, 2000, 0), (5384, 2000, 0), (2484, 2200, 0), (4616, 2000, 0));
+        using var registrar = new SlideRegistrar();
+        var a0 = registrar.Place(fields[0], At(0, 0));
+        registrar.Place(fields[1], At(384, 0));
+        var b0 = registrar.Place(fields[2], At(0, 0, segment: 1)); // lost track: a new segment
+        Assert.False(b0.Known);
+        var b1 = registrar.Place(fields[3], At(384, 0, segment: 1));
+        Assert.Equal(b0.Segment, b1.Segment);
+        // Back beside row A: the odometry (still segment 1) says -2900 px; the field overlaps the second field of row A.
+        var back = registrar.Place(fields[4], At(384 - 2900, 200, segment: 1));
+        Assert.True(back.Known && back.Anchored, back.ToString());
+        Assert.Equal(a0.Segment, back.Segment);
+        Assert.InRange(back.X, 484 - 1.5, 484 + 1.5);
+        Assert.InRange(back.Y, 200 - 1.5, 200 + 1.5);
+        Assert.NotNull(back.Merged);
+        Assert.Equal((b0.Segment, a0.Segment), (back.Merged!.From, back.Merged.Into));
+        Assert.InRange(back.Merged.Dx, 3000 - 1.5, 3000 + 1.5); // row B's origin lies 3000 px right of row A's
+        Assert.InRange(back.Merged.Dy, -1.5, 1.5);
+        // Row B's fields now register in row A's coordinates.
+        var again = registrar.Place(fields[5], At(384 - 2900 + 2132, 0, segment: 1));
+        Assert.True(again.Anchored, again.ToString());
+        Assert.Equal(a0.Segment, again.Segment);
+        Assert.InRange(again.X, 2616 - 1.5, 2616 + 1.5);
+        fields.ForEach(f => f.Dispose());
+    }
+
+    [Fact]
     public void Lost_odometry_finds_its_way_back_by_a_large_overlap()
     {
         var fields = Fields((1000, 1000, 0), (1200, 1100, 0));

@@ -49,4 +49,20 @@ public class SlideMapTests
         map.Add(a, FieldPlacement.Unknown(2), [], null);
         Assert.Equal(1, map.Fields);
     }
+
+    [Fact]
+    public void After_an_unknown_position_a_new_map_starts_and_a_field_that_joins_the_segments_brings_the_old_one_back()
+    {
+        using var map = new SlideMap(scale: 1 / 8.0);
+        using var a = Field(200);
+        map.Add(a, new FieldPlacement(true, 0, 0, 1, true, 1), [], null);
+        map.Add(a, new FieldPlacement(true, 480, 0, 1, true, 1), [], null);
+        map.Add(a, FieldPlacement.Unknown(2), [], null);
+        Assert.Equal(1, map.Fields); // the new segment alone
+        // A field of segment 2 registers against segment 1: segment 2's origin is at (3000, 0) there.
+        map.Add(a, new FieldPlacement(true, 3480, 0, 1, true, 1) { Merged = new SegmentMerge(2, 1, 3000, 0) }, [], null);
+        Assert.Equal(4, map.Fields);
+        using var image = Cv2.ImDecode(map.RenderJpeg(), ImreadModes.Color);
+        Assert.Equal((4120 / 8 + 16, 480 / 8 + 16), (image.Cols, image.Rows)); // from x = 0 to 3480 + 640
+    }
 }
