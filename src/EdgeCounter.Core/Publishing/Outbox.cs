@@ -362,8 +362,10 @@ public sealed class Outbox : IDisposable
             _writesFailing = true;
             _lastAttempt = _clock.GetTimestamp();
             Storage.Failed(Writer, e, "messages wait in memory (bounded) and are still sent live");
+            ShrinkWriteAheadLog();
             return false;
         }
+        if (Storage.BelowReserve) ShrinkWriteAheadLog();
         _diskCount = changes.Count;
         _diskBytes = changes.Bytes;
         _sentNotDeleted.Clear();
@@ -373,6 +375,21 @@ public sealed class Outbox : IDisposable
         _writesFailing = false;
         Storage.Succeeded(Writer);
         return true;
+    }
+
+    /// <summary>SQLite checkpoints its write-ahead log only once it holds 1000 pages (4 MB): more than a small disk
+    /// has. Low on space, or refused, the log is folded into the database and truncated, giving its space back.</summary>
+    private void ShrinkWriteAheadLog()
+    {
+        try
+        {
+            using var checkpoint = Command("PRAGMA wal_checkpoint(TRUNCATE);");
+            checkpoint.ExecuteNonQuery();
+        }
+        catch (SqliteException e)
+        {
+            _logger.LogDebug("Outbox write-ahead log checkpoint failed: {Error}", e.Message);
+        }
     }
 
     private void Insert(long sequence, OutboxMessage message, SqliteTransaction transaction, DiskChanges changes)

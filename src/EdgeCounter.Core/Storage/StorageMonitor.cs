@@ -92,9 +92,9 @@ public sealed class StorageMonitor
         ArgumentNullException.ThrowIfNull(error);
         lock (_gate)
         {
-            Refresh();
-            var outOfSpace = IsOutOfSpace(error) || _belowReserve || _bytesFree == 0;
             var started = !_failingWriters.ContainsKey(writer);
+            Refresh(force: started); // the figure the warning gives is the one at the failure
+            var outOfSpace = IsOutOfSpace(error) || _belowReserve || _bytesFree == 0;
             _failingWriters[writer] = outOfSpace;
             if (started)
                 _logger.LogWarning("State directory {Directory}: {Writer} cannot be written ({Cause}: {Error}; {BytesFree} bytes free); {Consequence}. " +
@@ -139,14 +139,15 @@ public sealed class StorageMonitor
     private const int NoSpaceLeftUnix = 28; // ENOSPC: .NET puts the errno in HResult on Unix
     private const int DiskFullWindows = unchecked((int)0x80070070), HandleDiskFullWindows = unchecked((int)0x80070027);
 
-    private void Refresh()
+    private void Refresh(bool force = false)
     {
         var now = _clock.GetTimestamp();
-        if (_measured && _clock.GetElapsedTime(_measuredAt, now) < MeasureInterval) return;
+        if (_measured && !force && _clock.GetElapsedTime(_measuredAt, now) < MeasureInterval) return;
         _measured = true;
         _measuredAt = now;
         _bytesFree = _measureFreeBytes(Directory);
-        var below = _bytesFree is { } free && free < ReserveBytes;
+        // Back above only with a quarter of the reserve to spare, so a disk hovering at the reserve does not flap.
+        var below = _bytesFree is { } free && free < (_belowReserve ? ReserveBytes + ReserveBytes / 4 : ReserveBytes);
         if (below == _belowReserve) return;
         _belowReserve = below;
         if (below)
