@@ -1,4 +1,5 @@
 using EdgeCounter.Detection;
+using EdgeCounter.Storage;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -21,17 +22,21 @@ public sealed class CountingService
     private readonly SessionStore _store;
     private readonly TimeProvider _clock;
     private readonly ILogger _logger;
+    private readonly StorageMonitor _storage;
     private CountingSession _session;
 
     /// <summary>Restores the saved session, or opens a new running one (default target) when none was saved
     /// or the file is unreadable (the bad file is kept aside as *.corrupt).</summary>
-    public CountingService(CountingCatalog catalog, CountingOptions options, SessionStore store, TimeProvider? clock = null, ILogger<CountingService>? logger = null)
+    /// <param name="storage">Where a failed save is reported (the state directory's monitor); default: one for the store's directory.</param>
+    public CountingService(CountingCatalog catalog, CountingOptions options, SessionStore store, TimeProvider? clock = null, ILogger<CountingService>? logger = null,
+        StorageMonitor? storage = null)
     {
         _catalog = catalog ?? throw new ArgumentNullException(nameof(catalog));
         _options = options ?? throw new ArgumentNullException(nameof(options));
         _store = store ?? throw new ArgumentNullException(nameof(store));
         _clock = clock ?? TimeProvider.System;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
+        _storage = storage ?? new StorageMonitor(Path.GetDirectoryName(store.FilePath)!);
         var errors = options.Validate();
         if (errors.Count > 0) throw new ArgumentException(string.Join(" ", errors), nameof(options));
 
@@ -127,12 +132,29 @@ public sealed class CountingService
 
         var now = _clock.GetUtcNow();
         var session = CountingSession.Start(_catalog, NewSessionId(now), _options.DefaultSampleId, _options.DefaultTarget, now);
-        _store.Save(session.ToRecord());
+        Save(session);
         _logger.LogInformation("Opened session {SessionId} with target {Target}", session.SessionId, session.Target);
         return session;
     }
 
-    private void Persist() => _store.Save(_session.ToRecord());
+    private void Persist() => Save(_session);
+
+    /// <summary>A refused save (disk full, failing) does not stop counting: the session goes on in memory and the next
+    /// save that lands writes its whole current state.</summary>
+    private void Save(CountingSession session)
+    {
+        try
+        {
+            _store.Save(session.ToRecord());
+            _storage.Succeeded(SessionFile);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            _storage.Failed(SessionFile, e, "the session goes on in memory and is saved whole at the next change that can be written");
+        }
+    }
+
+    private const string SessionFile = "the session file";
 
     /// <summary>Sortable and unique: UTC start time plus random suffix.</summary>
     private static string NewSessionId(DateTimeOffset now) =>

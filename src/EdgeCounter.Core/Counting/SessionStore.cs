@@ -38,15 +38,26 @@ public sealed class SessionStore
         }
     }
 
+    /// <summary>Replaces the saved session; throws IOException/UnauthorizedAccessException when the disk refuses
+    /// (full, read-only), leaving the previous file as it was.</summary>
     public void Save(SessionRecord record)
     {
         ArgumentNullException.ThrowIfNull(record);
         var temp = FilePath + ".tmp";
-        using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 4096, FileOptions.None))
+        try
         {
-            JsonSerializer.Serialize(stream, record, Json);
-            stream.Flush(flushToDisk: true);
+            using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 4096, FileOptions.None))
+            {
+                JsonSerializer.Serialize(stream, record, Json);
+                stream.Flush(flushToDisk: true);
+            }
+            File.Move(temp, FilePath, overwrite: true);
         }
-        File.Move(temp, FilePath, overwrite: true);
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // A half-written temp file would only take space from the next attempt.
+            try { File.Delete(temp); } catch (Exception cleanup) when (cleanup is IOException or UnauthorizedAccessException) { }
+            throw;
+        }
     }
 }

@@ -21,9 +21,9 @@ public sealed class FieldPublisher : IFieldOutcomeSink
     private readonly SlideMap _map = new();
     private readonly SlideMapStore? _mapStore;
     private string? _mapSession;
-    private bool _mapStoreFailing; // said once per episode, not per field
 
-    /// <param name="mapStore">Where the session's slide map is kept (state directory); null = not kept.</param>
+    /// <param name="mapStore">Where the session's slide map is kept (state directory, whose failed writes go to the
+    /// publisher's storage monitor); null = not kept.</param>
     public FieldPublisher(MqttPublisher publisher, MqttOptions options, ModelInfo model, string executionProvider, ILogger<FieldPublisher>? logger = null,
         SlideMapStore? mapStore = null)
     {
@@ -111,20 +111,20 @@ public sealed class FieldPublisher : IFieldOutcomeSink
         }
     }
 
+    private const string SlideMapFile = "the slide map file";
+
     private void Keep(string sessionId, byte[] map)
     {
         if (_mapStore is null) return;
         try
         {
             _mapStore.Save(sessionId, map);
-            if (_mapStoreFailing) _logger.LogInformation("Slide map is kept in {Path} again", _mapStore.PathFor(sessionId));
-            _mapStoreFailing = false;
+            _publisher.Outbox.Storage.Succeeded(SlideMapFile);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            // The live map on MQTT goes on; only the copy kept with the session is behind.
-            if (!_mapStoreFailing) _logger.LogWarning("Slide map not kept with the session ({Path}): {Error}; trying again after each field", _mapStore.PathFor(sessionId), ex.Message);
-            _mapStoreFailing = true;
+            // The live map on MQTT goes on; only the copy kept with the session is behind. Logged once per episode.
+            _publisher.Outbox.Storage.Failed(SlideMapFile, ex, $"the live map goes on, the copy kept with the session ({_mapStore.PathFor(sessionId)}) is behind; tried again after each field");
         }
     }
 }

@@ -60,6 +60,9 @@ public sealed class MqttOptions
     /// <summary>Outbox bound: payload bytes waiting for the broker.</summary>
     public long OutboxMaxBytes { get; set; } = 256L * 1024 * 1024;
 
+    /// <summary>Bound of the in-memory queue that holds messages while the state disk refuses writes (full, failing).</summary>
+    public long OutboxMemoryMaxBytes { get; set; } = 32L * 1024 * 1024;
+
     /// <summary>Outbox file name inside the service's state directory.</summary>
     public string OutboxFileName { get; set; } = "mqtt-outbox.db";
 
@@ -98,6 +101,7 @@ public sealed class MqttOptions
         if (MaxImageBytes < 16 * 1024) errors.Add("Mqtt:MaxImageBytes must be at least 16384.");
         if (OutboxMaxMessages < 10) errors.Add("Mqtt:OutboxMaxMessages must be at least 10.");
         if (OutboxMaxBytes < 2L * MaxImageBytes) errors.Add("Mqtt:OutboxMaxBytes must hold at least two images (2 x MaxImageBytes).");
+        if (OutboxMemoryMaxBytes < 2L * MaxImageBytes) errors.Add("Mqtt:OutboxMemoryMaxBytes must hold at least two images (2 x MaxImageBytes).");
         if (string.IsNullOrWhiteSpace(OutboxFileName) || OutboxFileName.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0)
             errors.Add("Mqtt:OutboxFileName must be a plain file name.");
         if (StatsInterval < TimeSpan.FromSeconds(1)) errors.Add("Mqtt:StatsInterval must be at least 1 s.");

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Threading.Channels;
 using EdgeCounter.Counting;
+using EdgeCounter.Storage;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using MQTTnet;
@@ -63,14 +64,17 @@ public sealed class MqttPublisher : IAsyncDisposable
     }
 
     /// <summary>A publisher with its own outbox file (options.OutboxFileName) in the state directory.</summary>
-    public static MqttPublisher Create(MqttOptions options, string stateDirectory, ILoggerFactory? loggerFactory = null, TimeProvider? clock = null)
+    /// <param name="storage">The state directory's monitor; default: one with the default reserve.</param>
+    public static MqttPublisher Create(MqttOptions options, string stateDirectory, ILoggerFactory? loggerFactory = null, TimeProvider? clock = null,
+        StorageMonitor? storage = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.ThrowIfInvalid();
         ArgumentException.ThrowIfNullOrWhiteSpace(stateDirectory);
         loggerFactory ??= NullLoggerFactory.Instance;
+        storage ??= new StorageMonitor(stateDirectory, logger: loggerFactory.CreateLogger<StorageMonitor>(), clock: clock);
         var outbox = new Outbox(Path.Combine(stateDirectory, options.OutboxFileName), options.OutboxMaxMessages, options.OutboxMaxBytes,
-            loggerFactory.CreateLogger<Outbox>());
+            loggerFactory.CreateLogger<Outbox>(), storage, options.OutboxMemoryMaxBytes, clock);
         return new MqttPublisher(options, outbox, ownsOutbox: true, clock, loggerFactory.CreateLogger<MqttPublisher>());
     }
 
@@ -214,7 +218,8 @@ public sealed class MqttPublisher : IAsyncDisposable
 
     public PublisherStats GetStats() => new(
         State, Interlocked.Read(ref _reconnects), _outbox.Count, _outbox.Bytes, _outbox.DroppedImages, _outbox.DroppedResults,
-        Interlocked.Read(ref _published));
+        Interlocked.Read(ref _published),
+        new StoragePayload(_outbox.Storage.State, _outbox.Storage.BytesFree, _outbox.Storage.ReserveBytes, _outbox.PendingInMemory, _outbox.DroppedFromMemory));
 
     /// <summary>Waits until the outbox is empty; false on timeout.</summary>
     public async Task<bool> WaitForDrainAsync(TimeSpan timeout, CancellationToken cancellationToken = default)
@@ -322,6 +327,8 @@ public sealed class MqttPublisher : IAsyncDisposable
         {
             try { await _wakePump.WaitAsync(TimeSpan.FromMilliseconds(500), cancellationToken).ConfigureAwait(false); }
             catch (OperationCanceledException) { break; }
+            // What waits in memory (the disk refused it) goes to disk once it takes writes, fields coming or not.
+            _outbox.PersistPending();
 
             while (IsConnected && !cancellationToken.IsCancellationRequested)
             {

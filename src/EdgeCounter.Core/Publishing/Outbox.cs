@@ -1,6 +1,7 @@
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using EdgeCounter.Storage;
 
 namespace EdgeCounter.Publishing;
 
@@ -23,50 +24,231 @@ public sealed record OutboxEntry(long Sequence, OutboxMessage Message);
 
 /// <summary>Durable local queue of messages (SQLite in the state directory). A message stays until the broker
 /// acknowledged it; bounded by count and bytes; when full, the oldest images are dropped before any result,
-/// and every drop is counted and logged. Thread-safe.</summary>
+/// and every drop is counted and logged.
+/// <para>Storage faults never reach the caller: while the disk refuses writes (full, I/O errors) or free space is
+/// below the reserve (images only), messages wait in a bounded in-memory queue, are still handed to the sender, and
+/// are written to disk once it takes writes again (retried at most once a second, at the next enqueue or
+/// <see cref="PersistPending"/>). One sequence numbers both, so the send order holds across disk and memory and a
+/// message keeps its number when it moves to disk. What only memory holds is lost if the process dies.</para>
+/// Thread-safe.</summary>
 public sealed class Outbox : IDisposable
 {
+    public const long DefaultMemoryMaxBytes = 32L * 1024 * 1024;
+    private const string Writer = "the MQTT outbox";
+    private const int PersistBatch = 64;
+    private static readonly TimeSpan RetryInterval = TimeSpan.FromSeconds(1);
+
     private readonly object _gate = new();
-    private readonly SqliteConnection _connection;
+    private readonly string _path;
     private readonly ILogger _logger;
-    private int _count;
-    private long _bytes;
+    private readonly TimeProvider _clock;
+    private SqliteConnection? _connection; // null while the database cannot be opened (e.g. the disk was full at start)
+    private int _diskCount;
+    private long _diskBytes;
+    private readonly SortedDictionary<long, OutboxMessage> _inMemory = new();
+    private long _memoryBytes;
+    // Acknowledged by the broker but the disk refused the DELETE: hidden from Peek and the totals, deleted at the next write.
+    private readonly Dictionary<long, long> _sentNotDeleted = new();
+    private long _lastSequence;
+    private bool _writesFailing;
+    private bool _disposed;
+    private long _lastAttempt;
     private long _droppedImages;
     private long _droppedResults;
+    private long _droppedFromMemory;
 
-    public Outbox(string path, int maxMessages, long maxBytes, ILogger<Outbox>? logger = null)
+    /// <param name="storage">The state directory's monitor (free space, reserve, episodes); default: one for this file's directory.</param>
+    /// <param name="memoryMaxBytes">Bound of the in-memory queue used while the disk refuses writes (messages: <paramref name="maxMessages"/>).</param>
+    public Outbox(string path, int maxMessages, long maxBytes, ILogger<Outbox>? logger = null, StorageMonitor? storage = null,
+        long memoryMaxBytes = DefaultMemoryMaxBytes, TimeProvider? clock = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
         ArgumentOutOfRangeException.ThrowIfLessThan(maxMessages, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(maxBytes, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(memoryMaxBytes, 1);
         MaxMessages = maxMessages;
         MaxBytes = maxBytes;
+        MemoryMaxBytes = memoryMaxBytes;
+        _path = path;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
-        var directory = Path.GetDirectoryName(Path.GetFullPath(path));
-        if (directory is not null) Directory.CreateDirectory(directory);
-
-        try
+        _clock = clock ?? TimeProvider.System;
+        Storage = storage ?? new StorageMonitor(Path.GetDirectoryName(Path.GetFullPath(path)) ?? ".");
+        _lastAttempt = _clock.GetTimestamp();
+        lock (_gate)
         {
-            _connection = Open(path);
+            _connection = OpenOrKeepInMemory();
+            if (_diskCount > 0) _logger.LogInformation("Outbox {Path} holds {Count} messages ({Bytes} bytes) from before", path, _diskCount, _diskBytes);
         }
-        catch (SqliteException e) when (e.SqliteErrorCode is NotADatabase or Corrupt)
-        {
-            // Like a corrupt session file: keep the bad file aside for whoever investigates, start an empty outbox.
-            var aside = Quarantine(path);
-            _logger.LogError("Outbox {Path} is unreadable ({Error}); moved to {Aside}. Messages it held that the broker had not acknowledged are lost; " +
-                "a new outbox is started", path, e.Message, aside);
-            _connection = Open(path);
-        }
-        if (_count > 0) _logger.LogInformation("Outbox {Path} holds {Count} messages ({Bytes} bytes) from before", path, _count, _bytes);
     }
 
     private const int Corrupt = 11, NotADatabase = 26; // SQLITE_CORRUPT, SQLITE_NOTADB
 
-    /// <summary>Opens (or creates) the database, checks its integrity and reads its totals; throws SqliteException
-    /// (SQLITE_CORRUPT) when the check fails.</summary>
-    private SqliteConnection Open(string path)
+    public int MaxMessages { get; }
+    public long MaxBytes { get; }
+    public long MemoryMaxBytes { get; }
+
+    /// <summary>The state directory's monitor this outbox reports to.</summary>
+    public StorageMonitor Storage { get; }
+
+    /// <summary>Messages waiting for the broker, on disk and in memory.</summary>
+    public int Count { get { lock (_gate) return _diskCount - _sentNotDeleted.Count + _inMemory.Count; } }
+    public long Bytes { get { lock (_gate) return _diskBytes - _sentNotDeleted.Values.Sum() + _memoryBytes; } }
+
+    /// <summary>Messages held only in memory because the disk refused them (or, below the reserve, images).</summary>
+    public int PendingInMemory { get { lock (_gate) return _inMemory.Count; } }
+
+    public long DroppedImages => Interlocked.Read(ref _droppedImages);
+    public long DroppedResults => Interlocked.Read(ref _droppedResults);
+
+    /// <summary>Of the drops, those from the in-memory queue: lost because the disk did not take them.</summary>
+    public long DroppedFromMemory => Interlocked.Read(ref _droppedFromMemory);
+
+    /// <summary>Stores a message (replacing any with the same coalesce key) and makes room if the bounds are passed;
+    /// in memory when the disk refuses it. Returns its sequence number.</summary>
+    public long Enqueue(OutboxMessage message)
     {
-        var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
+        ArgumentNullException.ThrowIfNull(message);
+        if (message.Payload.LongLength > MaxBytes || message.Payload.LongLength > MemoryMaxBytes)
+            throw new ArgumentException($"A {message.Payload.LongLength}-byte message can never fit an outbox of {Math.Min(MaxBytes, MemoryMaxBytes)} bytes.", nameof(message));
+        lock (_gate)
+        {
+            var sequence = ++_lastSequence;
+            var belowReserve = Storage.BelowReserve;
+            if (message.Kind == OutboxKind.Image && belowReserve)
+            {
+                // Shed images first: the space left is for results. The image still goes out live from memory.
+                if (message.CoalesceKey is not null && _connection is not null && !_writesFailing)
+                    TryWrite((transaction, changes) => DeleteCoalesced(message.CoalesceKey, transaction, changes));
+                KeepInMemory(sequence, message);
+            }
+            else if (!(PersistPendingLocked(belowReserve) && TryWrite((transaction, changes) => Insert(sequence, message, transaction, changes))))
+            {
+                KeepInMemory(sequence, message);
+            }
+            return sequence;
+        }
+    }
+
+    /// <summary>Writes what waits in memory to disk, when the disk may take it (a failing disk is retried at most
+    /// once a second). Returns true when nothing that may go to disk is left in memory.</summary>
+    public bool PersistPending()
+    {
+        lock (_gate) return PersistPendingLocked(Storage.BelowReserve);
+    }
+
+    /// <summary>The oldest messages, in send order (disk and memory together).</summary>
+    public IReadOnlyList<OutboxEntry> Peek(int max)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(max, 1);
+        lock (_gate)
+        {
+            var onDisk = new List<OutboxEntry>();
+            if (_connection is not null && _diskCount > _sentNotDeleted.Count)
+            {
+                try
+                {
+                    using var command = Command("SELECT seq, topic, payload, retain, qos, kind, coalesce_key FROM outbox ORDER BY seq LIMIT $max;");
+                    command.Parameters.AddWithValue("$max", max + _sentNotDeleted.Count);
+                    using var reader = command.ExecuteReader();
+                    while (reader.Read())
+                    {
+                        var sequence = reader.GetInt64(0);
+                        if (_sentNotDeleted.ContainsKey(sequence)) continue;
+                        onDisk.Add(new OutboxEntry(sequence, new OutboxMessage(
+                            reader.GetString(1), (byte[])reader[2], reader.GetInt32(3) != 0, (OutboxKind)reader.GetInt32(5),
+                            reader.IsDBNull(6) ? null : reader.GetString(6), reader.GetInt32(4))));
+                    }
+                }
+                catch (SqliteException e)
+                {
+                    // An unreadable disk: what memory holds still goes out live, ahead of the disk's older messages
+                    // (live results over order), which follow once it reads again.
+                    Storage.Failed(Writer, e, "messages wait in memory (bounded) and are still sent live");
+                }
+            }
+            return onDisk.Concat(_inMemory.Take(max).Select(m => new OutboxEntry(m.Key, m.Value)))
+                .OrderBy(e => e.Sequence).Take(max).ToList();
+        }
+    }
+
+    /// <summary>Removes an acknowledged message (no-op if a newer coalesced message already replaced it).</summary>
+    public void Remove(long sequence)
+    {
+        lock (_gate)
+        {
+            if (_inMemory.Remove(sequence, out var kept))
+            {
+                _memoryBytes -= kept.Payload.LongLength;
+                return;
+            }
+            if (_connection is null) return;
+            if (RetryWaiting() || !TryWrite((transaction, changes) => DeleteSequence(sequence, transaction, changes)))
+                HideUntilDeleted(sequence);
+        }
+    }
+
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            if (_disposed) return;
+            _disposed = true;
+            PersistPendingLocked(Storage.BelowReserve, force: true);
+            if (_inMemory.Count > 0)
+                _logger.LogWarning("Outbox closes with {Count} unsent messages ({Bytes} bytes) that only memory held (not written to disk): they are lost",
+                    _inMemory.Count, _memoryBytes);
+            _connection?.Dispose();
+            _connection = null;
+        }
+    }
+
+    /// <summary>Tests: caps the database at its current size (or lifts the cap), so SQLite itself answers
+    /// SQLITE_FULL to anything that needs a new page: a full disk without one.</summary>
+    internal void CapDatabaseAtCurrentSize(bool cap)
+    {
+        lock (_gate)
+        {
+            // SQLite never lowers the cap below the database's size: 1 means "as it is now".
+            using var command = Command($"PRAGMA max_page_count = {(cap ? 1 : 1_073_741_823)};");
+            command.ExecuteNonQuery();
+        }
+    }
+
+    private bool RetryWaiting() => _writesFailing && _clock.GetElapsedTime(_lastAttempt) < RetryInterval;
+
+    /// <summary>Opens the database (moving an unreadable one aside); null when the disk refuses, and the outbox works from memory.</summary>
+    private SqliteConnection? OpenOrKeepInMemory()
+    {
+        try
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(_path))!);
+            try
+            {
+                return Open();
+            }
+            catch (SqliteException e) when (e.SqliteErrorCode is NotADatabase or Corrupt)
+            {
+                // Like a corrupt session file: keep the bad file aside for whoever investigates, start an empty outbox.
+                var aside = Quarantine(_path);
+                _logger.LogError("Outbox {Path} is unreadable ({Error}); moved to {Aside}. Messages it held that the broker had not acknowledged are lost; " +
+                    "a new outbox is started", _path, e.Message, aside);
+                return Open();
+            }
+        }
+        catch (Exception e) when (e is SqliteException or IOException or UnauthorizedAccessException)
+        {
+            _writesFailing = true;
+            _lastAttempt = _clock.GetTimestamp();
+            Storage.Failed(Writer, e, "it cannot be opened; messages wait in memory (bounded) and are still sent live");
+            return null;
+        }
+    }
+
+    /// <summary>Opens (or creates) the database, checks its integrity and reads its totals and last sequence number;
+    /// throws SqliteException (SQLITE_CORRUPT) when the check fails.</summary>
+    private SqliteConnection Open()
+    {
+        var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = _path, Pooling = false }.ToString());
         try
         {
             connection.Open();
@@ -99,11 +281,25 @@ public sealed class Outbox : IDisposable
                 CREATE INDEX IF NOT EXISTS outbox_coalesce ON outbox(coalesce_key) WHERE coalesce_key IS NOT NULL;
                 """);
             using var totals = connection.CreateCommand();
-            totals.CommandText = "SELECT COUNT(*), COALESCE(SUM(length(payload)), 0) FROM outbox;";
+            totals.CommandText = """
+                SELECT COUNT(*), COALESCE(SUM(length(payload)), 0),
+                       MAX(COALESCE(MAX(seq), 0), COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'outbox'), 0))
+                FROM outbox;
+                """;
             using var reader = totals.ExecuteReader();
             reader.Read();
-            _count = reader.GetInt32(0);
-            _bytes = reader.GetInt64(1);
+            _diskCount = reader.GetInt32(0);
+            _diskBytes = reader.GetInt64(1);
+            var lastOnDisk = reader.GetInt64(2);
+            // Opened late (the disk refused at start): what memory holds is newer than anything on disk, so it is
+            // numbered after it. A message being sent meanwhile may then be sent twice (at least once, as documented).
+            if (_inMemory.Count > 0 && _inMemory.Keys.First() <= lastOnDisk)
+            {
+                var renumbered = _inMemory.Values.ToList();
+                _inMemory.Clear();
+                foreach (var message in renumbered) _inMemory[++lastOnDisk] = message;
+            }
+            _lastSequence = Math.Max(_lastSequence, lastOnDisk);
             return connection;
         }
         catch
@@ -122,100 +318,171 @@ public sealed class Outbox : IDisposable
         return aside;
     }
 
-    public int MaxMessages { get; }
-    public long MaxBytes { get; }
-
-    public int Count { get { lock (_gate) return _count; } }
-    public long Bytes { get { lock (_gate) return _bytes; } }
-    public long DroppedImages => Interlocked.Read(ref _droppedImages);
-    public long DroppedResults => Interlocked.Read(ref _droppedResults);
-
-    /// <summary>Stores a message (replacing any with the same coalesce key) and makes room if the bounds are passed.</summary>
-    public long Enqueue(OutboxMessage message)
+    /// <summary>Writes memory's messages (not images while below the reserve) and pending deletes to disk, oldest
+    /// first, in batches; stops at the first refusal. A failing disk is tried at most once a second unless forced.</summary>
+    private bool PersistPendingLocked(bool belowReserve, bool force = false)
     {
-        ArgumentNullException.ThrowIfNull(message);
-        if (message.Payload.LongLength > MaxBytes)
-            throw new ArgumentException($"A {message.Payload.LongLength}-byte message can never fit an outbox of {MaxBytes} bytes.", nameof(message));
-        lock (_gate)
+        bool Persistable(OutboxMessage m) => !(belowReserve && m.Kind == OutboxKind.Image);
+        if (_connection is null || _writesFailing)
         {
-            using var transaction = _connection.BeginTransaction();
-            if (message.CoalesceKey is not null)
-            {
-                using var find = Command("SELECT COUNT(*), COALESCE(SUM(length(payload)), 0) FROM outbox WHERE coalesce_key = $key;", transaction);
-                find.Parameters.AddWithValue("$key", message.CoalesceKey);
-                using (var reader = find.ExecuteReader())
+            if (!force && RetryWaiting()) return false;
+            _lastAttempt = _clock.GetTimestamp();
+            if (_connection is null && (_connection = OpenOrKeepInMemory()) is null) return false;
+        }
+        while (true)
+        {
+            var batch = _inMemory.Where(m => Persistable(m.Value)).Take(PersistBatch).ToList();
+            if (batch.Count == 0) return _sentNotDeleted.Count == 0 || TryWrite((_, _) => { }); // the deletes still waiting
+            if (!TryWrite((transaction, changes) =>
                 {
-                    reader.Read();
-                    _count -= reader.GetInt32(0);
-                    _bytes -= reader.GetInt64(1);
-                }
-                using var delete = Command("DELETE FROM outbox WHERE coalesce_key = $key;", transaction);
-                delete.Parameters.AddWithValue("$key", message.CoalesceKey);
-                delete.ExecuteNonQuery();
-            }
-
-            using var insert = Command("""
-                INSERT INTO outbox (topic, payload, retain, qos, kind, coalesce_key)
-                VALUES ($topic, $payload, $retain, $qos, $kind, $key) RETURNING seq;
-                """, transaction);
-            insert.Parameters.AddWithValue("$topic", message.Topic);
-            insert.Parameters.AddWithValue("$payload", message.Payload);
-            insert.Parameters.AddWithValue("$retain", message.Retain ? 1 : 0);
-            insert.Parameters.AddWithValue("$qos", message.QoS);
-            insert.Parameters.AddWithValue("$kind", (int)message.Kind);
-            insert.Parameters.AddWithValue("$key", (object?)message.CoalesceKey ?? DBNull.Value);
-            var sequence = (long)insert.ExecuteScalar()!;
-            _count++;
-            _bytes += message.Payload.LongLength;
-
-            MakeRoom(sequence, transaction);
-            transaction.Commit();
-            return sequence;
+                    foreach (var (sequence, message) in batch) Insert(sequence, message, transaction, changes);
+                }))
+                return false;
         }
     }
 
-    /// <summary>The oldest messages, in send order.</summary>
-    public IReadOnlyList<OutboxEntry> Peek(int max)
+    /// <summary>Runs one transaction: first the deletes the disk refused earlier, then <paramref name="work"/>. The
+    /// totals, the in-memory queue and the drop counters change only once it committed. False (and reported to the
+    /// monitor) when the disk refused.</summary>
+    private bool TryWrite(Action<SqliteTransaction, DiskChanges> work)
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(max, 1);
-        lock (_gate)
+        if (_connection is null) return false;
+        var changes = new DiskChanges(_diskCount, _diskBytes);
+        try
         {
-            using var command = Command("SELECT seq, topic, payload, retain, qos, kind, coalesce_key FROM outbox ORDER BY seq LIMIT $max;");
-            command.Parameters.AddWithValue("$max", max);
-            using var reader = command.ExecuteReader();
-            var entries = new List<OutboxEntry>();
-            while (reader.Read())
-                entries.Add(new OutboxEntry(reader.GetInt64(0), new OutboxMessage(
-                    reader.GetString(1), (byte[])reader[2], reader.GetInt32(3) != 0, (OutboxKind)reader.GetInt32(5),
-                    reader.IsDBNull(6) ? null : reader.GetString(6), reader.GetInt32(4))));
-            return entries;
-        }
-    }
-
-    /// <summary>Removes an acknowledged message (no-op if a newer coalesced message already replaced it).</summary>
-    public void Remove(long sequence)
-    {
-        lock (_gate)
-        {
-            using var command = Command("DELETE FROM outbox WHERE seq = $seq RETURNING length(payload);");
-            command.Parameters.AddWithValue("$seq", sequence);
-            var length = command.ExecuteScalar();
-            if (length is long bytes)
+            using (var transaction = _connection.BeginTransaction())
             {
-                _count--;
-                _bytes -= bytes;
+                foreach (var sequence in _sentNotDeleted.Keys) DeleteSequence(sequence, transaction, changes);
+                work(transaction, changes);
+                transaction.Commit();
             }
+        }
+        catch (SqliteException e)
+        {
+            _writesFailing = true;
+            _lastAttempt = _clock.GetTimestamp();
+            Storage.Failed(Writer, e, "messages wait in memory (bounded) and are still sent live");
+            ShrinkWriteAheadLog();
+            return false;
+        }
+        if (Storage.BelowReserve) ShrinkWriteAheadLog();
+        _diskCount = changes.Count;
+        _diskBytes = changes.Bytes;
+        _sentNotDeleted.Clear();
+        foreach (var sequence in changes.Persisted)
+            if (_inMemory.Remove(sequence, out var moved)) _memoryBytes -= moved.Payload.LongLength;
+        foreach (var drop in changes.Dropped) CountDrop(drop.Kind, drop.Sequence, fromMemory: false);
+        _writesFailing = false;
+        Storage.Succeeded(Writer);
+        return true;
+    }
+
+    /// <summary>SQLite checkpoints its write-ahead log only once it holds 1000 pages (4 MB): more than a small disk
+    /// has. Low on space, or refused, the log is folded into the database and truncated, giving its space back.</summary>
+    private void ShrinkWriteAheadLog()
+    {
+        try
+        {
+            using var checkpoint = Command("PRAGMA wal_checkpoint(TRUNCATE);");
+            checkpoint.ExecuteNonQuery();
+        }
+        catch (SqliteException e)
+        {
+            _logger.LogDebug("Outbox write-ahead log checkpoint failed: {Error}", e.Message);
         }
     }
 
-    public void Dispose()
+    private void Insert(long sequence, OutboxMessage message, SqliteTransaction transaction, DiskChanges changes)
     {
-        lock (_gate) _connection.Dispose();
+        if (message.CoalesceKey is not null) DeleteCoalesced(message.CoalesceKey, transaction, changes);
+        using var insert = Command("""
+            INSERT INTO outbox (seq, topic, payload, retain, qos, kind, coalesce_key)
+            VALUES ($seq, $topic, $payload, $retain, $qos, $kind, $key);
+            """, transaction);
+        insert.Parameters.AddWithValue("$seq", sequence);
+        insert.Parameters.AddWithValue("$topic", message.Topic);
+        insert.Parameters.AddWithValue("$payload", message.Payload);
+        insert.Parameters.AddWithValue("$retain", message.Retain ? 1 : 0);
+        insert.Parameters.AddWithValue("$qos", message.QoS);
+        insert.Parameters.AddWithValue("$kind", (int)message.Kind);
+        insert.Parameters.AddWithValue("$key", (object?)message.CoalesceKey ?? DBNull.Value);
+        insert.ExecuteNonQuery();
+        changes.Count++;
+        changes.Bytes += message.Payload.LongLength;
+        changes.Persisted.Add(sequence);
+        if (message.CoalesceKey is not null) ReplaceInMemory(message.CoalesceKey, keep: sequence, changes);
+        MakeRoom(sequence, transaction, changes);
     }
 
-    private void MakeRoom(long keep, SqliteTransaction transaction)
+    /// <summary>Older messages with this key on disk go (replaced by a newer one).</summary>
+    private void DeleteCoalesced(string key, SqliteTransaction transaction, DiskChanges changes)
     {
-        while (_count > MaxMessages || _bytes > MaxBytes)
+        using var delete = Command("DELETE FROM outbox WHERE coalesce_key = $key RETURNING length(payload);", transaction);
+        delete.Parameters.AddWithValue("$key", key);
+        using var reader = delete.ExecuteReader();
+        while (reader.Read())
+        {
+            changes.Count--;
+            changes.Bytes -= reader.GetInt64(0);
+        }
+    }
+
+    /// <summary>Older messages with this key in memory are replaced too (once the transaction commits).</summary>
+    private void ReplaceInMemory(string key, long keep, DiskChanges changes) =>
+        changes.Persisted.AddRange(_inMemory.Where(m => m.Key < keep && m.Value.CoalesceKey == key).Select(m => m.Key));
+
+    private void DeleteSequence(long sequence, SqliteTransaction transaction, DiskChanges changes)
+    {
+        using var delete = Command("DELETE FROM outbox WHERE seq = $seq RETURNING length(payload);", transaction);
+        delete.Parameters.AddWithValue("$seq", sequence);
+        if (delete.ExecuteScalar() is long bytes)
+        {
+            changes.Count--;
+            changes.Bytes -= bytes;
+        }
+    }
+
+    /// <summary>The broker has it but the disk refused the delete: not sent again, deleted at the next write.</summary>
+    private void HideUntilDeleted(long sequence)
+    {
+        long? bytes = null;
+        try
+        {
+            using var find = Command("SELECT length(payload) FROM outbox WHERE seq = $seq;");
+            find.Parameters.AddWithValue("$seq", sequence);
+            bytes = find.ExecuteScalar() as long?;
+        }
+        catch (SqliteException)
+        {
+            bytes = 0; // unreadable too: hide it anyway rather than send it twice; the byte total is off until it is deleted
+        }
+        if (bytes is { } length) _sentNotDeleted[sequence] = length;
+    }
+
+    private void KeepInMemory(long sequence, OutboxMessage message)
+    {
+        if (message.CoalesceKey is not null)
+            foreach (var replaced in _inMemory.Where(m => m.Value.CoalesceKey == message.CoalesceKey).Select(m => m.Key).ToList())
+            {
+                _memoryBytes -= _inMemory[replaced].Payload.LongLength;
+                _inMemory.Remove(replaced);
+            }
+        _inMemory[sequence] = message;
+        _memoryBytes += message.Payload.LongLength;
+        while (_inMemory.Count > MaxMessages || _memoryBytes > MemoryMaxBytes)
+        {
+            // Like the disk's bound: the oldest image first, then the oldest result; never the message just kept.
+            var victim = _inMemory.Keys.Where(k => k != sequence).OrderBy(k => _inMemory[k].Kind == OutboxKind.Image ? 0 : 1).First();
+            var dropped = _inMemory[victim];
+            _inMemory.Remove(victim);
+            _memoryBytes -= dropped.Payload.LongLength;
+            CountDrop(dropped.Kind, victim, fromMemory: true);
+        }
+    }
+
+    private void MakeRoom(long keep, SqliteTransaction transaction, DiskChanges changes)
+    {
+        while (changes.Count > MaxMessages || changes.Bytes > MaxBytes)
         {
             // Oldest image first; then the oldest result. The message just stored is never the victim.
             using var pick = Command("""
@@ -230,26 +497,43 @@ public sealed class Outbox : IDisposable
             using var delete = Command("DELETE FROM outbox WHERE seq = $seq;", transaction);
             delete.Parameters.AddWithValue("$seq", seq);
             delete.ExecuteNonQuery();
-            _count--;
-            _bytes -= length;
-            if (kind == OutboxKind.Image)
-            {
-                var total = Interlocked.Increment(ref _droppedImages);
-                _logger.LogWarning("Outbox full ({Count} messages, {Bytes} bytes): dropped an unsent image ({Total} images dropped so far)", _count, _bytes, total);
-            }
-            else
-            {
-                var total = Interlocked.Increment(ref _droppedResults);
-                _logger.LogWarning("Outbox full ({Count} messages, {Bytes} bytes): dropped unsent result #{Sequence} ({Total} results lost so far)", _count, _bytes, seq, total);
-            }
+            changes.Count--;
+            changes.Bytes -= length;
+            changes.Dropped.Add((seq, kind));
+        }
+    }
+
+    private void CountDrop(OutboxKind kind, long sequence, bool fromMemory)
+    {
+        var where = fromMemory ? $"memory queue full ({_inMemory.Count} messages, {_memoryBytes} bytes, the disk refusing writes)"
+            : $"outbox full ({_diskCount} messages, {_diskBytes} bytes)";
+        if (fromMemory) Interlocked.Increment(ref _droppedFromMemory);
+        if (kind == OutboxKind.Image)
+        {
+            var total = Interlocked.Increment(ref _droppedImages);
+            _logger.LogWarning("Outbox: {Where}: dropped an unsent image ({Total} images dropped so far)", where, total);
+        }
+        else
+        {
+            var total = Interlocked.Increment(ref _droppedResults);
+            _logger.LogWarning("Outbox: {Where}: dropped unsent result #{Sequence} ({Total} results lost so far)", where, sequence, total);
         }
     }
 
     private SqliteCommand Command(string sql, SqliteTransaction? transaction = null)
     {
-        var command = _connection.CreateCommand();
+        var command = _connection!.CreateCommand();
         command.CommandText = sql;
         command.Transaction = transaction;
         return command;
+    }
+
+    /// <summary>What a transaction changes, applied only once it committed.</summary>
+    private sealed class DiskChanges(int count, long bytes)
+    {
+        public int Count = count;
+        public long Bytes = bytes;
+        public readonly List<long> Persisted = []; // memory entries now on disk (or replaced by a newer one there)
+        public readonly List<(long Sequence, OutboxKind Kind)> Dropped = [];
     }
 }

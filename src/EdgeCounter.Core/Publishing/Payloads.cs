@@ -1,4 +1,5 @@
 using EdgeCounter.Detection;
+using EdgeCounter.Storage;
 
 namespace EdgeCounter.Publishing;
 
@@ -112,7 +113,16 @@ public sealed record PublisherStats(
     long OutboxBytes,
     long DroppedImages,
     long DroppedResults,
-    long Published);
+    long Published,
+    StoragePayload? Storage = null);
+
+/// <summary>P/stats <c>storage</c>: how the state directory takes writes.</summary>
+/// <param name="State"><c>ok</c>, <c>low</c> (free space below the reserve: images not kept on disk), <c>full</c> (a write
+/// refused for lack of space) or <c>failing</c> (a write failed otherwise).</param>
+/// <param name="BytesFree">Free bytes on its filesystem; null when it cannot be measured.</param>
+/// <param name="PendingInMemory">Outbox messages only memory holds (the disk refused them, or images below the reserve).</param>
+/// <param name="Dropped">Messages dropped from that in-memory queue at its bound (also in droppedImages/droppedResults).</param>
+public sealed record StoragePayload(StorageState State, long? BytesFree, long ReserveBytes, int PendingInMemory, long Dropped);
 
 /// <summary>P/stats payload.</summary>
 public sealed record StatsMessage(
@@ -140,7 +150,8 @@ public sealed record StatsMessage(
     bool DetectorStuck,
     long CorruptFrames,
     PixelScalePayload? PixelScale,
-    long UnknownPositionFields = 0)
+    long UnknownPositionFields = 0,
+    StoragePayload? Storage = null)
 {
     public static StatsMessage Create(PipelineStats pipeline, PublisherStats publisher, DateTimeOffset at) => new(
         at, Math.Round(pipeline.CameraFps, 2), pipeline.ProcessedFields, pipeline.SkippedFields,
@@ -150,7 +161,7 @@ public sealed record StatsMessage(
         pipeline.Source, pipeline.SourceState, pipeline.SourceError, pipeline.DroppedFields, pipeline.Revisits,
         Math.Round(pipeline.WorkingSetMb, 1), Math.Round(pipeline.ManagedHeapMb, 1),
         Math.Round(pipeline.DetectorBusySeconds, 1), pipeline.DetectorStuck, pipeline.CorruptFrames,
-        pipeline.PixelScale is { } scale ? PixelScalePayload.From(scale) : null, pipeline.UnknownPositionFields);
+        pipeline.PixelScale is { } scale ? PixelScalePayload.From(scale) : null, pipeline.UnknownPositionFields, publisher.Storage);
 }
 
 public enum ConnectionState

@@ -33,8 +33,17 @@ public sealed class SlideMapStore
         var path = PathFor(sessionId);
         Directory.CreateDirectory(_directory);
         var temp = path + ".tmp";
-        File.WriteAllBytes(temp, jpeg);
-        File.Move(temp, path, overwrite: true);
+        try
+        {
+            File.WriteAllBytes(temp, jpeg);
+            File.Move(temp, path, overwrite: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // A half-written temp file would only take space from the outbox and the session file.
+            try { File.Delete(temp); } catch (Exception cleanup) when (cleanup is IOException or UnauthorizedAccessException) { }
+            throw;
+        }
         foreach (var other in Directory.EnumerateFiles(_directory, Prefix + "*.jpg"))
             if (!string.Equals(other, path, StringComparison.Ordinal))
                 File.Delete(other);

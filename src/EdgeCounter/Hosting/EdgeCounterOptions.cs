@@ -3,6 +3,7 @@ using EdgeCounter.Counting;
 using EdgeCounter.Detection;
 using EdgeCounter.Fields;
 using EdgeCounter.Publishing;
+using EdgeCounter.Storage;
 
 namespace EdgeCounter.Hosting;
 
@@ -16,6 +17,10 @@ public sealed class EdgeCounterOptions
 
     /// <summary>Where the open session and the MQTT outbox are kept; defaults to a per-user data folder.</summary>
     public string StateDirectory { get; set; } = "";
+
+    /// <summary>Free space the state directory's filesystem keeps for results: below it the outbox stops keeping
+    /// images on disk (they are still sent live). 0: no reserve.</summary>
+    public long StateDiskReserveBytes { get; set; } = StorageMonitor.DefaultReserveBytes;
 
     /// <summary>Print one line per counted field (for a person watching the console).</summary>
     public bool ConsoleFieldLines { get; set; } = true;
@@ -40,6 +45,7 @@ public sealed class EdgeCounterOptions
     {
         var errors = new List<string>();
         if (DeviceId.IndexOfAny(['/', '+', '#', ' ']) >= 0) errors.Add($"EdgeCounter:DeviceId must not contain '/', '+', '#' or spaces (got '{DeviceId}')");
+        if (StateDiskReserveBytes < 0) errors.Add($"EdgeCounter:StateDiskReserveBytes must be 0 or more (is {StateDiskReserveBytes})");
         if (StuckDetectionAfter <= TimeSpan.Zero) errors.Add("EdgeCounter:StuckDetectionAfter must be positive");
         errors.AddRange(Source.Validate());
         errors.AddRange(Fields.Validate());

@@ -4,6 +4,7 @@ using EdgeCounter.Detection;
 using EdgeCounter.Fields;
 using EdgeCounter.Publishing;
 using EdgeCounter.Simulation;
+using EdgeCounter.Storage;
 using Microsoft.Extensions.Options;
 
 namespace EdgeCounter.Hosting;
@@ -54,9 +55,12 @@ public static class ServiceHost
         customise?.Invoke(builder);
 
         var settings = BindAndValidate(builder.Configuration);
+        if (StateDirectoryProblem(settings.EffectiveStateDirectory) is { } stateProblem) throw new ConfigurationProblemException([stateProblem]);
         var services = builder.Services;
         services.AddSingleton(Options.Create(settings));
         services.AddSingleton(TimeProvider.System);
+        services.AddSingleton(sp => new StorageMonitor(settings.EffectiveStateDirectory, settings.StateDiskReserveBytes,
+            sp.GetRequiredService<ILogger<StorageMonitor>>(), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<PipelineMonitor>();
         services.AddSingleton(_ => new LatestFieldBuffer(capacity: 1));
         services.AddSingleton<IFrameSource>(sp => CreateSource(settings.Source, sp));
@@ -66,9 +70,11 @@ public static class ServiceHost
             var model = sp.GetRequiredService<ICellDetector>().Model;
             var catalog = CountingCatalog.FromModel(model, settings.Counting.ExtraGroups);
             var store = new SessionStore(settings.EffectiveStateDirectory, settings.Counting.StateFileName);
-            return new CountingService(catalog, settings.Counting, store, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<CountingService>>());
+            return new CountingService(catalog, settings.Counting, store, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<CountingService>>(),
+                sp.GetRequiredService<StorageMonitor>());
         });
-        services.AddSingleton(sp => MqttPublisher.Create(settings.Mqtt, settings.EffectiveStateDirectory, sp.GetRequiredService<ILoggerFactory>(), sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton(sp => MqttPublisher.Create(settings.Mqtt, settings.EffectiveStateDirectory, sp.GetRequiredService<ILoggerFactory>(),
+            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<StorageMonitor>()));
         if (settings.Mqtt.Mode == MqttMode.Embedded)
             services.AddSingleton(sp => new EmbeddedBroker(settings.Mqtt.Port, sp.GetRequiredService<ILogger<EmbeddedBroker>>()));
         services.AddSingleton(sp => new SessionCommandHandler(sp.GetRequiredService<CountingService>(), sp.GetRequiredService<MqttPublisher>(),
@@ -108,6 +114,25 @@ public static class ServiceHost
             throw new ConfigurationProblemException([$"EdgeCounter:Detector:ModelPath: {e.Message}"]);
         }
         return host;
+    }
+
+    /// <summary>Checked once at start: the state directory exists (or can be made) and takes a new file. A read-only
+    /// or forbidden directory is a start error naming it; a full disk is not (the service degrades and goes on).</summary>
+    private static string? StateDirectoryProblem(string directory)
+    {
+        var probe = Path.Combine(directory, $".write-probe-{Environment.ProcessId}");
+        try
+        {
+            Directory.CreateDirectory(directory);
+            using (File.Create(probe, 1, FileOptions.DeleteOnClose)) { }
+            return null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            if (StorageMonitor.IsOutOfSpace(e)) return null;
+            return $"EdgeCounter:StateDirectory: '{directory}' cannot be written ({e.Message}); the session and the MQTT outbox are kept there. " +
+                "Make it writable for the service's user or set EdgeCounter:StateDirectory to a writable directory";
+        }
     }
 
     /// <summary>Top-level names of the settings, to catch them given without the section: values (DeviceId, ...) and

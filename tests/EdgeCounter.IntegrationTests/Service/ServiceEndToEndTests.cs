@@ -238,6 +238,9 @@ public class ServiceEndToEndTests(ITestOutputHelper output)
             var unknownKind = Assert.Throws<ConfigurationProblemException>(() => ServiceHost.Build(Args(FreePort.Next(), state, "--EdgeCounter:Source:Kind=Webcam")));
             Assert.Contains(unknownKind.Problems, p => p.Contains("Kind") && p.Contains("Webcam"));
 
+            var reserve = Assert.Throws<ConfigurationProblemException>(() => ServiceHost.Build(Args(FreePort.Next(), state, "--EdgeCounter:StateDiskReserveBytes=-1")));
+            Assert.Contains(reserve.Problems, p => p.Contains("EdgeCounter:StateDiskReserveBytes"));
+
             var typo = Assert.Throws<ConfigurationProblemException>(() => ServiceHost.Build(Args(FreePort.Next(), state, "--EdgeCounter:Mqtt:Prot=1884")));
             Assert.Contains(typo.Problems, p => p.Contains("Prot"));
 

@@ -30,7 +30,7 @@ public class MqttOptionsTests
         var options = new MqttOptions
         {
             Port = 0, DeviceId = "a/b", Password = "p", MaxImageBytes = 10, UseTls = true,
-            ReconnectMinDelay = TimeSpan.FromSeconds(10), ReconnectMaxDelay = TimeSpan.FromSeconds(1),
+            ReconnectMinDelay = TimeSpan.FromSeconds(10), ReconnectMaxDelay = TimeSpan.FromSeconds(1), OutboxMemoryMaxBytes = 10,
         };
         var errors = string.Join("\n", options.Validate());
         Assert.Contains("Port", errors);
@@ -39,6 +39,7 @@ public class MqttOptionsTests
         Assert.Contains("MaxImageBytes", errors);
         Assert.Contains("UseTls", errors);
         Assert.Contains("ReconnectMinDelay", errors);
+        Assert.Contains("OutboxMemoryMaxBytes", errors);
         Assert.Throws<ArgumentException>(options.ThrowIfInvalid);
     }
 }

@@ -120,6 +120,20 @@ public class PayloadJsonTests
     }
 
     [Fact]
+    public void Stats_message_says_how_the_state_directory_takes_writes()
+    {
+        var stats = StatsMessage.Create(new PipelineStats(30, 7, 0, 20, "CPU", TimeSpan.FromMinutes(5)),
+            new PublisherStats(ConnectionState.Connected, 0, 3, 900, 1, 0, 7,
+                new StoragePayload(EdgeCounter.Storage.StorageState.Full, 0, 4_194_304, 3, 1)), DateTimeOffset.UnixEpoch);
+        var storage = Parse(PublishingJson.Serialize(stats)).GetProperty("storage");
+        Assert.Equal("full", storage.GetProperty("state").GetString());
+        Assert.Equal(0, storage.GetProperty("bytesFree").GetInt64());
+        Assert.Equal(4_194_304, storage.GetProperty("reserveBytes").GetInt64());
+        Assert.Equal(3, storage.GetProperty("pendingInMemory").GetInt32());
+        Assert.Equal(1, storage.GetProperty("dropped").GetInt64());
+    }
+
+    [Fact]
     public void Stats_message_reports_a_stuck_detector()
     {
         var stats = StatsMessage.Create(
