@@ -13,8 +13,10 @@ public static class OnnxSessions
         // In Auto mode, look for the CUDA runtime first: without it ONNX Runtime prints a native error to stderr on
         // every start before failing, which on a CPU kiosk is noise, not news.
         var missingCuda = preference == ExecutionProviderPreference.Auto ? CudaRuntimeProbe.FirstMissingLibrary() : null;
+        // Named by file: the detector and its subtype stage each open a session.
+        var model = Path.GetFileName(modelPath);
         if (missingCuda is not null)
-            logger.LogInformation("ONNX Runtime: CUDA runtime not installed ({Library} not found); using CPU", missingCuda);
+            logger.LogInformation("ONNX Runtime ({Model}): CUDA runtime not installed ({Library} not found); using CPU", model, missingCuda);
         else if (preference != ExecutionProviderPreference.Cpu)
         {
             SessionOptions? cudaOptions = null;
@@ -23,7 +25,7 @@ public static class OnnxSessions
                 cudaOptions = NewSessionOptions(threads, allowSpinning);
                 cudaOptions.AppendExecutionProvider_CUDA(0);
                 var session = new InferenceSession(modelPath, cudaOptions);
-                logger.LogInformation("ONNX Runtime: CUDA execution provider loaded");
+                logger.LogInformation("ONNX Runtime ({Model}): CUDA execution provider loaded", model);
                 return (session, "CUDA");
             }
             // The GPU package throws OnnxRuntimeException when the CUDA libraries are absent; the CPU-only package has
@@ -32,7 +34,7 @@ public static class OnnxSessions
             {
                 if (preference == ExecutionProviderPreference.Cuda)
                     throw new ModelLoadException($"CUDA execution provider requested but it did not load: {e.Message}", e);
-                logger.LogWarning("ONNX Runtime: CUDA execution provider unavailable ({Reason}); using CPU", FirstLine(e.Message));
+                logger.LogWarning("ONNX Runtime ({Model}): CUDA execution provider unavailable ({Reason}); using CPU", model, FirstLine(e.Message));
             }
             finally
             {
@@ -43,7 +45,7 @@ public static class OnnxSessions
         try
         {
             var session = new InferenceSession(modelPath, cpuOptions);
-            logger.LogInformation("ONNX Runtime: CPU execution provider in use");
+            logger.LogInformation("ONNX Runtime ({Model}): CPU execution provider in use", model);
             return (session, "CPU");
         }
         catch (OnnxRuntimeException e)
