@@ -53,7 +53,7 @@ public sealed class SimulatedFrameSource : IFrameSource
         var offset = TimeSpan.FromTicks(microscope.FrameInterval.Ticks * _index);
         await _pacer.WaitForAsync(offset, cancellationToken).ConfigureAwait(false);
         var image = microscope.RenderFrame(_index, out _);
-        return new Frame(image, _index++, _pacer.TimestampOf(offset));
+        return new Frame(image, _index++, _pacer.TimestampOf(offset), offset);
     }
 
     public ValueTask DisposeAsync()

@@ -19,7 +19,7 @@ public class FieldStageBenchmarks
     private StageOdometry _odometry = null!;
     private StableFieldDetector _fields = null!;
     private int _next;
-    private DateTimeOffset _time = DateTimeOffset.UnixEpoch;
+    private TimeSpan _time = TimeSpan.Zero;
 
     [GlobalSetup]
     public void Setup()
@@ -43,7 +43,7 @@ public class FieldStageBenchmarks
     {
         var score = _scorer.Score(frame);
         _odometry.Update(_scorer.Grey, _scorer.GreyWidth, _scorer.GreyHeight, frame.Cols / (double)_scorer.GreyWidth, still: score.Motion <= 2.0);
-        _time = _time.AddMilliseconds(33.3);
+        _time += TimeSpan.FromMilliseconds(33.3);
         return _fields.Next(_time, score);
     }
 

@@ -7,6 +7,7 @@ namespace EdgeCounter.Acquisition;
 public sealed class CameraFrameSource(SourceOptions options, ILogger<CameraFrameSource> logger, TimeProvider? clock = null) : IFrameSource
 {
     private readonly TimeProvider _clock = clock ?? TimeProvider.System;
+    private readonly long _startTicks = (clock ?? TimeProvider.System).GetTimestamp(); // kept across reopens: elapsed never goes back
     private VideoCapture? _capture;
     private long _index;
 
@@ -47,7 +48,7 @@ public sealed class CameraFrameSource(SourceOptions options, ILogger<CameraFrame
         }, cancellationToken).ConfigureAwait(false);
         if (image is null)
             throw new FrameSourceException($"camera '{options.Path}' returned no frame (unplugged or stream ended)");
-        return new Frame(FrameImages.ToBgr(image), _index++, _clock.GetUtcNow());
+        return new Frame(FrameImages.ToBgr(image), _index++, _clock.GetUtcNow(), _clock.GetElapsedTime(_startTicks));
     }
 
     private void Close()

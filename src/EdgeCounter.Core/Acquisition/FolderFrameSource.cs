@@ -46,7 +46,7 @@ public sealed class FolderFrameSource(SourceOptions options, ILogger<FolderFrame
         var offset = TimeSpan.FromSeconds(_index / _fps);
         await _pacer.WaitForAsync(offset, cancellationToken).ConfigureAwait(false);
         _repeatsLeft--;
-        return new Frame(_current!.Clone(), _index++, _pacer.TimestampOf(offset));
+        return new Frame(_current!.Clone(), _index++, _pacer.TimestampOf(offset), offset);
     }
 
     private bool NextImage()

@@ -49,7 +49,7 @@ public sealed class VideoFileFrameSource(SourceOptions options, ILogger<VideoFil
                 throw new FrameSourceException($"video file '{options.Path}' could not be read again from the start");
             }
         }
-        return new Frame(FrameImages.ToBgr(mat), _index++, _pacer.TimestampOf(offset));
+        return new Frame(FrameImages.ToBgr(mat), _index++, _pacer.TimestampOf(offset), offset);
     }
 
     public ValueTask DisposeAsync()

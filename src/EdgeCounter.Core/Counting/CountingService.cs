@@ -24,6 +24,7 @@ public sealed class CountingService
     private readonly ILogger _logger;
     private readonly StorageMonitor _storage;
     private CountingSession _session;
+    private string? _lastFieldResult; // saved with every write of the session it belongs to
 
     /// <summary>Restores the saved session, or opens a new running one (default target) when none was saved
     /// or the file is unreadable (the bad file is kept aside as *.corrupt).</summary>
@@ -48,6 +49,11 @@ public sealed class CountingService
 
     public CountingCatalog Catalog => _catalog;
 
+    /// <summary>The last counted field's kept message, as the session file had it at start (null: none, or a new
+    /// session). A power cut may have come after the field was counted and before its message reached the outbox:
+    /// queue it again at start (a repeat of the same message when it had).</summary>
+    public string? LastFieldResult { get; private set; }
+
     public CountsSnapshot Snapshot()
     {
         lock (_gate) return _session.Snapshot();
@@ -59,7 +65,9 @@ public sealed class CountingService
         get { lock (_gate) return (_session.SessionId, _session.State); }
     }
 
-    public FieldCountResult CountField(IReadOnlyList<Detection.Detection> detections)
+    /// <param name="resultToKeep">Given the count, the field's message to save with it in the same write (a power
+    /// cut then cannot leave a counted field unpublished); null: nothing kept.</param>
+    public FieldCountResult CountField(IReadOnlyList<Detection.Detection> detections, Func<FieldCountResult, string?>? resultToKeep = null)
     {
         ArgumentNullException.ThrowIfNull(detections);
         FieldCountResult result;
@@ -67,12 +75,13 @@ public sealed class CountingService
         {
             if (!_session.TryAddField(detections, _clock.GetUtcNow(), out var tally))
                 return new FieldCountResult(false, null, _session.Snapshot(), false);
-            Persist();
             var completed = _session.State == SessionState.Completed;
+            result = new FieldCountResult(true, tally, _session.Snapshot(), completed);
+            _lastFieldResult = resultToKeep?.Invoke(result);
+            Persist();
             if (completed)
                 _logger.LogInformation("Session {SessionId} (sample {SampleId}) completed: {WhiteCells} white cells in {Fields} fields",
                     _session.SessionId, _session.SampleId, _session.WhiteCells, _session.Fields);
-            result = new FieldCountResult(true, tally, _session.Snapshot(), completed);
         }
         Changed?.Invoke(result.Counts);
         return result;
@@ -89,10 +98,12 @@ public sealed class CountingService
             switch (command.Action)
             {
                 case SessionAction.Start:
+                    _lastFieldResult = null;
                     _session = CountingSession.Start(_catalog, NewSessionId(now), command.SampleId ?? _options.DefaultSampleId,
                         command.Target ?? _options.DefaultTarget, now);
                     break;
                 case SessionAction.Reset:
+                    _lastFieldResult = null;
                     _session = CountingSession.Start(_catalog, NewSessionId(now), _session.SampleId, _session.Target, now);
                     break;
                 case SessionAction.Stop:
@@ -118,6 +129,7 @@ public sealed class CountingService
             if (record is not null)
             {
                 var restored = CountingSession.FromRecord(_catalog, record);
+                _lastFieldResult = LastFieldResult = record.LastFieldResult;
                 _logger.LogInformation("Restored session {SessionId} (sample {SampleId}, {State}): {Fields} fields, next field id {NextFieldId}",
                     restored.SessionId, restored.SampleId, restored.State, restored.Fields, restored.NextFieldId);
                 return restored;
@@ -145,7 +157,7 @@ public sealed class CountingService
     {
         try
         {
-            _store.Save(session.ToRecord());
+            _store.Save(session.ToRecord() with { LastFieldResult = _lastFieldResult });
             _storage.Succeeded(SessionFile);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)

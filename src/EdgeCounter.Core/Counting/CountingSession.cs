@@ -171,6 +171,7 @@ public sealed class CountingSession
 }
 
 /// <summary>The persisted form of a session.</summary>
+/// <param name="LastFieldResult">The last counted field's message as published (see <see cref="IFieldResultKeeper"/>).</param>
 public sealed record SessionRecord(
     int Version,
     string SessionId,
@@ -180,7 +181,8 @@ public sealed record SessionRecord(
     long Fields,
     Dictionary<string, long> Totals,
     DateTimeOffset StartedAt,
-    DateTimeOffset? EndedAt)
+    DateTimeOffset? EndedAt,
+    string? LastFieldResult = null)
 {
     public const int CurrentVersion = 1;
 }

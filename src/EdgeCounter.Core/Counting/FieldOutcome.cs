@@ -46,3 +46,11 @@ public interface IFieldOutcomeSink
 {
     void Accept(FieldOutcome outcome);
 }
+
+/// <summary>A sink whose message for a counted field must survive a power cut with the count itself: what it returns
+/// is saved in the same atomic session write that counts the field (before any sink sees the outcome), and is handed
+/// out again at the next start (<see cref="CountingService.LastFieldResult"/>).</summary>
+public interface IFieldResultKeeper
+{
+    string ResultToKeep(FieldOutcome counted);
+}

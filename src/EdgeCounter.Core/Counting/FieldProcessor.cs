@@ -17,6 +17,7 @@ public sealed class FieldProcessor : IDisposable
     private readonly CountingService _counting;
     private readonly string _sessionCommandTopic;
     private readonly IReadOnlyList<IFieldOutcomeSink> _sinks;
+    private readonly IFieldResultKeeper? _keeper;
     private readonly ILogger _logger;
     private readonly RevisitGuard _revisits;
     private readonly SlideRegistrar _registrar = new();
@@ -34,6 +35,7 @@ public sealed class FieldProcessor : IDisposable
         ArgumentException.ThrowIfNullOrWhiteSpace(sessionCommandTopic);
         _sessionCommandTopic = sessionCommandTopic;
         _sinks = [.. sinks ?? throw new ArgumentNullException(nameof(sinks))];
+        _keeper = _sinks.OfType<IFieldResultKeeper>().SingleOrDefault();
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         _revisits = new RevisitGuard(fields.RevisitMemory, fields.RevisitSimilarity);
     }
@@ -106,15 +108,21 @@ public sealed class FieldProcessor : IDisposable
         // add to the totals.
         var plan = _cells.Mark(placement, detection.Detections, field.Image.Cols, field.Image.Rows);
         var newCells = detection.Detections.Where((_, i) => !plan.Marks[i].AlreadyCounted).ToList();
-        var count = _counting.CountField(newCells);
+        FieldOutcome? counted = null;
+        // The outcome is made while the count is being saved, so that a sink's message is saved with it.
+        var count = _counting.CountField(newCells, result =>
+        {
+            counted = new FieldOutcome(FieldFate.Counted, field, placement)
+                { RevisitMatch = match, Detection = detection, Count = result, Marks = _cells.Commit(plan, result.Tally!.FieldId) };
+            return _keeper?.ResultToKeep(counted);
+        });
         if (!count.Accepted)
         {
             // The session was completed or stopped while the field was in detection.
             _logger.LogDebug("Field not counted: session {SessionId} is {State}", count.Counts.SessionId, count.Counts.State);
             return new FieldOutcome(FieldFate.NotCounted, field, placement) { RevisitMatch = match, Detection = detection, Count = count, Marks = plan.Marks };
         }
-        var marks = _cells.Commit(plan, count.Tally!.FieldId);
-        return new FieldOutcome(FieldFate.Counted, field, placement) { RevisitMatch = match, Detection = detection, Count = count, Marks = marks };
+        return counted!;
     }
 
     public void Dispose()

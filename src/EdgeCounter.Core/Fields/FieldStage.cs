@@ -10,7 +10,7 @@ namespace EdgeCounter.Fields;
 public interface IFieldStageObserver
 {
     /// <summary>A frame was scored and judged (called before a taken field is handed on).</summary>
-    void OnFrame(DateTimeOffset capturedAt, FieldDecision decision);
+    void OnFrame(TimeSpan elapsed, FieldDecision decision);
 
     /// <summary>A frame could not be scored (damaged image) and was skipped.</summary>
     void OnCorruptFrame();
@@ -44,7 +44,7 @@ public sealed class FieldStage : IDisposable
         _subscription = _frames.DecideFields(options).Subscribe(scored =>
         {
             _decision = scored.Decision;
-            _observer?.OnFrame(scored.Frame.CapturedAt, scored.Decision);
+            _observer?.OnFrame(scored.Frame.Elapsed, scored.Decision);
             if (scored.Decision != FieldDecision.Take) return;
             var f = scored.Frame;
             buffer.Offer(new StableField(f.Image.Clone(), f.Index, f.CapturedAt, scored.Score) { Odometry = _reading });

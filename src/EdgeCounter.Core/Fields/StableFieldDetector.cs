@@ -17,21 +17,22 @@ public enum FieldDecision
 
 /// <summary>
 /// Decides, frame by frame, when the slide has stopped and the field is sharp, and takes each stop once.
-/// Pure state machine over (time, motion, focus): no I/O, no clock of its own, so it is tested in virtual time.
+/// Pure state machine over (time, motion, focus): no I/O, no clock of its own, so it is tested in virtual time. Its
+/// time is elapsed time that only goes forward (never the wall clock, which NTP steps).
 /// </summary>
 public sealed class StableFieldDetector(FieldOptions options)
 {
-    private readonly Queue<(DateTimeOffset Time, double Focus)> _window = new();
-    private DateTimeOffset? _stillSince;
-    private DateTimeOffset? _previousTime;
+    private readonly Queue<(TimeSpan Time, double Focus)> _window = new();
+    private TimeSpan? _stillSince;
+    private TimeSpan? _previousTime;
     private bool _taken;
     // Recent best focus of taken fields, decaying with time so one unusually textured field does not block later ones.
     private double _referenceFocus;
-    private DateTimeOffset _referenceTime;
+    private TimeSpan _referenceTime;
     private static readonly TimeSpan ReferenceHalfLife = TimeSpan.FromMinutes(2);
     private const int MaxWindow = 1024;
 
-    public FieldDecision Next(DateTimeOffset time, FrameScore score)
+    public FieldDecision Next(TimeSpan time, FrameScore score)
     {
         var previous = _previousTime;
         _previousTime = time;
@@ -72,7 +73,7 @@ public sealed class StableFieldDetector(FieldOptions options)
         return FieldDecision.Take;
     }
 
-    private double ReferenceFocusAt(DateTimeOffset time)
+    private double ReferenceFocusAt(TimeSpan time)
     {
         if (_referenceFocus <= 0) return 0;
         var age = Math.Max(0, (time - _referenceTime).TotalSeconds);

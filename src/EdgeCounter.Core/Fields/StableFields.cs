@@ -10,7 +10,8 @@ public static class StableFieldsExtensions
 {
     /// <summary>
     /// Rx operator: decides for each (frame, score) whether it is the stable field of a stop. Frames are judged on
-    /// their own capture timestamps, so recorded or simulated streams debounce exactly as a live camera does.
+    /// their own elapsed time (the stream's clock for recorded or simulated streams, so they debounce exactly as a
+    /// live camera does; the monotonic clock for a camera, so a wall-clock step does not stretch or skip a debounce).
     /// Emits every frame with its decision; filter on <see cref="FieldDecision.Take"/> for the fields.
     /// Subscribers must not keep the Frame beyond OnNext: the producer disposes it (clone what you keep).
     /// </summary>
@@ -18,7 +19,7 @@ public static class StableFieldsExtensions
         Observable.Defer(() =>
         {
             var detector = new StableFieldDetector(options);
-            return frames.Select(f => new ScoredFrame(f.Frame, f.Score, detector.Next(f.Frame.CapturedAt, f.Score)));
+            return frames.Select(f => new ScoredFrame(f.Frame, f.Score, detector.Next(f.Frame.Elapsed, f.Score)));
         });
 
     /// <summary>Only the frames to count: one per stop, taken once the stage is still and the image sharp.</summary>

@@ -2,6 +2,7 @@ using EdgeCounter.Counting;
 using EdgeCounter.Detection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using System.Text;
 using OpenCvSharp;
 
 namespace EdgeCounter.Publishing;
@@ -9,8 +10,9 @@ namespace EdgeCounter.Publishing;
 /// <summary>Publishing as a sink of field outcomes: for each counted field it queues what the broker should get, in
 /// this order: the field result, the new totals (and the session state when this field completed the session), the
 /// slide map and the annotated image. Other fates publish nothing. Runs on the caller's thread (annotating and
-/// encoding the images included).</summary>
-public sealed class FieldPublisher : IFieldOutcomeSink
+/// encoding the images included). The field result is also kept with the session's count (<see cref="IFieldResultKeeper"/>):
+/// a power cut between the two writes does not leave a counted field unpublished, see <see cref="PublishKeptFieldResult"/>.</summary>
+public sealed class FieldPublisher : IFieldOutcomeSink, IFieldResultKeeper
 {
     private readonly MqttPublisher _publisher;
     private readonly ModelPayload _model;
@@ -21,6 +23,7 @@ public sealed class FieldPublisher : IFieldOutcomeSink
     private readonly SlideMap _map = new();
     private readonly SlideMapStore? _mapStore;
     private string? _mapSession;
+    private (FieldOutcome Outcome, byte[] Payload)? _kept; // the result kept with the count, published as it was kept
 
     /// <param name="mapStore">Where the session's slide map is kept (state directory, whose failed writes go to the
     /// publisher's storage monitor); null = not kept.</param>
@@ -38,10 +41,34 @@ public sealed class FieldPublisher : IFieldOutcomeSink
         _logger = (ILogger?)logger ?? NullLogger.Instance;
     }
 
+    public string ResultToKeep(FieldOutcome counted)
+    {
+        var payload = PublishingJson.Serialize(FieldMessageOf(counted));
+        _kept = (counted, payload);
+        return Encoding.UTF8.GetString(payload);
+    }
+
+    /// <summary>At start: the result kept with the last count, queued again. The process may have stopped after the
+    /// count was saved and before this result reached the outbox; if it had, subscribers get the same message twice.</summary>
+    public void PublishKeptFieldResult(string? keptResult)
+    {
+        if (keptResult is not null) _publisher.EnqueueField(Encoding.UTF8.GetBytes(keptResult));
+    }
+
     public void Accept(FieldOutcome outcome)
     {
         ArgumentNullException.ThrowIfNull(outcome);
         if (outcome.Fate != FieldFate.Counted) return;
+        var result = outcome.Count ?? throw new ArgumentException("a counted field has a count", nameof(outcome));
+        _publisher.EnqueueField(_kept is { } kept && ReferenceEquals(kept.Outcome, outcome) ? kept.Payload : PublishingJson.Serialize(FieldMessageOf(outcome)));
+        _kept = null;
+        _publisher.EnqueueCounts(result.Counts);
+        if (result.CompletedNow) _publisher.EnqueueSessionState(result.Counts);
+        PublishImages(outcome);
+    }
+
+    private FieldMessage FieldMessageOf(FieldOutcome outcome)
+    {
         var field = outcome.Field;
         var detection = outcome.Detection ?? throw new ArgumentException("a counted field has a detection", nameof(outcome));
         var result = outcome.Count ?? throw new ArgumentException("a counted field has a count", nameof(outcome));
@@ -51,7 +78,7 @@ public sealed class FieldPublisher : IFieldOutcomeSink
         var alreadyCounted = marks?.Count(m => m.AlreadyCounted) ?? 0;
 
         var tally = result.Tally!;
-        _publisher.EnqueueField(new FieldMessage(
+        return new FieldMessage(
             tally.SessionId, result.Counts.SampleId, tally.FieldId, field.CapturedAt,
             detections.Select((d, i) => marks is null ? DetectionPayload.From(d) with { CountedInField = tally.FieldId } : DetectionPayload.From(d, marks[i], tally.FieldId)).ToArray(),
             tally.Counts, Math.Round(field.Score.Focus, 3), Math.Round(field.Score.Motion, 3), Math.Round(detection.InferenceMs, 2),
@@ -59,10 +86,13 @@ public sealed class FieldPublisher : IFieldOutcomeSink
         {
             Position = PositionPayload.From(outcome.Placement),
             AlreadyCounted = alreadyCounted,
-        });
-        _publisher.EnqueueCounts(result.Counts);
-        if (result.CompletedNow) _publisher.EnqueueSessionState(result.Counts);
+        };
+    }
 
+    private void PublishImages(FieldOutcome outcome)
+    {
+        var (field, result, detections, marks) = (outcome.Field, outcome.Count!, outcome.Detection!.Detections, outcome.Marks);
+        var tally = result.Tally!;
         if (_options.PublishImages || _mapStore is not null)
         {
             try

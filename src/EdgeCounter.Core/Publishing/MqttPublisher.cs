@@ -175,8 +175,10 @@ public sealed class MqttPublisher : IAsyncDisposable
     }
 
     /// <summary>Queues a field result (QoS 1, not retained). Never lost while the broker is away.</summary>
-    public long EnqueueField(FieldMessage field) =>
-        Enqueue(new OutboxMessage(Topics.Field, PublishingJson.Serialize(field), Retain: false, OutboxKind.Result));
+    public long EnqueueField(FieldMessage field) => EnqueueField(PublishingJson.Serialize(field));
+
+    /// <summary>Queues a field result already serialized (as kept with the session).</summary>
+    public long EnqueueField(byte[] payload) => Enqueue(new OutboxMessage(Topics.Field, payload, Retain: false, OutboxKind.Result));
 
     /// <summary>Queues the annotated field image (retained; only the newest unsent one is kept).</summary>
     public long EnqueueFieldImage(byte[] jpeg)

@@ -13,7 +13,7 @@ public sealed class PipelineMonitor(TimeProvider clock) : IFieldStageObserver
     private readonly long _startTicks = clock.GetTimestamp();
     private long _frames, _fieldsTaken, _fieldsProcessed, _revisits, _notCounted, _corruptFrames, _unknownPosition;
     private double _fps, _inferenceMs;
-    private DateTimeOffset? _lastFrameAt;
+    private TimeSpan? _lastFrameAt; // the frames' elapsed time: a wall-clock step does not disturb the rate
     private long _heartbeatTicks = clock.GetTimestamp();
     private long _detectionStartedTicks;
 
@@ -42,15 +42,15 @@ public sealed class PipelineMonitor(TimeProvider clock) : IFieldStageObserver
     public TimeSpan Uptime => clock.GetElapsedTime(_startTicks);
     public SourceState SourceState => Capture?.State ?? SourceState.Opening;
 
-    public void OnFrame(DateTimeOffset capturedAt, FieldDecision decision)
+    public void OnFrame(TimeSpan elapsed, FieldDecision decision)
     {
         Interlocked.Increment(ref _frames);
-        if (_lastFrameAt is { } last && capturedAt > last)
+        if (_lastFrameAt is { } last && elapsed > last)
         {
-            var instant = 1.0 / (capturedAt - last).TotalSeconds;
+            var instant = 1.0 / (elapsed - last).TotalSeconds;
             Volatile.Write(ref _fps, _fps <= 0 ? instant : 0.9 * _fps + 0.1 * instant);
         }
-        _lastFrameAt = capturedAt;
+        _lastFrameAt = elapsed;
         if (decision == FieldDecision.Take) Interlocked.Increment(ref _fieldsTaken);
         Beat();
     }

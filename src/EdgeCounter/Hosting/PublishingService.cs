@@ -23,6 +23,8 @@ public sealed class PublishingService(
         var mqtt = options.Value.Mqtt;
         if (broker is not null) await broker.StartAsync(cancellationToken); // logs where it listens
         await publisher.StartAsync(cancellationToken);
+        // Before the state: the last field counted before a power cut may never have reached the outbox.
+        fields.PublishKeptFieldResult(counting.LastFieldResult);
         commands.PublishCurrentState();
         fields.PublishSavedSlideMap(counting.Snapshot().SessionId);
         logger.LogInformation("Publishing to {Host}:{Port} under {Prefix}/# (watch: mosquitto_sub -h {Host} -p {Port} -t '{Prefix}/#' -v)",

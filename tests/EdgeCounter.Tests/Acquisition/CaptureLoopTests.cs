@@ -27,7 +27,7 @@ public class CaptureLoopTests
             var step = _script.Dequeue();
             return step switch
             {
-                "frame" => ValueTask.FromResult<Frame?>(new Frame(new Mat(4, 4, MatType.CV_8UC3), _index++, DateTimeOffset.UtcNow)),
+                "frame" => ValueTask.FromResult<Frame?>(new Frame(new Mat(4, 4, MatType.CV_8UC3), _index++, DateTimeOffset.UtcNow, TimeSpan.FromMilliseconds(_index * 33))),
                 "unplug" => throw new FrameSourceException("unplugged"),
                 _ => ValueTask.FromResult<Frame?>(null),
             };

@@ -25,6 +25,23 @@ public sealed class CountingServiceTests : IDisposable
     }
 
     [Fact]
+    public void The_field_result_kept_with_the_last_count_survives_restarts_and_commands_and_goes_with_a_new_session()
+    {
+        var first = NewService();
+        Assert.Null(first.LastFieldResult);
+        first.CountField(Field(("RBC", 2)), r => $"result of field {r.Tally!.FieldId}");
+        first.CountField(Field(("RBC", 1)), r => $"result of field {r.Tally!.FieldId}");
+        Assert.Equal("result of field 2", NewService().LastFieldResult);
+
+        // A command saves the session again: the kept result stays with it.
+        first.Apply(new SessionCommand(SessionAction.Stop));
+        Assert.Equal("result of field 2", NewService().LastFieldResult);
+
+        first.Apply(new SessionCommand(SessionAction.Reset));
+        Assert.Null(NewService().LastFieldResult);
+    }
+
+    [Fact]
     public void Restart_restores_exact_totals_and_continues_field_ids()
     {
         var first = NewService();

@@ -73,6 +73,41 @@ public sealed class FieldProcessorTests : IDisposable
         Assert.Equal(0, _detector.Calls);
     }
 
+    [Fact]
+    public void A_keeping_sinks_result_is_saved_in_the_same_session_write_as_the_count_before_any_sink_sees_the_field()
+    {
+        // A power cut between the session save and the outbox write must not leave a counted field unpublished.
+        var store = new SessionStore(Path.Combine(_dir, "kept"));
+        var counting = new CountingService(Catalog(), new CountingOptions { DefaultTarget = 100 }, store);
+        var keeper = new KeepingSink(store);
+        using var processor = new FieldProcessor(_detector, counting, new FieldOptions(), "edgecounter/test/session/set", [keeper]);
+        using var field = NoiseField(4);
+
+        var outcome = processor.Process(field);
+
+        Assert.Equal(FieldFate.Counted, outcome.Fate);
+        Assert.Equal([(0L, "kept"), (1L, "accepted")], keeper.Calls.Select(c => (c.FieldsOnDisk, c.Call)));
+        Assert.Same(outcome, keeper.Kept);
+        var saved = store.Load()!;
+        Assert.Equal((1L, "field 1 of " + saved.SessionId), (saved.Fields, saved.LastFieldResult));
+        Assert.Equal(saved.LastFieldResult, new CountingService(Catalog(), new CountingOptions { DefaultTarget = 100 }, store).LastFieldResult);
+    }
+
+    private sealed class KeepingSink(SessionStore store) : IFieldOutcomeSink, IFieldResultKeeper
+    {
+        public List<(string Call, long FieldsOnDisk)> Calls { get; } = [];
+        public FieldOutcome? Kept { get; private set; }
+
+        public string ResultToKeep(FieldOutcome counted)
+        {
+            Calls.Add(("kept", store.Load()!.Fields));
+            Kept = counted;
+            return $"field {counted.Count!.Tally!.FieldId} of {counted.Count.Tally.SessionId}";
+        }
+
+        public void Accept(FieldOutcome outcome) => Calls.Add(("accepted", store.Load()!.Fields));
+    }
+
     private static StableField NoiseField(int seed)
     {
         var pixels = new byte[240 * 320 * 3];

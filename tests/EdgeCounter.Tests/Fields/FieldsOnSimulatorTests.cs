@@ -27,7 +27,7 @@ public class FieldsOnSimulatorTests(ITestOutputHelper output)
             var score = scorer.Score(image);
             if (i > 0 && truth.Moving) minMovingMotion = Math.Min(minMovingMotion, score.Motion);
             if (i > 0 && !truth.Moving && truth.StopIndex >= 0) maxStillMotion = Math.Max(maxStillMotion, score.Motion);
-            var decision = detector.Next(DateTimeOffset.UnixEpoch + TimeSpan.FromSeconds(i / options.FramesPerSecond), score);
+            var decision = detector.Next(TimeSpan.FromSeconds(i / options.FramesPerSecond), score);
             if (decision != FieldDecision.Take) continue;
 
             Assert.False(truth.Moving, $"frame {i} taken while the stage moved");

@@ -11,13 +11,14 @@ public class StableFieldDetectorTests
 {
     private static readonly FieldOptions Options = new() { Debounce = TimeSpan.FromMilliseconds(300), MotionThreshold = 2, SharpFraction = 0.5, FocusSteadiness = 0.85 };
     private static readonly DateTimeOffset T0 = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
+    private static readonly TimeSpan Start = TimeSpan.FromSeconds(10);
     private const double Still = 0.5, Moving = 10;
 
     /// <summary>Feeds frames at 20 fps (exact 50 ms steps): each segment is (seconds, motion, focus).</summary>
     private static List<FieldDecision> Run(StableFieldDetector detector, params (double Seconds, double Motion, double Focus)[] segments)
     {
         var decisions = new List<FieldDecision>();
-        var t = T0;
+        var t = Start;
         var step = TimeSpan.FromMilliseconds(50);
         foreach (var (seconds, motion, focus) in segments)
         {
@@ -60,7 +61,7 @@ public class StableFieldDetectorTests
     {
         var detector = new StableFieldDetector(Options);
         var decisions = new List<FieldDecision>();
-        var t = T0;
+        var t = Start;
         for (var i = 0; i < 10; i++, t += TimeSpan.FromMilliseconds(33)) decisions.Add(detector.Next(t, new FrameScore(Moving, 50)));
         // Focus climbs from 20 to 100 over 1 s, then holds.
         for (var i = 0; i < 60; i++, t += TimeSpan.FromMilliseconds(33))
@@ -94,7 +95,7 @@ public class StableFieldDetectorTests
             var index = i;
             scheduler.ScheduleAbsolute(T0 + TimeSpan.FromSeconds(i / 30.0), () =>
             {
-                using var frame = new Frame(image.Clone(), index, scheduler.Now);
+                using var frame = new Frame(image.Clone(), index, scheduler.Now, scheduler.Now - T0);
                 frames.OnNext((frame, new FrameScore(MotionAt(index / 30.0), 100)));
             });
         }

@@ -111,7 +111,7 @@ public class FuzzTests
         using var scorer = new FrameScorer();
         using var guard = new RevisitGuard(memory: 8);
         var detector = new StableFieldDetector(new FieldOptions());
-        var t = DateTimeOffset.UnixEpoch;
+        var t = TimeSpan.Zero;
         using var good = new Mat(240, 320, MatType.CV_8UC3);
         Cv2.Randu(good, Scalar.All(0), Scalar.All(255));
         Cv2.ImEncode(".jpg", good, out var jpeg);

@@ -54,7 +54,7 @@ public static class SustainedFpsBench
             while (clock.Elapsed < duration && !cancellationToken.IsCancellationRequested)
             {
                 // A camera hands over a fresh buffer per frame: the copy stands for that.
-                using var frame = new Frame(clip[(int)(index % clip.Length)].Clone(), index, start + interval * index);
+                using var frame = new Frame(clip[(int)(index % clip.Length)].Clone(), index, start + interval * index, interval * index);
                 if (stage.Push(frame) == FieldDecision.Take) taken++;
                 index++;
             }
