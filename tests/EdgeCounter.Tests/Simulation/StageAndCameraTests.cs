@@ -208,3 +208,21 @@ public class FrameStreamTests
         Assert.True(clock.Elapsed.TotalSeconds >= 0.24, "six frames at 20 fps take at least 0.25 s");
     }
 }
+
+public class SimulatorSettingsTests
+{
+    [Theory]
+    [InlineData(0.2)]
+    [InlineData(0.5)]
+    [InlineData(1.0)]
+    [InlineData(3.0)]
+    public void Any_positive_stop_duration_the_service_accepts_makes_a_valid_microscope(double seconds)
+    {
+        var settings = new EdgeCounter.Acquisition.SimulatorOptions { StopDuration = TimeSpan.FromSeconds(seconds) };
+        Assert.Empty(settings.Validate());
+        var options = settings.ToMicroscopeOptions();
+        options.Validate(); // threw for stops up to the 0.5 s jitter: the capture worker died with exit 134
+        Assert.True(options.StopDurationJitter < options.StopDuration);
+        Assert.Equal(seconds >= 1 ? TimeSpan.FromSeconds(0.5) : TimeSpan.FromSeconds(seconds / 2), options.StopDurationJitter);
+    }
+}
