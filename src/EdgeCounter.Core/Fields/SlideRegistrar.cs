@@ -30,6 +30,8 @@ public sealed class SlideRegistrar(int memory = 48) : IDisposable
     private sealed record Placed(int Index, Mat Image, double X, double Y, int Segment, double RawX, double RawY, int OdometrySegment, long RawGuesses);
 
     private readonly LinkedList<Placed> _fields = new();
+    private readonly Mat _window = new();
+    private readonly PhaseCorrelator _correlator = new();
     private int _next, _segment;
     private Placed? _last;
     // Odometry gain, learnt from registered moves (phase correlation on blurred frames reads long moves a little short).
@@ -186,9 +188,9 @@ public sealed class SlideRegistrar(int memory = 48) : IDisposable
     private FieldPlacement? Recover(Mat image, double scale, (double X, double Y, int Segment, double Tolerance)? guide, IEnumerable<Placed>? among = null)
     {
         if (_fields.Count == 0) return null;
-        using var window = new Mat();
-        using var correlator = new PhaseCorrelator();
-        Cv2.CreateHanningWindow(window, image.Size(), MatType.CV_32FC1);
+        // One window and one correlator for the registrar's life: Rejoin tries this on every field while another
+        // segment is remembered.
+        if (_window.Empty() || _window.Size() != image.Size()) Cv2.CreateHanningWindow(_window, image.Size(), MatType.CV_32FC1);
         FieldPlacement? best = null;
         var candidates = guide is { } g
             ? _fields.Where(f => f.Segment == g.Segment)
@@ -197,7 +199,7 @@ public sealed class SlideRegistrar(int memory = 48) : IDisposable
             : among ?? _fields.Take(4);
         foreach (var field in candidates.Where(f => f.Image.Size() == image.Size()))
         {
-            var shift = correlator.Shift(field.Image, image, window, out var response);
+            var shift = _correlator.Shift(field.Image, image, _window, out var response);
             if (response < MinRecoveryResponse) continue;
             // Content moves opposite to the stage: the new field lies at -shift from the earlier one. Without the
             // odometry only a large overlap is evidence enough (a thin strip of a sparse smear matches by chance).
@@ -273,5 +275,10 @@ public sealed class SlideRegistrar(int memory = 48) : IDisposable
         _segment++;
     }
 
-    public void Dispose() => Clear();
+    public void Dispose()
+    {
+        Clear();
+        _window.Dispose();
+        _correlator.Dispose();
+    }
 }

@@ -11,6 +11,7 @@ public sealed class SlideMapStore
 {
     private const string Prefix = "slide-map-";
     private readonly string _directory;
+    private string? _savedSession; // the session whose map was last written: earlier maps are gone already
 
     public SlideMapStore(string stateDirectory)
     {
@@ -31,6 +32,7 @@ public sealed class SlideMapStore
     {
         ArgumentNullException.ThrowIfNull(jpeg);
         var path = PathFor(sessionId);
+        var newSession = _savedSession != sessionId;
         Directory.CreateDirectory(_directory);
         var temp = path + ".tmp";
         try
@@ -44,9 +46,12 @@ public sealed class SlideMapStore
             try { File.Delete(temp); } catch (Exception cleanup) when (cleanup is IOException or UnauthorizedAccessException) { }
             throw;
         }
+        // Once per session, not once per field: later saves of the same session find no other map.
+        if (!newSession) return;
         foreach (var other in Directory.EnumerateFiles(_directory, Prefix + "*.jpg"))
             if (!string.Equals(other, path, StringComparison.Ordinal))
                 File.Delete(other);
+        _savedSession = sessionId;
     }
 
     /// <summary>The session's saved map, or null when none was saved.</summary>
