@@ -146,6 +146,12 @@ public sealed class FieldPublisher : IFieldOutcomeSink, IFieldResultKeeper
     private void Keep(string sessionId, byte[] map)
     {
         if (_mapStore is null) return;
+        // Twice the map: the new file is written beside the old one before it replaces it.
+        if (!_publisher.Outbox.Storage.Affords(2L * map.Length))
+        {
+            _publisher.Outbox.Storage.StoodAside(SlideMapFile);
+            return;
+        }
         try
         {
             _mapStore.Save(sessionId, map);

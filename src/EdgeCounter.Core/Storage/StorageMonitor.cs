@@ -10,7 +10,7 @@ public enum StorageState
     /// <summary>Every write lands; free space is above the reserve.</summary>
     Ok,
 
-    /// <summary>Free space is below the reserve: images are no longer kept on disk (sent live only); results still are.</summary>
+    /// <summary>Free space is below the reserve: images (outbox, slide map file) are no longer kept on disk (sent live only); results still are.</summary>
     Low,
 
     /// <summary>A write was refused for lack of space: what could not be written waits in memory.</summary>
@@ -70,6 +70,17 @@ public sealed class StorageMonitor
         get { lock (_gate) { Refresh(); return _belowReserve; } }
     }
 
+    /// <summary>Writing <paramref name="bytes"/> more leaves the reserve free (true when free space is unknown): what
+    /// can be done without (images) is written only then, so it never takes the space results need.</summary>
+    public bool Affords(long bytes)
+    {
+        lock (_gate)
+        {
+            Refresh();
+            return _bytesFree is not { } free || (!_belowReserve && free - bytes >= ReserveBytes);
+        }
+    }
+
     public StorageState State
     {
         get
@@ -113,6 +124,18 @@ public sealed class StorageMonitor
         }
     }
 
+    /// <summary><paramref name="writer"/> stood aside to keep the reserve (it did not try): ends its failure episode,
+    /// logged, since the disk did not accept it and what it keeps is no longer expected there while space is low.</summary>
+    public void StoodAside(string writer)
+    {
+        lock (_gate)
+        {
+            if (_failingWriters.Remove(writer))
+                _logger.LogInformation("State directory {Directory}: {Writer} is not written while free space is near the reserve of {ReserveBytes}",
+                    Directory, writer, ReserveBytes);
+        }
+    }
+
     /// <summary>Free bytes available to this process on the filesystem holding <paramref name="directory"/>; null when
     /// the directory cannot be measured (missing, not a local filesystem).</summary>
     public static long? MeasureFreeBytes(string directory)
@@ -152,9 +175,9 @@ public sealed class StorageMonitor
         _belowReserve = below;
         if (below)
             _logger.LogWarning("State directory {Directory}: {BytesFree} bytes free, below the reserve of {ReserveBytes} (EdgeCounter:StateDiskReserveBytes): " +
-                "images are no longer kept in the outbox (sent live only), results still are", Directory, _bytesFree, ReserveBytes);
+                "images are no longer kept in the outbox or the slide map file (sent live only), results still are", Directory, _bytesFree, ReserveBytes);
         else
-            _logger.LogInformation("State directory {Directory}: {BytesFree} bytes free, above the reserve again: images are kept in the outbox again",
+            _logger.LogInformation("State directory {Directory}: {BytesFree} bytes free, above the reserve again: images are kept again",
                 Directory, _bytesFree);
     }
 }

@@ -56,6 +56,32 @@ public class StorageMonitorTests
     }
 
     [Fact]
+    public void What_can_be_done_without_is_afforded_only_while_it_leaves_the_reserve_free_and_standing_aside_ends_a_failure()
+    {
+        var clock = new ManualClock();
+        var log = new RecordingLogger<StorageMonitor>();
+        long? free = 1_500_000;
+        var monitor = new StorageMonitor("/state", reserveBytes: 1_000_000, log, clock, _ => free);
+        Assert.True(monitor.Affords(400_000));
+        Assert.True(monitor.Affords(500_000));
+        Assert.False(monitor.Affords(500_001));
+
+        monitor.Failed("the slide map file", new IOException("No space left on device", 28), "behind");
+        Assert.Equal(StorageState.Full, monitor.State);
+        monitor.StoodAside("the slide map file");
+        monitor.StoodAside("the slide map file");
+        Assert.Equal(StorageState.Ok, monitor.State); // it no longer tries, so nothing is refused
+        Assert.Single(log.Lines, l => l.Level == LogLevel.Information && l.Text.Contains("not written while free space is near the reserve"));
+
+        free = 900_000;
+        clock.Advance(TimeSpan.FromSeconds(1.1));
+        Assert.False(monitor.Affords(0)); // below the reserve: nothing that can be done without
+        free = null;
+        clock.Advance(TimeSpan.FromSeconds(1.1));
+        Assert.True(monitor.Affords(10_000_000)); // unknown: the write itself says whether it fits
+    }
+
+    [Fact]
     public void Out_of_space_is_told_apart_from_other_write_errors()
     {
         Assert.True(StorageMonitor.IsOutOfSpace(new Microsoft.Data.Sqlite.SqliteException("database or disk is full", 13)));
