@@ -332,7 +332,9 @@ public sealed class Outbox : IDisposable
         while (true)
         {
             var batch = _inMemory.Where(m => Persistable(m.Value)).Take(PersistBatch).ToList();
-            if (batch.Count == 0) return _sentNotDeleted.Count == 0 || TryWrite((_, _) => { }); // the deletes still waiting
+            // Nothing left to write: the deletes still waiting, or, after a refusal, a transaction that shows the
+            // disk answers again (all that was refused may have gone out live meanwhile, and no new field may come).
+            if (batch.Count == 0) return (_sentNotDeleted.Count == 0 && !_writesFailing) || TryWrite((_, _) => { });
             if (!TryWrite((transaction, changes) =>
                 {
                     foreach (var (sequence, message) in batch) Insert(sequence, message, transaction, changes);

@@ -119,7 +119,17 @@ public class StorageFaultTests(ITestOutputHelper output)
 
             File.Delete(filler);
             var freedAt = DateTime.UtcNow;
-            await watcher.WaitForAsync(m => StatsSay(m, "ok") && DateTime.UtcNow > freedAt, TimeSpan.FromSeconds(30), "stats saying ok after freeing");
+            try
+            {
+                await watcher.WaitForAsync(m => StatsSay(m, "ok") && DateTime.UtcNow > freedAt, TimeSpan.FromSeconds(30), "stats saying ok after freeing");
+            }
+            catch (TimeoutException)
+            {
+                // What holds the space: the first thing to know when this fails on another machine.
+                foreach (var file in new DirectoryInfo(state).EnumerateFiles()) output.WriteLine($"{file.Name}: {file.Length} bytes");
+                output.WriteLine("last stats: " + System.Text.Encoding.UTF8.GetString(watcher.Messages.Last(m => m.Topic == $"{P}/stats").Payload));
+                throw;
+            }
             Assert.True(File.Exists(Path.Combine(state, "mqtt-outbox.db")), "the outbox was not opened once there was space");
             Assert.True(File.Exists(Path.Combine(state, "counting-session.json")), "the session was not saved once there was space");
         }

@@ -106,6 +106,22 @@ public sealed class OutboxStorageFaultTests : IDisposable
     }
 
     [Fact]
+    public void When_everything_refused_was_sent_from_memory_the_disk_taking_writes_again_still_clears_the_full_state()
+    {
+        // A slide finished while the disk was full: all its results went out live, none waits, and no new field comes
+        // to write. P/stats must not say "full" for ever on a disk that has space again.
+        using var outbox = Open();
+        outbox.CapDatabaseAtCurrentSize(true);
+        outbox.Enqueue(Result(1));
+        Assert.Equal(StorageState.Full, outbox.Storage.State);
+        outbox.Remove(outbox.Peek(1).Single().Sequence);
+        outbox.CapDatabaseAtCurrentSize(false);
+        _clock.Advance(TimeSpan.FromSeconds(1.5));
+        Assert.True(outbox.PersistPending());
+        Assert.Equal(StorageState.Ok, outbox.Storage.State);
+    }
+
+    [Fact]
     public void The_memory_queue_is_bounded_images_go_first_then_the_oldest_results_each_counted()
     {
         using var outbox = Open(memoryMaxBytes: 20_000);
