@@ -28,7 +28,11 @@ public static class CountCommand
             --annotate DIR       also write each image with its boxes, labels and counts to DIR (same file name)
         """;
 
-    public static async Task<int> RunAsync(CommandLine args, CancellationToken cancellationToken)
+    public static Task<int> RunAsync(CommandLine args, CancellationToken cancellationToken) => RunAsync(args, Console.Out, cancellationToken);
+
+    /// <param name="output">Where the table goes (standard output for the command; a test's own writer, since the
+    /// process-wide console also carries other hosts' log lines).</param>
+    public static async Task<int> RunAsync(CommandLine args, TextWriter output, CancellationToken cancellationToken)
     {
         var options = EvalCommand.DetectorOptionsFrom(args);
         var autoScale = EvalCommand.AutoScaleFrom(args);
@@ -74,7 +78,7 @@ public static class CountCommand
                 preMs += result.PreprocessMs;
                 inferenceMs += result.InferenceMs;
                 postMs += result.PostprocessMs;
-                Console.WriteLine($"{Path.GetFileName(file).PadRight(width)}  {Format(tally)}");
+                output.WriteLine($"{Path.GetFileName(file).PadRight(width)}  {Format(tally)}");
                 if (annotateDir is not null)
                 {
                     var header = string.Join("  ", tally.Labels.Where(l => l.Count > 0).Select(l => $"{l.Label} {l.Count}"));
@@ -83,8 +87,8 @@ public static class CountCommand
                 }
                 await Task.Yield();
             }
-            Console.WriteLine($"{"TOTAL".PadRight(width)}  {Format(total)}  ({counted} images)");
-            if (autoScale) Console.WriteLine(EvalCommand.Describe(detector.PixelScale));
+            output.WriteLine($"{"TOTAL".PadRight(width)}  {Format(total)}  ({counted} images)");
+            if (autoScale) output.WriteLine(EvalCommand.Describe(detector.PixelScale));
             if (counted > 0)
                 Console.Error.WriteLine($"count: {detector.ExecutionProvider}, mean {totalMs / counted:0.0} ms per image " +
                     $"(pre {preMs / counted:0.0}, inference {inferenceMs / counted:0.0}, post {postMs / counted:0.0}; detector only, image decoding excluded)");

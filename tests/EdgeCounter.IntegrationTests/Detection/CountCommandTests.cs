@@ -3,8 +3,9 @@ using OpenCvSharp;
 
 namespace EdgeCounter.IntegrationTests.Detection;
 
-/// <summary>Shares a collection with the eval tests: this one redirects Console.Out, so they must not run alongside.</summary>
-[Collection(ConsoleCollection.Name)]
+/// <summary>Shares a collection with the eval tests (both load the real model on every core). The table is read from
+/// the command's own writer: Console.Out also carries the log lines of service hosts that other tests run alongside.</summary>
+[Collection(ModelCommandCollection.Name)]
 public class CountCommandTests : IDisposable
 {
     private readonly string _root = Directory.CreateTempSubdirectory("edgecounter-count-").FullName;
@@ -21,11 +22,7 @@ public class CountCommandTests : IDisposable
         }
         File.WriteAllText(Path.Combine(_root, "notes.txt"), "not an image");
         var output = new StringWriter();
-        var original = Console.Out;
-        Console.SetOut(output);
-        int rc;
-        try { rc = await CountCommand.RunAsync(new CommandLine([_root, Path.Combine(_root, "a.png"), "--model", RealModel.ModelPath, "--provider", "cpu"]), CancellationToken.None); }
-        finally { Console.SetOut(original); }
+        var rc = await CountCommand.RunAsync(new CommandLine([_root, Path.Combine(_root, "a.png"), "--model", RealModel.ModelPath, "--provider", "cpu"]), output, CancellationToken.None);
         Assert.Equal(0, rc);
         var lines = output.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         Assert.Equal(["a.png", "b.jpg", "a.png", "TOTAL"], lines.Select(l => l.Split(' ')[0]));
@@ -45,11 +42,7 @@ public class CountCommandTests : IDisposable
                 using (var image = fields.Render(i, out _))
                     Cv2.ImWrite(Path.Combine(_root, $"field-{i}.jpg"), image);
         var output = new StringWriter();
-        var original = Console.Out;
-        Console.SetOut(output);
-        int rc;
-        try { rc = await CountCommand.RunAsync(new CommandLine([_root, "--auto-scale", "--model", RealModel.ModelPath, "--provider", "cpu", "--threads", "2"]), CancellationToken.None); }
-        finally { Console.SetOut(original); }
+        var rc = await CountCommand.RunAsync(new CommandLine([_root, "--auto-scale", "--model", RealModel.ModelPath, "--provider", "cpu", "--threads", "2"]), output, CancellationToken.None);
         Assert.Equal(0, rc);
         var line = output.ToString().Split('\n').Single(l => l.StartsWith("Pixel scale estimated: ", StringComparison.Ordinal));
         var mpp = double.Parse(line["Pixel scale estimated: ".Length..].Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture);
@@ -67,7 +60,7 @@ public class CountCommandTests : IDisposable
 }
 
 [CollectionDefinition(Name)]
-public sealed class ConsoleCollection
+public sealed class ModelCommandCollection
 {
-    public const string Name = "console output";
+    public const string Name = "model commands";
 }

@@ -11,7 +11,7 @@ namespace EdgeCounter.IntegrationTests.Detection;
 /// <c>eval</c> end to end on a small VOC set written here: the ground truth is the detector's own output on the
 /// parity field (or a drawn one), so every figure that follows from it is known.
 /// </summary>
-[Collection(ConsoleCollection.Name)]
+[Collection(ModelCommandCollection.Name)]
 public class EvalCommandTests : IDisposable
 {
     private readonly string _root = Directory.CreateTempSubdirectory("edgecounter-voc-").FullName;
