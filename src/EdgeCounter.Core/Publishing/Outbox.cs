@@ -332,9 +332,9 @@ public sealed class Outbox : IDisposable
         while (true)
         {
             var batch = _inMemory.Where(m => Persistable(m.Value)).Take(PersistBatch).ToList();
-            // Nothing left to write: the deletes still waiting, or, after a refusal, a transaction that shows the
-            // disk answers again (all that was refused may have gone out live meanwhile, and no new field may come).
-            if (batch.Count == 0) return (_sentNotDeleted.Count == 0 && !_writesFailing) || TryWrite((_, _) => { });
+            // Nothing left to write: the deletes still waiting, or, after a refusal, a probe write that shows whether
+            // the disk takes writes again (all that was refused may have gone out live meanwhile, and no new field come).
+            if (batch.Count == 0) return (_sentNotDeleted.Count == 0 && !_writesFailing) || TryWrite((transaction, _) => ProbeWrite(transaction));
             if (!TryWrite((transaction, changes) =>
                 {
                     foreach (var (sequence, message) in batch) Insert(sequence, message, transaction, changes);
@@ -392,6 +392,16 @@ public sealed class Outbox : IDisposable
         {
             _logger.LogDebug("Outbox write-ahead log checkpoint failed: {Error}", e.Message);
         }
+    }
+
+    /// <summary>Rewrites the header page with its own user_version: a page really goes to the write-ahead log, so a
+    /// disk that still refuses (full, read-only) fails it, and nothing the outbox holds changes.</summary>
+    private void ProbeWrite(SqliteTransaction transaction)
+    {
+        using var read = Command("PRAGMA user_version;", transaction);
+        var version = Convert.ToInt64(read.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
+        using var write = Command($"PRAGMA user_version = {version};", transaction);
+        write.ExecuteNonQuery();
     }
 
     private void Insert(long sequence, OutboxMessage message, SqliteTransaction transaction, DiskChanges changes)
