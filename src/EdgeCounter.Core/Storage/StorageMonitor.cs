@@ -115,24 +115,18 @@ public sealed class StorageMonitor
     }
 
     /// <summary>A write by <paramref name="writer"/> landed; ends its episode (logged) if it was failing.</summary>
-    public void Succeeded(string writer)
-    {
-        lock (_gate)
-        {
-            if (_failingWriters.Remove(writer))
-                _logger.LogInformation("State directory {Directory}: {Writer} is written again", Directory, writer);
-        }
-    }
+    public void Succeeded(string writer) => EndEpisode(writer, "is written again");
 
     /// <summary><paramref name="writer"/> stood aside to keep the reserve (it did not try): ends its failure episode,
     /// logged, since the disk did not accept it and what it keeps is no longer expected there while space is low.</summary>
-    public void StoodAside(string writer)
+    public void StoodAside(string writer) => EndEpisode(writer, $"is not written while free space is near the reserve of {ReserveBytes}");
+
+    private void EndEpisode(string writer, string how)
     {
         lock (_gate)
         {
             if (_failingWriters.Remove(writer))
-                _logger.LogInformation("State directory {Directory}: {Writer} is not written while free space is near the reserve of {ReserveBytes}",
-                    Directory, writer, ReserveBytes);
+                _logger.LogInformation("State directory {Directory}: {Writer} {How}", Directory, writer, how);
         }
     }
 
