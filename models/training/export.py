@@ -59,7 +59,7 @@ def variant_config(cfg, name):
 
 
 def sidecar(thresholds, version="1.0.0", mpp=0.1, nms_iou=0.5, max_det=300, scales=(1.0,), red_cell_diameter_px=None,
-            subtype_stage=None, cross_class_iou=None, containment=None, cross_class_of=None):
+            subtype_stage=None, cross_class_iou=None, containment=None, cross_class_of=None, min_size_of_red_cell=None):
     """The detector's sidecar (docs/model-contract.md). red_cell_diameter_px: the model's own red-cell box size at its
     pixel scale (the ruler of automatic scale calibration); subtype_stage: the file name of the white-cell subtype
     stage beside it, whose verdict for an unsure cell ("unidentified") then counts in the WBC group and the
@@ -86,6 +86,8 @@ def sidecar(thresholds, version="1.0.0", mpp=0.1, nms_iou=0.5, max_det=300, scal
         sc["crossClassOf"] = list(cross_class_of)
     if containment is not None:
         sc["containment"] = float(containment)
+    if min_size_of_red_cell:
+        sc["minSizeOfRedCell"] = {c: float(f) for c, f in min_size_of_red_cell.items()}
     if red_cell_diameter_px:
         sc["redCellDiameterPx"] = round(float(red_cell_diameter_px), 1)
     return sc
@@ -245,7 +247,7 @@ def export_all(model, thresholds, cfg, synth_dir=None):
     info["test_scales"] = list(scales)
     diameter = cfg.get("red_cell_diameter_px") or measure_red_cell_diameter(model, cfg, tta, scales)
     sc = sidecar(thresholds, version=cfg.get("version", "1.0.0"), mpp=cfg.get("micrometres_per_pixel", 0.1), scales=scales,
-                 red_cell_diameter_px=diameter, subtype_stage=cfg.get("subtype_stage"), **one_cell_rules(cfg))
+                 red_cell_diameter_px=diameter, subtype_stage=cfg.get("subtype_stage"), min_size_of_red_cell=cfg.get("min_size_of_red_cell"), **one_cell_rules(cfg))
     json.dump(sc, open(labels_path, "w"), indent=2)
     info["labels"] = os.path.relpath(labels_path, REPO)
     if cfg.get("parity_dir", "tests/fixtures/parity"):

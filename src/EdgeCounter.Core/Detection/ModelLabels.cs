@@ -40,6 +40,10 @@ public sealed class ModelLabels
     /// <summary>One box per cell: a detection lying more than this fraction inside a higher-scoring one of its class
     /// is dropped (sidecar <c>containment</c>; null: off).</summary>
     public float? Containment { get; init; }
+    /// <summary>Per class, in class order: a whole box smaller than this fraction of the image's median red cell is
+    /// not a whole cell of that class and is dropped (sidecar <c>minSizeOfRedCell</c>, e.g. {"WBC": 0.5}; 0: no rule).
+    /// Null when the sidecar sets none. See <see cref="CellSizeRule"/>.</summary>
+    public IReadOnlyList<float>? MinSizeOfRedCell { get; init; }
     public int MaxDetections { get; init; } = 300;
     /// <summary>Resizes of the input that the graph itself runs and averages (informational: 1 = one pass). They set
     /// the inference cost, roughly the sum of their squares times one pass.</summary>
@@ -162,6 +166,19 @@ public sealed class ModelLabels
             ? (IndexOf(classes, named) is var r && r >= 0 ? classes[r] : Fail($"\"redCellClass\" names '{named}', which is not one of the classes"))
             : (IndexOf(classes, "RBC") is var rbc && rbc >= 0 ? classes[rbc] : null);
         if (dto.RedCellDiameterPx is { } diameter && !(diameter > 0 && double.IsFinite(diameter))) Fail("\"redCellDiameterPx\" must be a positive number of pixels");
+        float[]? minSizeOfRedCell = null;
+        if (dto.MinSizeOfRedCell is { Count: > 0 } minSizes)
+        {
+            if (redCellClass is null) Fail("\"minSizeOfRedCell\" needs a red-cell class (\"redCellClass\") to measure against");
+            minSizeOfRedCell = new float[classes.Count];
+            foreach (var (name, fraction) in minSizes)
+            {
+                var c = IndexOf(classes, name);
+                if (c < 0) Fail($"\"minSizeOfRedCell\" names '{name}', which is not a class");
+                if (!(fraction >= 0 && fraction < 1)) Fail($"\"minSizeOfRedCell.{name}\" must be in [0, 1)");
+                minSizeOfRedCell[c] = fraction;
+            }
+        }
 
         return new ModelLabels
         {
@@ -182,6 +199,7 @@ public sealed class ModelLabels
             CrossClassIou = dto.CrossClassIou,
             CrossClassOf = crossClassOf,
             Containment = dto.Containment,
+            MinSizeOfRedCell = minSizeOfRedCell,
             MaxDetections = dto.MaxDetections ?? 300,
             TestScales = testScales,
             RedCellClass = redCellClass,
@@ -231,6 +249,7 @@ public sealed class ModelLabels
         public float? CrossClassIou { get; set; }
         public List<string>? CrossClassOf { get; set; }
         public float? Containment { get; set; }
+        public Dictionary<string, float>? MinSizeOfRedCell { get; set; }
         public int? MaxDetections { get; set; }
         public List<double>? TestScales { get; set; }
         public string? RedCellClass { get; set; }

@@ -33,6 +33,9 @@ public sealed class OnnxCellDetector : ICellDetector
     // Evaluation decodes down to a low score floor; a cell is still kept once only by detections the service would
     // report (at their operating thresholds), so the figures at the operating point are the service's.
     private readonly float[]? _suppressorFloor;
+    /// <summary>The service's thresholds, also in evaluation mode (which decodes below them).</summary>
+    private readonly float[] _operatingThresholds;
+    private readonly int _redClassIndex;
     private readonly List<RawDetection> _raw = new(512);
     private readonly Mat _converted = new();
     private readonly Mat _resized = new();
@@ -80,6 +83,8 @@ public sealed class OnnxCellDetector : ICellDetector
             }
             catch (ArgumentException e) { throw new ModelLoadException(e.Message, e); }
             if (_evaluationMode) _suppressorFloor = labels.ThresholdsWith(options.ScoreThresholdOverrides);
+            _operatingThresholds = _suppressorFloor ?? _thresholds;
+            _redClassIndex = labels.RedCellClass is { } red ? labels.Classes.ToList().IndexOf(red) : -1;
             ValidateContract(_session, labels, modelPath);
             _inputNames = [labels.InputName];
             _outputNames = _hasSubtypes ? [HeatmapOutput, SizeOutput, OffsetOutput, SubtypeOutput] : [HeatmapOutput, SizeOutput, OffsetOutput];
@@ -198,6 +203,8 @@ public sealed class OnnxCellDetector : ICellDetector
         MultiClassNms.Apply(_raw, _labels.NmsIou, _labels.MaxDetections, limitPerClass: _evaluationMode,
             crossClassIou: _labels.CrossClassIou, containment: _labels.Containment, suppressorFloor: _suppressorFloor,
             crossClassOf: _labels.CrossClassOf);
+        if (_labels.MinSizeOfRedCell is { } minSizes && _redClassIndex >= 0)
+            CellSizeRule.Apply(_raw, minSizes, _redClassIndex, _operatingThresholds[_redClassIndex], geometry.ResizedWidth, geometry.ResizedHeight);
         var detections = new List<Detection>(_raw.Count);
         foreach (var r in _raw)
         {

@@ -213,3 +213,61 @@ public class InputGeometryTests
         Assert.Equal(new BoxF(0, 400, 640, 480), g.ToFrame(new BoxF(-5, 200, 330, 250)));
     }
 }
+
+public class CellSizeRuleTests
+{
+    private const int White = 0, Red = 1, Platelet = 2;
+    private static readonly float[] WhiteAtHalf = [0.5f, 0f, 0f];
+
+    private static RawDetection D(int c, float x, float y, float side, float score = 0.9f) => new(c, -1, score, new BoxF(x, y, x + side, y + side));
+
+    // Six whole red cells of side 80 (the ruler: median 80) in a 640x480 image.
+    private static List<RawDetection> RedCells() => Enumerable.Range(0, 6).Select(i => D(Red, 20 + 100 * i, 300, 80)).ToList();
+
+    [Fact]
+    public void AWholeWhiteBoxUnderHalfARedCellIsDroppedAndEverythingElseKept()
+    {
+        var list = RedCells();
+        list.Add(D(White, 100, 100, 39));    // 0.49 of a red cell: a platelet or a lobe boxed as a white cell
+        list.Add(D(White, 200, 100, 41));    // 0.51: kept
+        list.Add(D(White, 300, 100, 120));   // a white cell
+        list.Add(D(Platelet, 400, 100, 20)); // platelets have no rule
+        var median = CellSizeRule.Apply(list, WhiteAtHalf, Red, 0.5f, 640, 480);
+        Assert.Equal(80, median);
+        Assert.Equal(9, list.Count);
+        Assert.DoesNotContain(list, d => d.ClassIndex == White && d.Box.Width < 40);
+        Assert.Contains(list, d => d.ClassIndex == Platelet);
+    }
+
+    [Fact]
+    public void ABoxCutByTheImageEdgeIsNeverJudged()
+    {
+        var list = RedCells();
+        list.Add(D(White, 0, 100, 30));      // the visible part of a white cell at the left edge
+        list.Add(D(White, 620, 200, 19));    // ...and at the right edge (x2 = 639)
+        CellSizeRule.Apply(list, WhiteAtHalf, Red, 0.5f, 640, 480);
+        Assert.Equal(2, list.Count(d => d.ClassIndex == White));
+    }
+
+    [Fact]
+    public void TheRulerIsTheImagesOwnRedCellsSoItHoldsAtAnyMagnification()
+    {
+        // Half the magnification: red cells 40 px, white cells 30-60 px. A fixed pixel floor would drop them all.
+        var list = Enumerable.Range(0, 6).Select(i => D(Red, 20 + 60 * i, 300, 40)).ToList();
+        list.Add(D(White, 100, 100, 30));
+        list.Add(D(White, 200, 100, 19));
+        Assert.Equal(40, CellSizeRule.Apply(list, WhiteAtHalf, Red, 0.5f, 640, 480));
+        Assert.Equal([30f], list.Where(d => d.ClassIndex == White).Select(d => d.Box.Width));
+    }
+
+    [Fact]
+    public void WithTooFewWholeConfidentRedCellsNothingIsDropped()
+    {
+        var list = RedCells();
+        list[0] = D(Red, 0, 300, 80);                 // cut by the edge: not a ruler
+        list[1] = D(Red, 120, 300, 80, score: 0.2f);  // below the red-cell threshold: not a ruler
+        list.Add(D(White, 100, 100, 10));
+        Assert.True(float.IsNaN(CellSizeRule.Apply(list, WhiteAtHalf, Red, 0.5f, 640, 480)));
+        Assert.Equal(7, list.Count);
+    }
+}

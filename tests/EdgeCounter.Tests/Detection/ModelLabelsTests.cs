@@ -23,6 +23,7 @@ public class ModelLabelsTests
           "crossClassIou": 0.5,
           "crossClassOf": ["WBC", "RBC"],
           "containment": 0.8,
+          "minSizeOfRedCell": { "WBC": 0.5 },
           "maxDetections": 300,
           "testScales": [1.0, 1.15, 1.3],
           "redCellDiameterPx": 85.7
@@ -45,6 +46,7 @@ public class ModelLabelsTests
         Assert.Equal(0.5f, m.CrossClassIou);
         Assert.Equal([true, true, false], m.CrossClassOf!);
         Assert.Equal(0.8f, m.Containment);
+        Assert.Equal([0.5f, 0f, 0f], m.MinSizeOfRedCell!);
         Assert.Equal([1.0, 1.15, 1.3], m.TestScales);
         Assert.Equal("RBC", m.RedCellClass);       // no redCellClass: the class named RBC
         Assert.Equal(85.7, m.RedCellDiameterPx);
@@ -71,10 +73,12 @@ public class ModelLabelsTests
         Assert.True(node.Remove("crossClassIou"));
         Assert.True(node.Remove("crossClassOf"));
         Assert.True(node.Remove("containment"));
+        Assert.True(node.Remove("minSizeOfRedCell"));
         var m = ModelLabels.Parse(node.ToJsonString(), "example");
         Assert.Null(m.CrossClassIou);
         Assert.Null(m.CrossClassOf);
         Assert.Null(m.Containment);
+        Assert.Null(m.MinSizeOfRedCell);
     }
 
     [Fact]
@@ -87,8 +91,19 @@ public class ModelLabelsTests
         Assert.Equal(ModelLabels.TypicalRedCellMicrometres / 0.2, m.RedCellDiameterPx, 9);   // 7.5 µm at 0.2 µm/px
         node["redCellClass"] = "platelets";
         Assert.Equal("Platelets", ModelLabels.Parse(node.ToJsonString(), "example").RedCellClass); // the class's own spelling
-        var noRbc = ContractExample.Replace("\"RBC\"", "\"Erythrocyte\"");
+        var noRbc = ContractExample.Replace("\"RBC\"", "\"Erythrocyte\"").Replace("\"minSizeOfRedCell\": { \"WBC\": 0.5 },", "");
         Assert.Null(ModelLabels.Parse(noRbc, "example").RedCellClass);                    // no ruler: no calibration
+    }
+
+    [Fact]
+    public void TheSizeRuleNeedsARedCellToMeasureAgainst()
+    {
+        var noRbc = ContractExample.Replace("\"RBC\"", "\"Erythrocyte\"");
+        var e = Assert.Throws<ModelLoadException>(() => ModelLabels.Parse(noRbc, "example"));
+        Assert.Contains("minSizeOfRedCell", e.Message);
+        var node = System.Text.Json.Nodes.JsonNode.Parse(noRbc)!.AsObject();
+        node["redCellClass"] = "Erythrocyte";
+        Assert.Equal([0.5f, 0f, 0f], ModelLabels.Parse(node.ToJsonString(), "example").MinSizeOfRedCell!);
     }
 
     [Fact]
@@ -122,6 +137,8 @@ public class ModelLabelsTests
     [InlineData("\"maxDetections\": 300", "\"maxDetections\": 0", "maxDetections")]
     [InlineData("\"crossClassIou\": 0.5", "\"crossClassIou\": 1.5", "crossClassIou")]
     [InlineData("\"containment\": 0.8", "\"containment\": 0", "containment")]
+    [InlineData("{ \"WBC\": 0.5 }", "{ \"Blast\": 0.5 }", "Blast")]
+    [InlineData("{ \"WBC\": 0.5 }", "{ \"WBC\": 1.5 }", "minSizeOfRedCell.WBC")]
     [InlineData("\"crossClassOf\": [\"WBC\", \"RBC\"]", "\"crossClassOf\": [\"WBC\", \"Plasma\"]", "Plasma")]
     [InlineData("[1.0, 1.15, 1.3]", "[1.0, -1.15]", "testScales")]
     [InlineData("[1.0, 1.15, 1.3]", "[]", "testScales")]
