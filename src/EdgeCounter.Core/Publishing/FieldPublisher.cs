@@ -25,6 +25,12 @@ public sealed class FieldPublisher : IFieldOutcomeSink, IFieldResultKeeper
     private string? _mapSession;
     private (FieldOutcome Outcome, byte[] Payload)? _kept; // the result kept with the count, published as it was kept
 
+    private volatile byte[]? _latestImage;
+
+    /// <summary>The last counted field's annotated JPEG, as published on P/field/image (null before the first, or when
+    /// images are not published). Read by /latest.jpg from another thread.</summary>
+    public byte[]? LatestImage { get => _latestImage; private set => _latestImage = value; }
+
     /// <param name="mapStore">Where the session's slide map is kept (state directory, whose failed writes go to the
     /// publisher's storage monitor); null = not kept.</param>
     public FieldPublisher(MqttPublisher publisher, MqttOptions options, ModelInfo model, string executionProvider, ILogger<FieldPublisher>? logger = null,
@@ -117,6 +123,7 @@ public sealed class FieldPublisher : IFieldOutcomeSink, IFieldResultKeeper
                 using var annotated = _annotator.Annotate(field.Image, detections, FieldAnnotator.HeaderFor(result.Counts, tally.FieldId), marks);
                 var jpeg = JpegBudgetEncoder.Encode(annotated, _options.MaxImageBytes);
                 _publisher.EnqueueFieldImage(jpeg.Bytes);
+                LatestImage = jpeg.Bytes;
             }
             catch (Exception ex) when (ex is InvalidOperationException or ArgumentException or OpenCVException)
             {

@@ -33,6 +33,7 @@ public sealed class EdgeCounterOptions
     public DetectorOptions Detector { get; set; } = new();
     public CountingOptions Counting { get; set; } = new();
     public MqttOptions Mqtt { get; set; } = new();
+    public Web.WebOptions Web { get; set; } = new();
 
     public string EffectiveDeviceId => string.IsNullOrWhiteSpace(DeviceId) ? Environment.MachineName.ToLowerInvariant() : DeviceId;
 
@@ -52,6 +53,7 @@ public sealed class EdgeCounterOptions
         try { Detector.Validate(); } catch (ArgumentException e) { errors.Add(e.Message); }
         errors.AddRange(Counting.Validate());
         errors.AddRange(Mqtt.Validate());
+        errors.AddRange(Web.Validate());
         return errors.Select(e => e.StartsWith(SectionName + ":", StringComparison.Ordinal) ? e : $"{SectionName}:{e}").ToList();
     }
 }

@@ -84,4 +84,14 @@ public sealed class PipelineMonitor(TimeProvider clock) : IFieldStageObserver
             return started == 0 ? TimeSpan.Zero : clock.GetElapsedTime(started);
         }
     }
+
+    /// <summary>The figures of P/stats, /readyz and /metrics, read now.</summary>
+    /// <param name="stuckAfter">A field in detection longer than this is reported stuck.</param>
+    public Publishing.PipelineStats Stats(TimeSpan stuckAfter)
+    {
+        var busy = DetectionBusyFor;
+        return new Publishing.PipelineStats(CameraFps, FieldsProcessed, SkippedFields, InferenceMsAverage, ExecutionProvider, Uptime, SourceDescription,
+            SourceState.ToString(), Capture?.LastError, DroppedFields, Revisits, Environment.WorkingSet / 1048576.0, GC.GetTotalMemory(false) / 1048576.0,
+            busy.TotalSeconds, busy > stuckAfter, CorruptFrames, PixelScale, UnknownPositionFields);
+    }
 }

@@ -40,17 +40,12 @@ public sealed class PublishingService(
         {
             do
             {
-                var busy = monitor.DetectionBusyFor;
-                var stuck = busy > options.Value.StuckDetectionAfter;
+                var stats = monitor.Stats(options.Value.StuckDetectionAfter);
                 // Reported here, not by the watchdog, so it shows outside systemd too (log and P/stats).
-                if (stuck && !reportedStuck) logger.LogError("Detection has been busy for {Busy}: the detector looks stuck", busy);
-                else if (!stuck && reportedStuck) logger.LogInformation("Detection is moving again");
-                reportedStuck = stuck;
-                await publisher.PublishStatsAsync(new PipelineStats(monitor.CameraFps, monitor.FieldsProcessed, monitor.SkippedFields,
-                    monitor.InferenceMsAverage, monitor.ExecutionProvider, monitor.Uptime, monitor.SourceDescription,
-                    monitor.SourceState.ToString(), monitor.Capture?.LastError, monitor.DroppedFields, monitor.Revisits,
-                    Environment.WorkingSet / 1048576.0, GC.GetTotalMemory(false) / 1048576.0,
-                    busy.TotalSeconds, stuck, monitor.CorruptFrames, monitor.PixelScale, monitor.UnknownPositionFields), stoppingToken);
+                if (stats.DetectorStuck && !reportedStuck) logger.LogError("Detection has been busy for {Busy:0} s: the detector looks stuck", stats.DetectorBusySeconds);
+                else if (!stats.DetectorStuck && reportedStuck) logger.LogInformation("Detection is moving again");
+                reportedStuck = stats.DetectorStuck;
+                await publisher.PublishStatsAsync(stats, stoppingToken);
             }
             while (await timer.WaitForNextTickAsync(stoppingToken));
         }

@@ -96,6 +96,11 @@ public static class ServiceHost
         services.AddHostedService(sp => sp.GetRequiredService<CountingWorker>());
         services.AddHostedService<CaptureWorker>();
         services.AddHostedService<WatchdogService>();
+        if (settings.Web.Enabled)
+        {
+            services.AddSingleton<Web.WebEndpoints>();
+            services.AddHostedService(sp => sp.GetRequiredService<Web.WebEndpoints>());
+        }
         replace?.Invoke(services);
 
         var host = builder.Build();

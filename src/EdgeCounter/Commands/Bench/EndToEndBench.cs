@@ -47,6 +47,7 @@ public static class EndToEndBench
             "--EdgeCounter:Source:Simulator:Seed=11",
             $"--EdgeCounter:Counting:DefaultTarget={Counting.CountingOptions.MaxTarget}",
             "--EdgeCounter:ConsoleFieldLines=false",
+            "--EdgeCounter:Web:Enabled=false", // an offline run: no HTTP port taken
             .. overrides,
         ];
         try

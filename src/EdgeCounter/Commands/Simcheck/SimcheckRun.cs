@@ -40,6 +40,7 @@ public static class SimcheckRun
             $"--EdgeCounter:Source:Simulator:FieldOverlap={s.Overlap.ToString(inv)}",
             $"--EdgeCounter:Counting:DefaultTarget={Counting.CountingOptions.MaxTarget}",
             "--EdgeCounter:ConsoleFieldLines=false",
+            "--EdgeCounter:Web:Enabled=false", // an offline run: no HTTP port taken
             .. s.Overrides ?? [],
         ];
         var scorer = new SimcheckScorer();

@@ -1,0 +1,121 @@
+using System.Security.Cryptography;
+using System.Text;
+using EdgeCounter.Counting;
+using EdgeCounter.Hosting;
+using EdgeCounter.Publishing;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Options;
+
+namespace EdgeCounter.Web;
+
+/// <summary>
+/// The service's HTTP endpoints for hospital IT, served by Kestrel in the same process (docs/http.md): /healthz
+/// (alive), /readyz (each check named; 503 when one fails), /metrics (Prometheus text) and /latest.jpg (the last
+/// annotated field). They answer from the same figures as P/stats, so they work when MQTT is down. A port already
+/// in use is logged and the service goes on counting without them.
+/// </summary>
+public sealed class WebEndpoints(
+    PipelineMonitor monitor,
+    MqttPublisher publisher,
+    CountingService counting,
+    FieldPublisher fields,
+    IOptions<EdgeCounterOptions> options,
+    ILoggerFactory loggerFactory,
+    TimeProvider clock) : IHostedService, IAsyncDisposable
+{
+    private readonly ILogger _logger = loggerFactory.CreateLogger<WebEndpoints>();
+    private readonly ServiceMetrics _metrics = new();
+    private WebApplication? _app;
+
+    /// <summary>The addresses Kestrel listens on (with the real port when 0 was asked for); empty when not serving.</summary>
+    public IReadOnlyList<string> BoundUrls { get; private set; } = [];
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        var web = options.Value.Web;
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.Services.AddSingleton(loggerFactory); // one log, the service's
+        builder.WebHost.UseUrls(web.ParsedUrls().Select(u => u.ToString().TrimEnd('/')).ToArray());
+        var app = builder.Build();
+        app.MapGet("/healthz", (HttpContext context) =>
+            Json(context, StatusCodes.Status200OK, new { status = "alive", uptimeSeconds = Math.Round(monitor.Uptime.TotalSeconds, 1) }));
+        app.MapGet("/readyz", (HttpContext context) =>
+        {
+            var report = Readiness.Of(Stats(), options.Value.Mqtt.OutboxMaxMessages);
+            return Json(context, report.Ready ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable, report);
+        });
+        app.MapGet("/metrics", async (HttpContext context) =>
+        {
+            if (!Authorised(context)) return;
+            var stats = Stats();
+            _metrics.Update(stats, Readiness.Of(stats, options.Value.Mqtt.OutboxMaxMessages), counting.Snapshot());
+            context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
+            await _metrics.Registry.CollectAndExportAsTextAsync(context.Response.Body, context.RequestAborted);
+        });
+        app.MapGet("/latest.jpg", async (HttpContext context) =>
+        {
+            if (!Authorised(context)) return;
+            if (fields.LatestImage is not { } jpeg)
+            {
+                context.Response.StatusCode = StatusCodes.Status404NotFound;
+                await context.Response.WriteAsync("No field has been counted yet.", context.RequestAborted);
+                return;
+            }
+            context.Response.ContentType = "image/jpeg";
+            context.Response.Headers.CacheControl = "no-store";
+            await context.Response.Body.WriteAsync(jpeg, context.RequestAborted);
+        });
+        try
+        {
+            await app.StartAsync(cancellationToken);
+        }
+        catch (IOException e)
+        {
+            // Counting matters more than its web view: say so and go on without it.
+            _logger.LogError("Web endpoints not served: {Urls}: {Reason}. Set EdgeCounter:Web:Urls to a free port (or Web:Enabled false); counting goes on",
+                web.Urls, e.Message);
+            await app.DisposeAsync();
+            return;
+        }
+        _app = app;
+        BoundUrls = app.Urls.ToList();
+        _logger.LogInformation("Web endpoints on {Urls}: /healthz /readyz /metrics /latest.jpg{Token}", string.Join(" ", BoundUrls),
+            string.IsNullOrEmpty(web.Token) ? "" : " (token required for /metrics and /latest.jpg)");
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        if (_app is not null) await _app.StopAsync(cancellationToken);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_app is not null) await _app.DisposeAsync();
+        _app = null;
+    }
+
+    private static async Task Json<T>(HttpContext context, int status, T body)
+    {
+        context.Response.StatusCode = status;
+        context.Response.ContentType = "application/json";
+        context.Response.Headers.CacheControl = "no-store";
+        await context.Response.Body.WriteAsync(PublishingJson.Serialize(body), context.RequestAborted);
+    }
+
+    private StatsMessage Stats() =>
+        StatsMessage.Create(monitor.Stats(options.Value.StuckDetectionAfter), publisher.GetStats(), clock.GetUtcNow());
+
+    private bool Authorised(HttpContext context)
+    {
+        if (options.Value.Web.Token is not { Length: > 0 } token) return true;
+        var given = context.Request.Headers.Authorization.ToString();
+        var expected = "Bearer " + token;
+        if (CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(given), Encoding.UTF8.GetBytes(expected))) return true;
+        context.Response.StatusCode = StatusCodes.Status401Unauthorized;
+        context.Response.Headers.WWWAuthenticate = "Bearer";
+        return false;
+    }
+}

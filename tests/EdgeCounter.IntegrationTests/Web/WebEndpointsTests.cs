@@ -1,0 +1,219 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Sockets;
+using System.Text.Json;
+using EdgeCounter.Hosting;
+using EdgeCounter.IntegrationTests.Publishing;
+using EdgeCounter.IntegrationTests.Service;
+using EdgeCounter.Web;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using OpenCvSharp;
+
+namespace EdgeCounter.IntegrationTests.Web;
+
+/// <summary>The service's HTTP endpoints, on the real service (simulated microscope, shipped model, embedded broker),
+/// asked by a real HTTP client.</summary>
+[Collection("Service")]
+public class WebEndpointsTests
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
+
+    private static string BaseUrl(IHost host) => host.Services.GetRequiredService<WebEndpoints>().BoundUrls.Single();
+
+    private static async Task<JsonElement> ReadyzAsync(HttpClient http, string url, HttpStatusCode expect, Func<JsonElement, bool>? until = null)
+    {
+        var deadline = DateTime.UtcNow + Patience;
+        JsonElement last = default;
+        HttpStatusCode status = 0;
+        while (DateTime.UtcNow < deadline)
+        {
+            using var response = await http.GetAsync($"{url}/readyz");
+            status = response.StatusCode;
+            last = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.Clone();
+            if (status == expect && (until?.Invoke(last) ?? true)) return last;
+            await Task.Delay(250);
+        }
+        throw new TimeoutException($"/readyz never answered {expect} as expected; last {status}: {last}");
+    }
+
+    private static JsonElement Check(JsonElement report, string name) =>
+        report.GetProperty("checks").EnumerateArray().Single(c => c.GetProperty("name").GetString() == name);
+
+    [Fact]
+    public async Task Health_readiness_metrics_and_the_latest_image_are_served_while_the_service_counts()
+    {
+        var state = Directory.CreateTempSubdirectory("edgecounter-web-").FullName;
+        try
+        {
+            using var host = ServiceHost.Build(ServiceEndToEndTests.Args(FreePort.Next(), state));
+            await host.StartAsync();
+            var url = BaseUrl(host);
+            Assert.StartsWith("http://127.0.0.1:", url);
+            using var http = new HttpClient();
+
+            using (var alive = await http.GetAsync($"{url}/healthz"))
+            {
+                Assert.Equal(HttpStatusCode.OK, alive.StatusCode);
+                Assert.Equal("alive", JsonDocument.Parse(await alive.Content.ReadAsStringAsync()).RootElement.GetProperty("status").GetString());
+            }
+
+            var ready = await ReadyzAsync(http, url, HttpStatusCode.OK);
+            Assert.True(ready.GetProperty("ready").GetBoolean());
+            Assert.Equal(["camera", "detector", "mqtt", "outbox", "storage"],
+                ready.GetProperty("checks").EnumerateArray().Select(c => c.GetProperty("name").GetString()));
+            Assert.All(ready.GetProperty("checks").EnumerateArray(), c => Assert.True(c.GetProperty("ok").GetBoolean()));
+
+            // Once a field is counted, the metrics say so and the latest annotated field is a JPEG.
+            var deadline = DateTime.UtcNow + Patience;
+            string metrics;
+            do
+            {
+                metrics = await http.GetStringAsync($"{url}/metrics");
+                if (Value(metrics, "edgecounter_session_fields") >= 1) break;
+                await Task.Delay(250);
+            } while (DateTime.UtcNow < deadline);
+            Assert.True(Value(metrics, "edgecounter_session_fields") >= 1, metrics);
+            Assert.True(Value(metrics, "edgecounter_fields_processed_total") >= 1);
+            Assert.Equal(1, Value(metrics, "edgecounter_mqtt_connected"));
+            Assert.Equal(1, Value(metrics, "edgecounter_ready"));
+            Assert.Equal(1, Value(metrics, "edgecounter_storage_state{state=\"ok\"}"));
+            Assert.True(Value(metrics, "edgecounter_session_cells{label=\"RBC\"}") > 0);
+            Assert.Contains("process_working_set_bytes", metrics);
+
+            deadline = DateTime.UtcNow + Patience;
+            HttpResponseMessage image;
+            while ((image = await http.GetAsync($"{url}/latest.jpg")).StatusCode == HttpStatusCode.NotFound && DateTime.UtcNow < deadline)
+            {
+                image.Dispose();
+                await Task.Delay(250);
+            }
+            using (image)
+            {
+                Assert.Equal(HttpStatusCode.OK, image.StatusCode);
+                Assert.Equal("image/jpeg", image.Content.Headers.ContentType?.MediaType);
+                using var decoded = Cv2.ImDecode(await image.Content.ReadAsByteArrayAsync(), ImreadModes.Color);
+                Assert.False(decoded.Empty(), "/latest.jpg is not a decodable JPEG");
+                Assert.True(decoded.Width >= 320);
+            }
+            await host.StopAsync();
+        }
+        finally { Directory.Delete(state, recursive: true); }
+    }
+
+    [Fact]
+    public async Task Readyz_is_not_ready_and_names_mqtt_while_the_broker_is_down_and_metrics_still_answer()
+    {
+        var state = Directory.CreateTempSubdirectory("edgecounter-web-").FullName;
+        try
+        {
+            // An external broker on a port nobody listens on.
+            using var host = ServiceHost.Build(ServiceEndToEndTests.Args(FreePort.Next(), state,
+                "--EdgeCounter:Mqtt:Mode=External", "--EdgeCounter:Mqtt:Host=127.0.0.1"));
+            await host.StartAsync();
+            var url = BaseUrl(host);
+            using var http = new HttpClient();
+            var report = await ReadyzAsync(http, url, HttpStatusCode.ServiceUnavailable, r => Check(r, "camera").GetProperty("ok").GetBoolean());
+            Assert.False(report.GetProperty("ready").GetBoolean());
+            Assert.False(Check(report, "mqtt").GetProperty("ok").GetBoolean());
+            Assert.Contains("not connected", Check(report, "mqtt").GetProperty("detail").GetString());
+            Assert.True(Check(report, "storage").GetProperty("ok").GetBoolean());
+            var metrics = await http.GetStringAsync($"{url}/metrics");
+            Assert.Equal(0, Value(metrics, "edgecounter_mqtt_connected"));
+            Assert.Equal(0, Value(metrics, "edgecounter_ready_check{check=\"mqtt\"}"));
+            await host.StopAsync();
+        }
+        finally { Directory.Delete(state, recursive: true); }
+    }
+
+    [Fact]
+    public async Task With_a_token_metrics_and_the_image_refuse_a_request_without_it_while_probes_stay_open()
+    {
+        var state = Directory.CreateTempSubdirectory("edgecounter-web-").FullName;
+        const string token = "a-long-enough-test-token";
+        try
+        {
+            using var host = ServiceHost.Build(ServiceEndToEndTests.Args(FreePort.Next(), state, $"--EdgeCounter:Web:Token={token}"));
+            await host.StartAsync();
+            var url = BaseUrl(host);
+            using var http = new HttpClient();
+            using (var refused = await http.GetAsync($"{url}/metrics"))
+            {
+                Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
+                Assert.Equal("Bearer", refused.Headers.WwwAuthenticate.Single().Scheme);
+            }
+            using (var wrong = new HttpRequestMessage(HttpMethod.Get, $"{url}/latest.jpg"))
+            {
+                wrong.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token + "x");
+                using var response = await http.SendAsync(wrong);
+                Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+            }
+            using (var right = new HttpRequestMessage(HttpMethod.Get, $"{url}/metrics"))
+            {
+                right.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+                using var response = await http.SendAsync(right);
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+                Assert.Contains("edgecounter_ready", await response.Content.ReadAsStringAsync());
+            }
+            using (var probe = await http.GetAsync($"{url}/healthz")) Assert.Equal(HttpStatusCode.OK, probe.StatusCode);
+            await host.StopAsync();
+        }
+        finally { Directory.Delete(state, recursive: true); }
+    }
+
+    [Fact]
+    public async Task A_web_port_already_taken_is_logged_and_the_service_goes_on_counting()
+    {
+        var state = Directory.CreateTempSubdirectory("edgecounter-web-").FullName;
+        var taken = new TcpListener(IPAddress.Loopback, 0);
+        taken.Start();
+        try
+        {
+            var webPort = ((IPEndPoint)taken.LocalEndpoint).Port;
+            var mqttPort = FreePort.Next();
+            using var host = ServiceHost.Build(ServiceEndToEndTests.Args(mqttPort, state, $"--EdgeCounter:Web:Urls=http://127.0.0.1:{webPort}"));
+            await host.StartAsync();
+            Assert.Empty(host.Services.GetRequiredService<WebEndpoints>().BoundUrls);
+            await using var watcher = await RecordingSubscriber.ConnectAsync(mqttPort, "edgecounter/scope-test/field");
+            await watcher.WaitForAsync(m => m.Topic == "edgecounter/scope-test/field", Patience, "a counted field");
+            await host.StopAsync();
+        }
+        finally
+        {
+            taken.Stop();
+            Directory.Delete(state, recursive: true);
+        }
+    }
+
+    [Theory]
+    [InlineData("http://0.0.0.0:8080", null, "Token")]
+    [InlineData("http://192.168.1.20:8080", "short", "at least 16")]
+    [InlineData("ftp://127.0.0.1:21", null, "not an http")]
+    [InlineData("https://127.0.0.1:8443", null, "https is not served")]
+    public void Invalid_web_settings_are_a_start_error_naming_the_key(string urls, string? token, string named)
+    {
+        var args = new List<string> { $"--EdgeCounter:Web:Urls={urls}" };
+        if (token is not null) args.Add($"--EdgeCounter:Web:Token={token}");
+        var e = Assert.Throws<ConfigurationProblemException>(() => ServiceHost.Build([.. args]));
+        Assert.Contains(e.Problems, p => p.Contains("EdgeCounter:Web:") && p.Contains(named));
+    }
+
+    [Fact]
+    public void Loopback_names_are_loopback_and_others_are_not()
+    {
+        Assert.True(WebOptions.IsLoopback(new Uri("http://127.0.0.1:8080")));
+        Assert.True(WebOptions.IsLoopback(new Uri("http://localhost:8080")));
+        Assert.True(WebOptions.IsLoopback(new Uri("http://[::1]:8080")));
+        Assert.False(WebOptions.IsLoopback(new Uri("http://0.0.0.0:8080")));
+        Assert.False(WebOptions.IsLoopback(new Uri("http://10.0.0.5:8080")));
+    }
+
+    /// <summary>A sample's value from the Prometheus text (the line "name value").</summary>
+    private static double Value(string metrics, string sample)
+    {
+        foreach (var line in metrics.Split('\n'))
+            if (line.StartsWith(sample + " ", StringComparison.Ordinal))
+                return double.Parse(line[(sample.Length + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+        return double.NaN;
+    }
+}
