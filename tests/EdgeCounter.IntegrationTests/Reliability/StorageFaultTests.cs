@@ -54,6 +54,13 @@ public class StorageFaultTests(ITestOutputHelper output)
                 TimeSpan.FromSeconds(30), "stats saying the disk is full"))!.Value;
             output.WriteLine($"full: {full}");
             Assert.Equal(1048576, full.GetProperty("reserveBytes").GetInt64());
+            // Hospital IT sees it over HTTP too: not ready, naming the storage check.
+            using var http = new HttpClient();
+            var web = host.Services.GetRequiredService<EdgeCounter.Web.WebEndpoints>().BoundUrls.Single();
+            var (status, storage) = await ReadyzStorageAsync(http, web);
+            Assert.Equal(System.Net.HttpStatusCode.ServiceUnavailable, status);
+            Assert.False(storage.GetProperty("ok").GetBoolean());
+            Assert.StartsWith("full", storage.GetProperty("detail").GetString());
 
             await Task.Delay(TimeSpan.FromSeconds(20));
             var countedWhileFull = watcher.Messages.Where(IsField).Select(Json)
@@ -64,9 +71,13 @@ public class StorageFaultTests(ITestOutputHelper output)
 
             // Space again: persistence resumes by itself, no restart.
             File.Delete(filler);
-            var freedAt = DateTime.UtcNow;
-            await watcher.WaitForAsync(m => StatsSay(m, "ok") && Storage(m)!.Value.GetProperty("pendingInMemory").GetInt32() == 0 && DateTime.UtcNow > freedAt,
+            var freedAt = DateTimeOffset.UtcNow;
+            // Stats sent after the disk was freed (the first ones, from before it filled, also said ok).
+            await watcher.WaitForAsync(m => StatsSay(m, "ok") && Storage(m)!.Value.GetProperty("pendingInMemory").GetInt32() == 0
+                    && Json(m).GetProperty("at").GetDateTimeOffset() > freedAt,
                 TimeSpan.FromSeconds(30), "stats saying the disk takes writes again");
+            var again = (await ReadyzStorageAsync(http, web)).Storage;
+            Assert.True(again.GetProperty("ok").GetBoolean(), $"/readyz storage after the disk was freed: {again}");
 
             // Results are kept on disk again: with the broker away, new fields wait in the outbox file.
             var counting = host.Services.GetRequiredService<CountingService>();
@@ -94,6 +105,13 @@ public class StorageFaultTests(ITestOutputHelper output)
         var outboxWarnings = logs.Lines.Count(l => l.Level == LogLevel.Warning && l.Text.Contains("the MQTT outbox cannot be written"));
         Assert.InRange(outboxWarnings, 1, 2);
         Assert.Contains(logs.Lines, l => l.Level == LogLevel.Information && l.Text.Contains("the MQTT outbox is written again"));
+    }
+
+    private static async Task<(System.Net.HttpStatusCode Status, JsonElement Storage)> ReadyzStorageAsync(HttpClient http, string url)
+    {
+        using var response = await http.GetAsync($"{url}/readyz");
+        var report = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
+        return (response.StatusCode, report.GetProperty("checks").EnumerateArray().Single(c => c.GetProperty("name").GetString() == "storage").Clone());
     }
 
     [RequiresTmpfsFact]
