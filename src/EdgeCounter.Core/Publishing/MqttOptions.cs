@@ -68,6 +68,13 @@ public sealed class MqttOptions
 
     public TimeSpan StatsInterval { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>Announce the microscope to Home Assistant (MQTT discovery, retained under <see cref="DiscoveryPrefix"/>),
+    /// again whenever Home Assistant says it is online.</summary>
+    public bool Discovery { get; set; } = true;
+
+    /// <summary>Home Assistant's discovery prefix (its own default).</summary>
+    public string DiscoveryPrefix { get; set; } = "homeassistant";
+
     public string EffectiveClientId => string.IsNullOrWhiteSpace(ClientId) ? $"edgecounter-{DeviceId}" : ClientId;
 
     public string EffectiveTopicPrefix => string.IsNullOrWhiteSpace(TopicPrefix) ? $"edgecounter/{DeviceId}" : TopicPrefix.TrimEnd('/');
@@ -105,6 +112,8 @@ public sealed class MqttOptions
         if (string.IsNullOrWhiteSpace(OutboxFileName) || OutboxFileName.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0)
             errors.Add("Mqtt:OutboxFileName must be a plain file name.");
         if (StatsInterval < TimeSpan.FromSeconds(1)) errors.Add("Mqtt:StatsInterval must be at least 1 s.");
+        if (Discovery && (string.IsNullOrWhiteSpace(DiscoveryPrefix) || DiscoveryPrefix.IndexOfAny(['+', '#', ' ']) >= 0 || DiscoveryPrefix.Trim('/') != DiscoveryPrefix))
+            errors.Add($"Mqtt:DiscoveryPrefix must be a plain topic level such as 'homeassistant' (is '{DiscoveryPrefix}').");
         return errors;
     }
 

@@ -1,4 +1,6 @@
 using System.Buffers;
+using System.Globalization;
+using System.Text;
 using System.Threading.Channels;
 using EdgeCounter.Counting;
 using EdgeCounter.Storage;
@@ -79,6 +81,16 @@ public sealed class MqttPublisher : IAsyncDisposable
     }
 
     public TopicMap Topics { get; }
+
+    private volatile IReadOnlyList<RetainedMessage> _announcements = [];
+    private int _announceAgain;
+
+    /// <summary>Retained messages (e.g. Home Assistant discovery) published at every connect and again when
+    /// <see cref="AnnounceAgainTopic"/> receives "online". Set before <see cref="StartAsync"/>.</summary>
+    public IReadOnlyList<RetainedMessage> Announcements { get => _announcements; set => _announcements = value ?? []; }
+
+    /// <summary>Where a consumer says it (re)started, e.g. homeassistant/status; null: none.</summary>
+    public string? AnnounceAgainTopic { get; set; }
 
     public Outbox Outbox => _outbox;
 
@@ -199,8 +211,15 @@ public sealed class MqttPublisher : IAsyncDisposable
     }
 
     /// <summary>Queues the running totals (retained; only the newest unsent one is kept).</summary>
-    public long EnqueueCounts(CountsSnapshot counts) =>
-        Enqueue(new OutboxMessage(Topics.Counts, PublishingJson.Serialize(counts), Retain: true, OutboxKind.Result, CoalesceKey: "counts"));
+    public long EnqueueCounts(CountsSnapshot counts)
+    {
+        ArgumentNullException.ThrowIfNull(counts);
+        // Plain numbers beside the JSON (P/counts/<label> -> "31"), for dashboards that read one value per topic.
+        foreach (var (label, total) in counts.Totals)
+            Enqueue(new OutboxMessage(Topics.CountOf(label), Encoding.UTF8.GetBytes(total.ToString(CultureInfo.InvariantCulture)), Retain: true,
+                OutboxKind.Result, CoalesceKey: "counts/" + label));
+        return Enqueue(new OutboxMessage(Topics.Counts, PublishingJson.Serialize(counts), Retain: true, OutboxKind.Result, CoalesceKey: "counts"));
+    }
 
     /// <summary>Queues the session state echo (retained; only the newest unsent one is kept).</summary>
     public long EnqueueSessionState(CountsSnapshot state) =>
@@ -287,9 +306,12 @@ public sealed class MqttPublisher : IAsyncDisposable
                     attempt.CancelAfter(_options.ConnectTimeout);
                     await _client.ConnectAsync(_clientOptions, attempt.Token).ConfigureAwait(false);
                     await _client.PublishAsync(Message(Topics.Available, "online"u8.ToArray(), retain: true, 1), attempt.Token).ConfigureAwait(false);
-                    await _client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder()
-                        .WithTopicFilter(f => f.WithTopic(Topics.SessionSet).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce))
-                        .Build(), attempt.Token).ConfigureAwait(false);
+                    var subscriptions = new MqttClientSubscribeOptionsBuilder()
+                        .WithTopicFilter(f => f.WithTopic(Topics.SessionSet).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce));
+                    if (AnnounceAgainTopic is { } again)
+                        subscriptions.WithTopicFilter(f => f.WithTopic(again).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce));
+                    await _client.SubscribeAsync(subscriptions.Build(), attempt.Token).ConfigureAwait(false);
+                    await AnnounceAsync(attempt.Token).ConfigureAwait(false);
                     Volatile.Write(ref _state, (int)ConnectionState.Connected);
                     if (Interlocked.Increment(ref _reconnects) > 1 || failures > 0)
                         _logger.LogInformation("MQTT connected to {Host}:{Port} after {Failures} failed attempts; {Count} messages to replay",
@@ -320,6 +342,12 @@ public sealed class MqttPublisher : IAsyncDisposable
 
             try { await _connectionLost.WaitAsync(TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false); }
             catch (OperationCanceledException) { break; }
+            if (Interlocked.Exchange(ref _announceAgain, 0) == 1 && _client.IsConnected)
+            {
+                try { await AnnounceAsync(cancellationToken).ConfigureAwait(false); }
+                catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested) { break; }
+                catch (Exception ex) { _logger.LogDebug(ex, "Announcing again failed; done at the next connect"); }
+            }
         }
     }
 
@@ -414,8 +442,20 @@ public sealed class MqttPublisher : IAsyncDisposable
         catch (OperationCanceledException) { }
     }
 
+    private async Task AnnounceAsync(CancellationToken cancellationToken)
+    {
+        foreach (var m in Announcements)
+            await _client.PublishAsync(Message(m.Topic, m.Payload, retain: true, 1), cancellationToken).ConfigureAwait(false);
+    }
+
     private Task OnMessageReceivedAsync(MqttApplicationMessageReceivedEventArgs e)
     {
+        if (AnnounceAgainTopic is { } again && e.ApplicationMessage.Topic == again)
+        {
+            // Home Assistant restarted (or its broker did): announce again, off the receive loop.
+            if (e.ApplicationMessage.ConvertPayloadToString() == "online") Interlocked.Exchange(ref _announceAgain, 1);
+            return Task.CompletedTask;
+        }
         if (e.ApplicationMessage.Topic == Topics.SessionSet)
         {
             // Copy out and hand over: handlers publish replies, which must not run on the receive loop.

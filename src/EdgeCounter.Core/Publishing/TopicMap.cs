@@ -30,6 +30,10 @@ public sealed class TopicMap
     /// <summary>Retained JSON: the session's running totals.</summary>
     public string Counts => $"{Prefix}/counts";
 
+    /// <summary>Retained plain number: one label's session total (e.g. P/counts/lymphocyte -> 31). A label that is not
+    /// a plain topic level ('/', '+', '#') has those characters replaced by '_'.</summary>
+    public string CountOf(string label) => $"{Counts}/{label.Replace('/', '_').Replace('+', '_').Replace('#', '_')}";
+
     /// <summary>Commands in: start, stop, reset.</summary>
     public string SessionSet => $"{Prefix}/session/set";
 

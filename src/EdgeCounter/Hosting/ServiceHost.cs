@@ -35,6 +35,10 @@ public static class ServiceHost
         return 0;
     }
 
+    private static string SoftwareVersion =>
+        typeof(ServiceHost).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyInformationalVersionAttribute), false)
+            .OfType<System.Reflection.AssemblyInformationalVersionAttribute>().FirstOrDefault()?.InformationalVersion.Split('+')[0] ?? "0";
+
     /// <summary>Builds the host; throws <see cref="ConfigurationProblemException"/> naming every bad setting.</summary>
     /// <param name="replace">Runs after the service's own registrations, so a caller (simcheck, tests) can replace one, e.g. the frame source.</param>
     public static IHost Build(string[] args, Action<HostApplicationBuilder>? customise = null, Action<IServiceCollection>? replace = null)
@@ -73,8 +77,19 @@ public static class ServiceHost
             return new CountingService(catalog, settings.Counting, store, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<CountingService>>(),
                 sp.GetRequiredService<StorageMonitor>());
         });
-        services.AddSingleton(sp => MqttPublisher.Create(settings.Mqtt, settings.EffectiveStateDirectory, sp.GetRequiredService<ILoggerFactory>(),
-            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<StorageMonitor>()));
+        services.AddSingleton(sp =>
+        {
+            var publisher = MqttPublisher.Create(settings.Mqtt, settings.EffectiveStateDirectory, sp.GetRequiredService<ILoggerFactory>(),
+                sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<StorageMonitor>());
+            if (settings.Mqtt.Discovery)
+            {
+                var model = sp.GetRequiredService<ICellDetector>().Model;
+                publisher.Announcements = HomeAssistantDiscovery.Messages(settings.Mqtt.DiscoveryPrefix, publisher.Topics, settings.EffectiveDeviceId,
+                    sp.GetRequiredService<CountingService>().Catalog, $"{model.Name} {model.Version}", SoftwareVersion);
+                publisher.AnnounceAgainTopic = settings.Mqtt.DiscoveryPrefix + "/status";
+            }
+            return publisher;
+        });
         if (settings.Mqtt.Mode == MqttMode.Embedded)
             services.AddSingleton(sp => new EmbeddedBroker(settings.Mqtt.Port, sp.GetRequiredService<ILogger<EmbeddedBroker>>()));
         services.AddSingleton(sp => new SessionCommandHandler(sp.GetRequiredService<CountingService>(), sp.GetRequiredService<MqttPublisher>(),

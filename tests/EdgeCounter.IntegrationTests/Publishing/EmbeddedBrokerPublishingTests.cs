@@ -160,7 +160,8 @@ public class EmbeddedBrokerPublishingTests
             Assert.True(service.Report(ServiceUnderTest.MakeField(image, i, "neutrophil", "RBC")).Accepted);
         await Task.Delay(300);
         Assert.False(service.Publisher.IsConnected);
-        Assert.Equal(fieldCount + 1, service.Publisher.Outbox.Count); // every field + the coalesced counts
+        // Every field + the coalesced counts and, per label, its coalesced plain number.
+        Assert.Equal(fieldCount + 1 + service.Counting.Snapshot().Totals.Count, service.Publisher.Outbox.Count);
 
         // Hold the publisher's connection until the subscriber listens, so the test sees the replay from its start.
         var subscriberReady = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
