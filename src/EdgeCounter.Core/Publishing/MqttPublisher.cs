@@ -33,7 +33,7 @@ public sealed class MqttPublisher : IAsyncDisposable
     private CancellationTokenSource? _running;
     private Task _loops = Task.CompletedTask;
     private int _state = (int)ConnectionState.Disconnected;
-    private long _reconnects;
+    private long _connects; // the first connect is not a reconnect: stats.reconnects = connects - 1
     private long _published;
     private long _failingSequence = -1;
     private int _failingAttempts;
@@ -238,7 +238,7 @@ public sealed class MqttPublisher : IAsyncDisposable
     }
 
     public PublisherStats GetStats() => new(
-        State, Interlocked.Read(ref _reconnects), _outbox.Count, _outbox.Bytes, _outbox.DroppedImages, _outbox.DroppedResults,
+        State, Math.Max(0, Interlocked.Read(ref _connects) - 1), _outbox.Count, _outbox.Bytes, _outbox.DroppedImages, _outbox.DroppedResults,
         Interlocked.Read(ref _published),
         new StoragePayload(_outbox.Storage.State, _outbox.Storage.BytesFree, _outbox.Storage.ReserveBytes, _outbox.PendingInMemory, _outbox.DroppedFromMemory));
 
@@ -313,7 +313,7 @@ public sealed class MqttPublisher : IAsyncDisposable
                     await _client.SubscribeAsync(subscriptions.Build(), attempt.Token).ConfigureAwait(false);
                     await AnnounceAsync(attempt.Token).ConfigureAwait(false);
                     Volatile.Write(ref _state, (int)ConnectionState.Connected);
-                    if (Interlocked.Increment(ref _reconnects) > 1 || failures > 0)
+                    if (Interlocked.Increment(ref _connects) > 1 || failures > 0)
                         _logger.LogInformation("MQTT connected to {Host}:{Port} after {Failures} failed attempts; {Count} messages to replay",
                             _options.EffectiveHost, _options.Port, failures, _outbox.Count);
                     else

@@ -1,5 +1,7 @@
 using System.Text.Json;
 using EdgeCounter.Hosting;
+using EdgeCounter.Publishing;
+using Microsoft.Extensions.DependencyInjection;
 using EdgeCounter.IntegrationTests.Publishing;
 using EdgeCounter.IntegrationTests.Service;
 using Microsoft.Extensions.Hosting;
@@ -40,6 +42,7 @@ public class BrokerOutageTests(ITestOutputHelper output)
             var before = Ids().Length;
             var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
             while (Ids().Length < before + 4 && DateTime.UtcNow < deadline) await Task.Delay(200);
+            Assert.Equal(1, host.Services.GetRequiredService<MqttPublisher>().GetStats().Reconnects); // one outage, one reconnect
             await host.StopAsync();
 
             var fields = dashboard.Messages.Where(m => m.Topic == $"{p}/field").Select(m => JsonDocument.Parse(m.Payload).RootElement).ToList();

@@ -76,6 +76,7 @@ public class WebEndpointsTests
             Assert.True(Value(metrics, "edgecounter_session_fields") >= 1, metrics);
             Assert.True(Value(metrics, "edgecounter_fields_processed_total") >= 1);
             Assert.Equal(1, Value(metrics, "edgecounter_mqtt_connected"));
+            Assert.Equal(0, Value(metrics, "edgecounter_mqtt_reconnects_total")); // the first connect is not a reconnect
             Assert.Equal(1, Value(metrics, "edgecounter_ready"));
             Assert.Equal(1, Value(metrics, "edgecounter_storage_state{state=\"ok\"}"));
             Assert.True(Value(metrics, "edgecounter_session_cells{label=\"RBC\"}") > 0);
