@@ -2,7 +2,10 @@
 # Long-run memory check: runs the published service on the simulated microscope for MINUTES minutes and samples its
 # resident memory (RSS: managed + native: OpenCV Mats, ONNX Runtime buffers) every 30 s, plus the service's own
 # stats (managed heap, fields). Prints a CSV and a verdict comparing the first and last five minutes.
-# Usage: tests/soak/soak.sh [MINUTES=32] [OUT_DIR=/tmp/edgecounter-soak]
+# As a lab uses it: a session per slide of SOAK_TARGET white cells (default 200), the next one started as soon as one
+# completes (what the technician's "start" does), so memory that belongs to a session (its slide map, its counted
+# cells) is freed as it is in use. SOAK_TARGET=100000: one endless session (that state then grows with it, bounded).
+# Usage: [SOAK_TARGET=200] tests/soak/soak.sh [MINUTES=32] [OUT_DIR=/tmp/edgecounter-soak]
 set -euo pipefail
 minutes=${1:-32}
 out=${2:-/tmp/edgecounter-soak}
@@ -15,11 +18,19 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 # As the systemd unit runs it (MALLOC_ARENA_MAX=2, see docs/reliability.md); SOAK_ENV can override.
 ${SOAK_ENV:-env MALLOC_ARENA_MAX=2} dotnet "$out/bin/EdgeCounter.dll" \
   --EdgeCounter:StateDirectory="$out/state" --EdgeCounter:Mqtt:Port="$port" --EdgeCounter:DeviceId=soak \
-  --EdgeCounter:Counting:DefaultTarget=100000 --EdgeCounter:Mqtt:StatsInterval=00:00:30 >"$out/service.log" 2>&1 &
+  --EdgeCounter:Counting:DefaultTarget="${SOAK_TARGET:-200}" --EdgeCounter:Mqtt:StatsInterval=00:00:30 \
+  --EdgeCounter:Web:Urls=http://127.0.0.1:0 >"$out/service.log" 2>&1 &
 pid=$!
-trap 'kill $pid 2>/dev/null || true; kill $sub 2>/dev/null || true' EXIT
+trap 'kill $pid 2>/dev/null || true; kill $sub $sessions 2>/dev/null || true' EXIT
 sleep 5
 mosquitto_sub -p "$port" -t 'edgecounter/soak/stats' >"$out/stats.jsonl" 2>/dev/null & sub=$!
+# The next slide: a new session each time one completes.
+(mosquitto_sub -p "$port" -t 'edgecounter/soak/session/state' 2>/dev/null | while read -r state; do
+   case "$state" in *'"state":"completed"'*)
+     echo "$state" >>"$out/sessions.jsonl"
+     mosquitto_pub -p "$port" -t 'edgecounter/soak/session/set' -m '{"action":"start","sampleId":"soak"}' ;;
+   esac
+ done) & sessions=$!
 echo "minute,rss_mb" >"$out/rss.csv"
 end=$(( $(date +%s) + minutes * 60 ))
 start=$(date +%s)
@@ -42,4 +53,13 @@ print(f"RSS mean minutes 5-10: {a:.1f} MB; last 5 minutes: {b:.1f} MB; change {b
 if stats:
     s = stats[-1]
     print(f"fields processed {s['processedFields']}, skipped {s['skippedFields']}, managed heap {s.get('managedHeapMb')} MB, inference {s['inferenceMsAverage']} ms")
+later = [(m, r) for m, r in rows if m >= 10]
+if later:
+    window = [r for m, r in later if m < 15] or [later[0][1]]
+    base = sum(window) / len(window); worst = max(later, key=lambda x: abs(x[1] - base))
+    print(f"from minute 10 (mean of minutes 10-15: {base:.1f} MB): every sample within {abs(worst[1] - base) / base * 100:.1f} % (worst {worst[1]:.1f} MB at minute {worst[0]:.0f})")
+try:
+    print(f"sessions completed: {sum(1 for l in open(f'{out}/sessions.jsonl') if l.strip())}")
+except FileNotFoundError:
+    print("sessions completed: 0")
 PY

@@ -54,7 +54,9 @@ public static class SessionCommandParser
         }
         catch (JsonException ex)
         {
-            return SessionCommandParseResult.Fail($"command is not valid JSON: {ex.Message}");
+            // Where, in words a person sending it can use (not the parser's own message, which names .NET types).
+            var at = ex.BytePositionInLine is { } b ? $" (at character {b + 1}{(ex.LineNumber is > 0 ? $" of line {ex.LineNumber + 1}" : "")})" : "";
+            return SessionCommandParseResult.Fail($"command is not valid JSON{at}; send e.g. {{\"action\":\"start\",\"sampleId\":\"S-1\",\"target\":100}}");
         }
     }
 

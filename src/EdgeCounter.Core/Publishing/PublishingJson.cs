@@ -18,6 +18,9 @@ public static class PublishingJson
         var options = new JsonSerializerOptions(JsonSerializerDefaults.Web)
         {
             DefaultIgnoreCondition = JsonIgnoreCondition.Never,
+            // Quotes and apostrophes as they are ("'action' must be a string", not \u0027): still valid JSON, and
+            // readable in mosquitto_sub. The payloads are never embedded in HTML unescaped.
+            Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
             Converters = { new JsonStringEnumConverter(JsonNamingPolicy.CamelCase), new UtcTimestampConverter() },
         };
         options.MakeReadOnly(populateMissingResolver: true);

@@ -27,7 +27,7 @@ public class SessionCommandParserTests
 
     [Theory]
     [InlineData("", "empty")]
-    [InlineData("start", "not valid JSON")]
+    [InlineData("start", "not valid JSON (at character 1)")]
     [InlineData("{\"action\":\"start\"", "not valid JSON")]
     [InlineData("[1,2]", "JSON object")]
     [InlineData("{}", "'action' is missing")]

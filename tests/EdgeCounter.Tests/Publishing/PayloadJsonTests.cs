@@ -11,6 +11,17 @@ public class PayloadJsonTests
     private static JsonElement Parse(byte[] bytes) => JsonDocument.Parse(bytes).RootElement;
 
     [Fact]
+    public void Error_texts_keep_their_quotes_readable_and_stay_valid_json()
+    {
+        var json = System.Text.Encoding.UTF8.GetString(PublishingJson.Serialize(
+            SessionErrorMessage.Create("'action' must be a string", "{\"action\":5}"u8, DateTimeOffset.UnixEpoch)));
+        Assert.Contains("\"error\":\"'action' must be a string\"", json);
+        Assert.Contains("\"raw\":\"{\\\"action\\\":5}\"", json);
+        Assert.DoesNotContain("\\u0027", json);
+        Assert.Equal("'action' must be a string", JsonDocument.Parse(json).RootElement.GetProperty("error").GetString());
+    }
+
+    [Fact]
     public void Field_message_has_the_documented_camelCase_shape()
     {
         var capturedAt = new DateTimeOffset(2026, 11, 26, 9, 30, 15, 250, TimeSpan.FromHours(2));
