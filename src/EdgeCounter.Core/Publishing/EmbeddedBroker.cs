@@ -11,7 +11,9 @@ public sealed class EmbeddedBroker : IAsyncDisposable
 {
     private readonly ILogger _logger;
 
-    public EmbeddedBroker(int port, ILogger<EmbeddedBroker>? logger = null)
+    /// <param name="moreTransports">Further ways in besides TCP on <paramref name="port"/>, e.g. MQTT over WebSockets
+    /// served by the web endpoints (/mqtt).</param>
+    public EmbeddedBroker(int port, ILogger<EmbeddedBroker>? logger = null, IEnumerable<IMqttServerAdapter>? moreTransports = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(port, 1);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(port, 65535);
@@ -28,7 +30,8 @@ public sealed class EmbeddedBroker : IAsyncDisposable
             .WithPersistentSessions(true)
             .WithMaxPendingMessagesPerClient(10_000)
             .Build();
-        Server = factory.CreateMqttServer(options);
+        IMqttServerAdapter[] transports = [new MQTTnet.Server.Internal.Adapter.MqttTcpServerAdapter(), .. moreTransports ?? []];
+        Server = factory.CreateMqttServer(options, transports);
         Server.ValidatingConnectionAsync += AssignClientIdWhenEmpty;
     }
 

@@ -91,7 +91,14 @@ public static class ServiceHost
             return publisher;
         });
         if (settings.Mqtt.Mode == MqttMode.Embedded)
-            services.AddSingleton(sp => new EmbeddedBroker(settings.Mqtt.Port, sp.GetRequiredService<ILogger<EmbeddedBroker>>()));
+        {
+            // MQTT over WebSockets at /mqtt of the web endpoints, for browser dashboards; loopback only (the embedded
+            // broker has no credentials).
+            if (settings.Web.Enabled && settings.Web.ParsedUrls().All(Web.WebOptions.IsLoopback))
+                services.AddSingleton<MQTTnet.AspNetCore.MqttWebSocketServerAdapter>();
+            services.AddSingleton(sp => new EmbeddedBroker(settings.Mqtt.Port, sp.GetRequiredService<ILogger<EmbeddedBroker>>(),
+                sp.GetService<MQTTnet.AspNetCore.MqttWebSocketServerAdapter>() is { } webSockets ? [webSockets] : null));
+        }
         services.AddSingleton(sp => new SessionCommandHandler(sp.GetRequiredService<CountingService>(), sp.GetRequiredService<MqttPublisher>(),
             sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<SessionCommandHandler>>()));
         services.AddSingleton(sp =>

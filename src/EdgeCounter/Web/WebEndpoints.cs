@@ -23,7 +23,8 @@ public sealed class WebEndpoints(
     FieldPublisher fields,
     IOptions<EdgeCounterOptions> options,
     ILoggerFactory loggerFactory,
-    TimeProvider clock) : IHostedService, IAsyncDisposable
+    TimeProvider clock,
+    MQTTnet.AspNetCore.MqttWebSocketServerAdapter? mqttWebSockets = null) : IHostedService, IAsyncDisposable
 {
     private readonly ILogger _logger = loggerFactory.CreateLogger<WebEndpoints>();
     private readonly ServiceMetrics _metrics = new();
@@ -40,6 +41,23 @@ public sealed class WebEndpoints(
         builder.Services.AddSingleton(loggerFactory); // one log, the service's
         builder.WebHost.UseUrls(web.ParsedUrls().Select(u => u.ToString().TrimEnd('/')).ToArray());
         var app = builder.Build();
+        if (mqttWebSockets is not null)
+        {
+            // The embedded broker, for browsers (MQTT over WebSockets, subprotocol "mqtt").
+            app.UseWebSockets();
+            app.Map("/mqtt", async (HttpContext context) =>
+            {
+                if (!context.WebSockets.IsWebSocketRequest)
+                {
+                    context.Response.StatusCode = StatusCodes.Status400BadRequest;
+                    await context.Response.WriteAsync("MQTT over WebSockets: connect with a WebSocket, subprotocol mqtt.", context.RequestAborted);
+                    return;
+                }
+                var subProtocol = MQTTnet.AspNetCore.MqttSubProtocolSelector.SelectSubProtocol(context.Request);
+                using var socket = await context.WebSockets.AcceptWebSocketAsync(subProtocol);
+                await mqttWebSockets.RunWebSocketConnectionAsync(socket, context);
+            });
+        }
         app.MapGet("/healthz", (HttpContext context) =>
             Json(context, StatusCodes.Status200OK, new { status = "alive", uptimeSeconds = Math.Round(monitor.Uptime.TotalSeconds, 1) }));
         app.MapGet("/readyz", (HttpContext context) =>
@@ -82,7 +100,8 @@ public sealed class WebEndpoints(
         }
         _app = app;
         BoundUrls = app.Urls.ToList();
-        _logger.LogInformation("Web endpoints on {Urls}: /healthz /readyz /metrics /latest.jpg{Token}", string.Join(" ", BoundUrls),
+        _logger.LogInformation("Web endpoints on {Urls}: /healthz /readyz /metrics /latest.jpg{Mqtt}{Token}", string.Join(" ", BoundUrls),
+            mqttWebSockets is null ? "" : " /mqtt (MQTT over WebSockets)",
             string.IsNullOrEmpty(web.Token) ? "" : " (token required for /metrics and /latest.jpg)");
     }
 

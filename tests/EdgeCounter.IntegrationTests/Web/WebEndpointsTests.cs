@@ -8,6 +8,7 @@ using EdgeCounter.IntegrationTests.Service;
 using EdgeCounter.Web;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using MQTTnet;
 using OpenCvSharp;
 
 namespace EdgeCounter.IntegrationTests.Web;
@@ -184,6 +185,65 @@ public class WebEndpointsTests
             taken.Stop();
             Directory.Delete(state, recursive: true);
         }
+    }
+
+    [Fact]
+    public async Task Browsers_reach_the_embedded_broker_over_websockets_at_mqtt_and_can_send_commands()
+    {
+        var state = Directory.CreateTempSubdirectory("edgecounter-web-").FullName;
+        try
+        {
+            using var host = ServiceHost.Build(ServiceEndToEndTests.Args(FreePort.Next(), state));
+            await host.StartAsync();
+            var url = BaseUrl(host);
+            using var client = new MQTTnet.MqttClientFactory().CreateMqttClient();
+            var received = new System.Collections.Concurrent.ConcurrentQueue<(string Topic, string Text)>();
+            client.ApplicationMessageReceivedAsync += e =>
+            {
+                received.Enqueue((e.ApplicationMessage.Topic, e.ApplicationMessage.ConvertPayloadToString()));
+                return Task.CompletedTask;
+            };
+            await client.ConnectAsync(new MQTTnet.MqttClientOptionsBuilder()
+                .WithWebSocketServer(o => o.WithUri(url.Replace("http://", "ws://") + "/mqtt")).WithClientId("browser-like").Build());
+            await client.SubscribeAsync("edgecounter/scope-test/session/state");
+            async Task<string> SessionIdAsync(Func<string, bool> accept)
+            {
+                var deadline = DateTime.UtcNow + Patience;
+                while (DateTime.UtcNow < deadline)
+                {
+                    foreach (var (_, text) in received)
+                        if (JsonDocument.Parse(text).RootElement.GetProperty("sessionId").GetString() is { } id && accept(id)) return id;
+                    await Task.Delay(100);
+                }
+                throw new TimeoutException("no session state over the WebSocket");
+            }
+            var first = await SessionIdAsync(_ => true);              // the retained state
+            await client.PublishStringAsync("edgecounter/scope-test/session/set", "{\"action\":\"start\",\"sampleId\":\"from-a-browser\"}");
+            var second = await SessionIdAsync(id => id != first);
+            Assert.NotEqual(first, second);
+            Assert.Contains(received, m => m.Text.Contains("\"sampleId\":\"from-a-browser\""));
+            await client.DisconnectAsync();
+            await host.StopAsync();
+        }
+        finally { Directory.Delete(state, recursive: true); }
+    }
+
+    [Fact]
+    public async Task Beyond_loopback_the_broker_is_not_offered_over_websockets()
+    {
+        var state = Directory.CreateTempSubdirectory("edgecounter-web-").FullName;
+        try
+        {
+            using var host = ServiceHost.Build(ServiceEndToEndTests.Args(FreePort.Next(), state,
+                "--EdgeCounter:Web:Urls=http://0.0.0.0:0", "--EdgeCounter:Web:Token=a-long-enough-test-token"));
+            await host.StartAsync();
+            var port = new Uri(BaseUrl(host)).Port;
+            using var http = new HttpClient();
+            using (var probe = await http.GetAsync($"http://127.0.0.1:{port}/healthz")) Assert.Equal(HttpStatusCode.OK, probe.StatusCode);
+            using (var mqtt = await http.GetAsync($"http://127.0.0.1:{port}/mqtt")) Assert.Equal(HttpStatusCode.NotFound, mqtt.StatusCode);
+            await host.StopAsync();
+        }
+        finally { Directory.Delete(state, recursive: true); }
     }
 
     [Theory]
