@@ -6,6 +6,7 @@ using EdgeCounter.Publishing;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.StaticFiles;
 using Microsoft.Extensions.Options;
 
 namespace EdgeCounter.Web;
@@ -58,6 +59,18 @@ public sealed class WebEndpoints(
                 await mqttWebSockets.RunWebSocketConnectionAsync(socket, context);
             });
         }
+        // The pages (wwwroot beside the binary): / this microscope, /ward every microscope on the broker.
+        var pages = new Microsoft.Extensions.FileProviders.PhysicalFileProvider(Path.Combine(AppContext.BaseDirectory, "wwwroot"));
+        app.UseStaticFiles(new StaticFileOptions { FileProvider = pages });
+        app.MapGet("/", (HttpContext context) => Page(context, pages, "index.html"));
+        app.MapGet("/ward", (HttpContext context) => Page(context, pages, "ward.html"));
+        app.MapGet("/config.json", (HttpContext context) => Json(context, StatusCodes.Status200OK, new
+        {
+            deviceId = options.Value.EffectiveDeviceId,
+            topicPrefix = publisher.Topics.Prefix,
+            mqttUrl = options.Value.Web.MqttWebSocketUrl.Length > 0 ? options.Value.Web.MqttWebSocketUrl : null,
+            liveOverMqtt = mqttWebSockets is not null || options.Value.Web.MqttWebSocketUrl.Length > 0,
+        }));
         app.MapGet("/healthz", (HttpContext context) =>
             Json(context, StatusCodes.Status200OK, new { status = "alive", uptimeSeconds = Math.Round(monitor.Uptime.TotalSeconds, 1) }));
         app.MapGet("/readyz", (HttpContext context) =>
@@ -114,6 +127,20 @@ public sealed class WebEndpoints(
     {
         if (_app is not null) await _app.DisposeAsync();
         _app = null;
+    }
+
+    private static async Task Page(HttpContext context, Microsoft.Extensions.FileProviders.IFileProvider pages, string name)
+    {
+        var file = pages.GetFileInfo(name);
+        if (!file.Exists)
+        {
+            context.Response.StatusCode = StatusCodes.Status404NotFound;
+            await context.Response.WriteAsync($"{name} is not beside the binary (wwwroot/): build src/EdgeCounter again.", context.RequestAborted);
+            return;
+        }
+        context.Response.ContentType = "text/html; charset=utf-8";
+        context.Response.Headers.CacheControl = "no-cache";
+        await context.Response.SendFileAsync(file, context.RequestAborted);
     }
 
     private static async Task Json<T>(HttpContext context, int status, T body)

@@ -18,6 +18,10 @@ public sealed class WebOptions
     /// beyond loopback. /healthz and /readyz stay open (probes; they carry no patient data).</summary>
     public string? Token { get; set; }
 
+    /// <summary>The MQTT WebSocket URL the pages connect to (e.g. wss://broker.ward.local:8084/mqtt for an external
+    /// broker); empty: /mqtt on this service (embedded broker).</summary>
+    public string MqttWebSocketUrl { get; set; } = "";
+
     public IReadOnlyList<Uri> ParsedUrls() =>
         Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .Select(u => Uri.TryCreate(u, UriKind.Absolute, out var uri) ? uri : null).OfType<Uri>().ToList();
@@ -43,6 +47,8 @@ public sealed class WebOptions
             if (!IsLoopback(url) && string.IsNullOrEmpty(Token))
                 errors.Add($"Web:Urls: '{part}' listens beyond this machine; set Web:Token so /metrics and /latest.jpg are not open to the network.");
         }
+        if (MqttWebSocketUrl.Length > 0 && !(Uri.TryCreate(MqttWebSocketUrl, UriKind.Absolute, out var ws) && ws.Scheme is "ws" or "wss"))
+            errors.Add($"Web:MqttWebSocketUrl: '{MqttWebSocketUrl}' is not a ws:// or wss:// URL.");
         if (Token is { Length: > 0 and < 16 }) errors.Add("Web:Token must be at least 16 characters.");
         return errors;
     }

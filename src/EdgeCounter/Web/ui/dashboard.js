@@ -1,0 +1,69 @@
+// This microscope's page: live over MQTT over WebSockets (docs/http.md), commands as documented in docs/mqtt.md.
+(async () => {
+  const cfg = await (await fetch('/config.json')).json();
+  const P = cfg.topicPrefix;
+  const $ = id => document.getElementById(id);
+  $('device').textContent = cfg.deviceId;
+  const client = mqtt.connect(cfg.mqttUrl || `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/mqtt`,
+    { clientId: 'dashboard-' + Math.random().toString(16).slice(2, 10), reconnectPeriod: 2000 });
+  const images = {};
+  const showImage = (id, payload) => {
+    if (images[id]) URL.revokeObjectURL(images[id]);
+    images[id] = URL.createObjectURL(new Blob([payload], { type: 'image/jpeg' }));
+    $(id).src = images[id];
+  };
+  const rows = (tbody, entries, cls) => {
+    tbody.replaceChildren(...entries.map(([k, v]) => {
+      const tr = document.createElement('tr'); tr.dataset.label = k;
+      const a = document.createElement('td'); a.textContent = k;
+      const b = document.createElement('td'); b.textContent = v; b.className = cls;
+      tr.append(a, b); return tr;
+    }));
+  };
+  const showSession = s => {
+    $('sample-id').textContent = s.sampleId || '–';
+    $('state').textContent = s.state;
+    $('fields').textContent = s.fields;
+    $('white-cells').textContent = s.whiteCells;
+    $('target').textContent = s.target;
+    $('progress-bar').style.width = `${Math.round((s.progress || 0) * 100)}%`;
+  };
+  client.on('connect', () => {
+    $('error').textContent = '';
+    client.subscribe(['available', 'counts', 'session/state', 'session/error', 'field/image', 'slide/image'].map(t => `${P}/${t}`));
+  });
+  client.on('offline', () => { $('available').textContent = 'broker unreachable'; $('available').className = 'badge offline'; });
+  client.on('message', (topic, payload) => {
+    const t = topic.slice(P.length + 1);
+    if (t === 'field/image') return showImage('field-image', payload);
+    if (t === 'slide/image') return showImage('slide-image', payload);
+    const text = new TextDecoder().decode(payload);
+    if (t === 'available') { $('available').textContent = text; $('available').className = `badge ${text}`; return; }
+    const msg = JSON.parse(text);
+    if (t === 'session/error') { $('error').textContent = msg.error; return; }
+    if (t === 'session/state') { showSession(msg); return; }
+    if (t === 'counts') {
+      showSession(msg);
+      rows($('totals').tBodies[0], Object.entries(msg.totals), 'count');
+      rows($('groups').tBodies[0], Object.entries(msg.groups), 'count');
+      const max = Math.max(1, ...Object.values(msg.differential));
+      $('differential').replaceChildren(...Object.entries(msg.differential).map(([label, pct]) => {
+        const bar = document.createElement('div'); bar.className = 'bar'; bar.dataset.label = label;
+        const name = document.createElement('span'); name.textContent = label;
+        const fill = document.createElement('span'); fill.className = 'fill'; fill.style.width = `${(pct / max) * 10}em`;
+        const value = document.createElement('span'); value.textContent = `${pct.toFixed(1)} %`;
+        bar.append(name, fill, value); return bar;
+      }));
+    }
+  });
+  const send = command => { $('error').textContent = ''; client.publish(`${P}/session/set`, JSON.stringify(command), { qos: 1 }); };
+  $('controls').addEventListener('submit', e => {
+    e.preventDefault();
+    const command = { action: 'start' };
+    if ($('sample').value.trim()) command.sampleId = $('sample').value.trim();
+    if ($('target-input').value) command.target = Number($('target-input').value);
+    send(command);
+  });
+  $('stop').addEventListener('click', () => send({ action: 'stop' }));
+  $('reset').addEventListener('click', () => send({ action: 'reset' }));
+})();

@@ -1,0 +1,77 @@
+using EdgeCounter.Hosting;
+using EdgeCounter.IntegrationTests.Publishing;
+using EdgeCounter.IntegrationTests.Service;
+using EdgeCounter.Web;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using PuppeteerSharp;
+using Xunit.Abstractions;
+
+namespace EdgeCounter.IntegrationTests.Web;
+
+/// <summary>The dashboard pages in a real browser (Debian's chromium, headless) against the real service: live counts
+/// over MQTT over WebSockets, a session started from the page, the ward page listing the microscope.</summary>
+[Collection("Service")]
+public class DashboardBrowserTests(ITestOutputHelper output)
+{
+    private const string Chromium = "/usr/bin/chromium";
+
+    [Fact]
+    public async Task The_page_shows_live_counts_and_starts_a_session_and_the_ward_page_lists_the_microscope()
+    {
+        Assert.True(File.Exists(Chromium), $"{Chromium} is missing: apt-get install chromium (.ci/run does)");
+        var state = Directory.CreateTempSubdirectory("edgecounter-dash-").FullName;
+        try
+        {
+            using var host = ServiceHost.Build(ServiceEndToEndTests.Args(FreePort.Next(), state));
+            await host.StartAsync();
+            var url = host.Services.GetRequiredService<WebEndpoints>().BoundUrls.Single();
+            await using var browser = await Puppeteer.LaunchAsync(new LaunchOptions
+            {
+                ExecutablePath = Chromium, Headless = true, Args = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+            });
+            await using var page = await browser.NewPageAsync();
+            var errors = new List<string>();
+            page.Console += (_, e) => { if (e.Message.Type == ConsoleType.Error) errors.Add(e.Message.Text); };
+            page.PageError += (_, e) => errors.Add(e.Message);
+            await page.SetViewportAsync(new ViewPortOptions { Width = 1280, Height = 1000 });
+            await page.GoToAsync(url + "/");
+            var wait = new WaitForFunctionOptions { Timeout = 60_000, PollingInterval = 200 };
+            try
+            {
+                await page.WaitForFunctionAsync("() => document.getElementById('available').textContent === 'online'", wait);
+                // Live counts: the red cells' row fills in and grows; the latest field shows.
+                await page.WaitForFunctionAsync("() => Number(document.querySelector('#totals tr[data-label=\"RBC\"] td.count')?.textContent) > 0", wait);
+                await page.WaitForFunctionAsync("() => document.getElementById('field-image').naturalWidth >= 320", wait);
+
+                // A white cell counted: the differential has its bars. For a person to look at (docs/dashboard.png was
+                // taken so): EDGECOUNTER_SCREENSHOT=path.
+                await page.WaitForFunctionAsync("() => Number(document.querySelector('#groups tr[data-label=\"WBC\"] td.count')?.textContent) >= 3"
+                    + " && document.querySelectorAll('#differential .bar').length > 0", wait);
+                await page.ScreenshotAsync(Environment.GetEnvironmentVariable("EDGECOUNTER_SCREENSHOT") is { Length: > 0 } shot
+                    ? shot : Path.Combine(state, "dashboard.png"), new ScreenshotOptions { FullPage = true });
+
+                await page.TypeAsync("#sample", "S-from-the-page");
+                await page.TypeAsync("#target-input", "150");
+                await page.ClickAsync("#start");
+                await page.WaitForFunctionAsync("() => document.getElementById('sample-id').textContent === 'S-from-the-page'", wait);
+                Assert.Equal("150", await page.EvaluateExpressionAsync<string>("document.getElementById('target').textContent"));
+                var counting = host.Services.GetRequiredService<Counting.CountingService>().Snapshot();
+                Assert.Equal("S-from-the-page", counting.SampleId);
+                Assert.Equal(150, counting.Target);
+
+                await page.GoToAsync(url + "/ward");
+                await page.WaitForFunctionAsync("() => document.querySelector('#ward tr[data-device=\"scope-test\"] .sample')?.textContent === 'S-from-the-page'", wait);
+            }
+            catch (WaitTaskTimeoutException)
+            {
+                output.WriteLine("browser errors: " + string.Join(" | ", errors));
+                output.WriteLine(await page.GetContentAsync());
+                throw;
+            }
+            Assert.Empty(errors);
+            await host.StopAsync();
+        }
+        finally { Directory.Delete(state, recursive: true); }
+    }
+}
