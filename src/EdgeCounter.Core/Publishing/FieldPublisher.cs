@@ -92,6 +92,9 @@ public sealed class FieldPublisher : IFieldOutcomeSink, IFieldResultKeeper
         {
             Position = PositionPayload.From(outcome.Placement),
             AlreadyCounted = alreadyCounted,
+            FrameWidth = field.Image.Cols,
+            FrameHeight = field.Image.Rows,
+            ImageTopic = _options.PublishImages ? _publisher.Topics.FieldImage : null,
         };
     }
 

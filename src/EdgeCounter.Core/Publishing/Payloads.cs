@@ -55,6 +55,14 @@ public sealed record FieldMessage(
 
     /// <summary>Detections of this field not counted because their cell was counted in an earlier field.</summary>
     public int AlreadyCounted { get; init; }
+
+    /// <summary>The camera frame's size: the pixels of every <c>box</c>.</summary>
+    public int FrameWidth { get; init; }
+
+    public int FrameHeight { get; init; }
+
+    /// <summary>Where this field's annotated JPEG is published (retained, the latest field's); null when images are not published.</summary>
+    public string? ImageTopic { get; init; }
 }
 
 /// <summary>P/session/error: why a command changed nothing. Raw is the received text, truncated.</summary>

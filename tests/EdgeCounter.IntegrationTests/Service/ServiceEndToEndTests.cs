@@ -51,6 +51,9 @@ public class ServiceEndToEndTests(ITestOutputHelper output)
             Assert.Equal([1, 2, 3, 4], fields.Take(4).Select(f => Json(f).GetProperty("fieldId").GetInt64()));
             Assert.Equal(JsonValueKind.Array, first.GetProperty("detections").ValueKind);
             Assert.Equal("CPU", first.GetProperty("executionProvider").GetString());
+            Assert.Equal(640, first.GetProperty("frameWidth").GetInt32());   // the simulator's default frame: the boxes' pixels
+            Assert.Equal(480, first.GetProperty("frameHeight").GetInt32());
+            Assert.Equal($"{p}/field/image", first.GetProperty("imageTopic").GetString());
             Assert.EndsWith("Z", first.GetProperty("capturedAt").GetString());
 
             var image = await watcher.WaitForAsync(m => m.Topic == $"{p}/field/image", what: "field image");
