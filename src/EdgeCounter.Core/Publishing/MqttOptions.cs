@@ -54,6 +54,13 @@ public sealed class MqttOptions
     /// <summary>Publish P/field/image at all.</summary>
     public bool PublishImages { get; set; } = true;
 
+    /// <summary>The annotated field on P/field/image (and /latest.jpg) is scaled down to at most this height: small
+    /// snapshots keep dashboards quick. 0: full resolution.</summary>
+    public int ImageHeight { get; set; } = 480;
+
+    /// <summary>JPEG quality of that image (lowered further only to stay under <see cref="MaxImageBytes"/>).</summary>
+    public int ImageQuality { get; set; } = 80;
+
     /// <summary>Outbox bound: messages waiting for the broker.</summary>
     public int OutboxMaxMessages { get; set; } = 50_000;
 
@@ -106,6 +113,8 @@ public sealed class MqttOptions
         if (ReconnectMinDelay <= TimeSpan.Zero || ReconnectMaxDelay < ReconnectMinDelay)
             errors.Add("Mqtt:ReconnectMinDelay must be positive and at most ReconnectMaxDelay.");
         if (MaxImageBytes < 16 * 1024) errors.Add("Mqtt:MaxImageBytes must be at least 16384.");
+        if (ImageHeight != 0 && ImageHeight < 120) errors.Add($"Mqtt:ImageHeight must be 0 (full resolution) or at least 120 (is {ImageHeight}).");
+        if (ImageQuality is < 40 or > 100) errors.Add($"Mqtt:ImageQuality must be 40..100 (is {ImageQuality}).");
         if (OutboxMaxMessages < 10) errors.Add("Mqtt:OutboxMaxMessages must be at least 10.");
         if (OutboxMaxBytes < 2L * MaxImageBytes) errors.Add("Mqtt:OutboxMaxBytes must hold at least two images (2 x MaxImageBytes).");
         if (OutboxMemoryMaxBytes < 2L * MaxImageBytes) errors.Add("Mqtt:OutboxMemoryMaxBytes must hold at least two images (2 x MaxImageBytes).");

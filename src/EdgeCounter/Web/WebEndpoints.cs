@@ -83,8 +83,13 @@ public sealed class WebEndpoints(
             if (!Authorised(context)) return;
             var stats = Stats();
             _metrics.Update(stats, Readiness.Of(stats, options.Value.Mqtt.OutboxMaxMessages), counting.Snapshot());
+            // Collected whole first (a few KB), then sent with its length in one write: a scraper or a `curl | grep -q`
+            // that stops reading early never sees a half-written exposition.
+            using var text = new MemoryStream();
+            await _metrics.Registry.CollectAndExportAsTextAsync(text, context.RequestAborted);
             context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
-            await _metrics.Registry.CollectAndExportAsTextAsync(context.Response.Body, context.RequestAborted);
+            context.Response.ContentLength = text.Length;
+            await context.Response.Body.WriteAsync(text.GetBuffer().AsMemory(0, (int)text.Length), context.RequestAborted);
         });
         app.MapGet("/latest.jpg", async (HttpContext context) =>
         {

@@ -103,4 +103,17 @@ public class ImageTests
         Assert.Equal(jpeg.Height, decoded.Height);
         Assert.True(decoded.Width < 1600);
     }
+
+    [Fact]
+    public void A_height_cap_and_a_starting_quality_make_a_dashboard_sized_snapshot()
+    {
+        using var noise = NoisyField(2560, 1920);   // the seed paper's camera
+        var full = JpegBudgetEncoder.Encode(noise, 8_000_000);
+        var small = JpegBudgetEncoder.Encode(noise, 8_000_000, maxHeight: 480, quality: 80);
+        Assert.Equal((640, 480, 80), (small.Width, small.Height, small.Quality));
+        Assert.Equal(0.25, small.Scale, 6);
+        Assert.True(small.Bytes.Length * 10 < full.Bytes.Length, $"{small.Bytes.Length} vs {full.Bytes.Length} bytes");
+        using var flat = new Mat(300, 400, MatType.CV_8UC3, new Scalar(200, 180, 160));
+        Assert.Equal(1.0, JpegBudgetEncoder.Encode(flat, 900_000, maxHeight: 480).Scale);   // never scaled up
+    }
 }
