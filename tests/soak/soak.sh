@@ -9,8 +9,14 @@
 set -euo pipefail
 minutes=${1:-32}
 out=${2:-/tmp/edgecounter-soak}
-root=$(cd "$(dirname "$0")/../.." && pwd)
+root=${SOAK_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 mkdir -p "$out"
+# bash reads a script as it runs it: run from a copy, so that editing this file during a 2-hour run cannot derail it
+# (it did once: the run re-executed its first lines and truncated its own figures).
+if [ -z "${SOAK_FROM_COPY:-}" ]; then
+  cp "$0" "$out/soak.sh"
+  SOAK_FROM_COPY=1 SOAK_ROOT="$root" exec bash "$out/soak.sh" "$@"
+fi
 dotnet build "$root/src/EdgeCounter" -c Release -v q -nologo >/dev/null
 # Run from a copy, so that builds during the soak cannot replace the binaries under the running service.
 rm -rf "$out/bin" && cp -r "$root/src/EdgeCounter/bin/Release/net10.0" "$out/bin"
@@ -21,7 +27,7 @@ ${SOAK_ENV:-env MALLOC_ARENA_MAX=2} dotnet "$out/bin/EdgeCounter.dll" \
   --EdgeCounter:Counting:DefaultTarget="${SOAK_TARGET:-200}" --EdgeCounter:Mqtt:StatsInterval=00:00:30 \
   --EdgeCounter:Web:Urls=http://127.0.0.1:0 >"$out/service.log" 2>&1 &
 pid=$!
-trap 'kill $pid 2>/dev/null || true; kill $sub $sessions 2>/dev/null || true' EXIT
+trap 'kill $pid 2>/dev/null || true; pkill -P $sessions 2>/dev/null; kill $sub $sessions 2>/dev/null || true' EXIT
 sleep 5
 mosquitto_sub -p "$port" -t 'edgecounter/soak/stats' >"$out/stats.jsonl" 2>/dev/null & sub=$!
 # The next slide: a new session each time one completes.
@@ -45,7 +51,7 @@ python3 - "$out" <<'PY'
 import csv, json, sys
 out = sys.argv[1]
 rows = [(float(r["minute"]), float(r["rss_mb"])) for r in csv.DictReader(open(f"{out}/rss.csv"))]
-first = [r for m, r in rows if 5 <= m < 10]; last = [r for m, r in rows if m >= rows[-1][0] - 5]
+first = [r for m, r in rows if 5 <= m < 10] or [r for _, r in rows[:2]]; last = [r for m, r in rows if m >= rows[-1][0] - 5]
 stats = [json.loads(l) for l in open(f"{out}/stats.jsonl") if l.strip()]
 a, b = sum(first) / len(first), sum(last) / len(last)
 print(f"samples {len(rows)}, minutes {rows[-1][0]:.0f}; RSS min {min(r for _, r in rows):.1f} MB, max {max(r for _, r in rows):.1f} MB")
