@@ -30,6 +30,7 @@ public sealed class WebEndpoints(
     private readonly ILogger _logger = loggerFactory.CreateLogger<WebEndpoints>();
     private readonly ServiceMetrics _metrics = new();
     private WebApplication? _app;
+    private Microsoft.Extensions.FileProviders.PhysicalFileProvider? _pages;
 
     /// <summary>The addresses Kestrel listens on (with the real port when 0 was asked for); empty when not serving.</summary>
     public IReadOnlyList<string> BoundUrls { get; private set; } = [];
@@ -60,7 +61,10 @@ public sealed class WebEndpoints(
             });
         }
         // The pages (wwwroot beside the binary): / this microscope, /ward every microscope on the broker.
-        var pages = new Microsoft.Extensions.FileProviders.PhysicalFileProvider(Path.Combine(AppContext.BaseDirectory, "wwwroot"));
+        var wwwroot = Path.Combine(AppContext.BaseDirectory, "wwwroot");
+        Microsoft.Extensions.FileProviders.IFileProvider pages = Directory.Exists(wwwroot)
+            ? _pages = new Microsoft.Extensions.FileProviders.PhysicalFileProvider(wwwroot)
+            : new Microsoft.Extensions.FileProviders.NullFileProvider(); // the page handlers then say what is missing
         app.UseStaticFiles(new StaticFileOptions { FileProvider = pages });
         app.MapGet("/", (HttpContext context) => Page(context, pages, "index.html"));
         app.MapGet("/ward", (HttpContext context) => Page(context, pages, "ward.html"));
@@ -114,6 +118,8 @@ public sealed class WebEndpoints(
             _logger.LogError("Web endpoints not served: {Urls}: {Reason}. Set EdgeCounter:Web:Urls to a free port (or Web:Enabled false); counting goes on",
                 web.Urls, e.Message);
             await app.DisposeAsync();
+            _pages?.Dispose();
+            _pages = null;
             return;
         }
         _app = app;
@@ -132,6 +138,8 @@ public sealed class WebEndpoints(
     {
         if (_app is not null) await _app.DisposeAsync();
         _app = null;
+        _pages?.Dispose();
+        _pages = null;
     }
 
     private static async Task Page(HttpContext context, Microsoft.Extensions.FileProviders.IFileProvider pages, string name)
