@@ -14,10 +14,6 @@ namespace EdgeCounter.Counting;
 /// </summary>
 public sealed class SlideCellRegistry
 {
-    /// <summary>A box within this many pixels of the frame edge is taken as (possibly) cut by it: detectors do not
-    /// always draw a cut cell's box to the very edge.</summary>
-    public const float EdgeMargin = 3;
-
     private const double Bucket = 128;
     private const int MaxCells = 500_000;
 
@@ -74,7 +70,7 @@ public sealed class SlideCellRegistry
             }
             var p = placement;
             var box = new BoxF((float)(d.Box.X1 + p.X), (float)(d.Box.Y1 + p.Y), (float)(d.Box.X2 + p.X), (float)(d.Box.Y2 + p.Y));
-            var cut = d.Box.X1 <= EdgeMargin || d.Box.Y1 <= EdgeMargin || d.Box.X2 >= frameWidth - EdgeMargin || d.Box.Y2 >= frameHeight - EdgeMargin;
+            var cut = d.Box.IsCutBy(frameWidth, frameHeight);
             var group = _groupOf(d);
             // A field with an unknown position starts its own segment: counted as it is, but later fields placed
             // relative to it are de-duplicated against it.

@@ -10,9 +10,6 @@ namespace EdgeCounter.Detection;
 /// </summary>
 public static class CellSizeRule
 {
-    /// <summary>A box within this many pixels of the image edge is taken as cut by it.</summary>
-    public const float EdgeMargin = 3;
-
     /// <summary>Fewer whole confident red cells than this: their median is no ruler.</summary>
     public const int MinRedCells = 5;
 
@@ -33,7 +30,7 @@ public static class CellSizeRule
         Span<float> sizes = stackalloc float[MaxRulerCells];
         var n = 0;
         foreach (var d in detections)
-            if (d.ClassIndex == redClass && d.Score >= redScoreFloor && n < MaxRulerCells && !IsCut(d.Box, imageWidth, imageHeight))
+            if (d.ClassIndex == redClass && d.Score >= redScoreFloor && n < MaxRulerCells && !d.Box.IsCutBy(imageWidth, imageHeight))
                 sizes[n++] = Size(d.Box);
         if (n < MinRedCells) return float.NaN;
         sizes = sizes[..n];
@@ -45,7 +42,7 @@ public static class CellSizeRule
         {
             var d = detections[i];
             var min = d.ClassIndex < minSizeOfRedCell.Count ? minSizeOfRedCell[d.ClassIndex] : 0;
-            if (min > 0 && Size(d.Box) < min * median && !IsCut(d.Box, imageWidth, imageHeight)) continue;
+            if (min > 0 && Size(d.Box) < min * median && !d.Box.IsCutBy(imageWidth, imageHeight)) continue;
             detections[kept++] = d;
         }
         detections.RemoveRange(kept, detections.Count - kept);
@@ -53,7 +50,4 @@ public static class CellSizeRule
     }
 
     private static float Size(BoxF box) => MathF.Sqrt(box.Width * box.Height);
-
-    private static bool IsCut(BoxF box, float width, float height) =>
-        box.X1 <= EdgeMargin || box.Y1 <= EdgeMargin || box.X2 >= width - EdgeMargin || box.Y2 >= height - EdgeMargin;
 }

@@ -9,6 +9,15 @@ public readonly record struct BoxF(float X1, float Y1, float X2, float Y2)
     public float CenterX => (X1 + X2) / 2;
     public float CenterY => (Y1 + Y2) / 2;
 
+    /// <summary>A box within this many pixels of the image edge is taken as (possibly) cut by it: detectors do not
+    /// always draw a cut cell's box to the very edge.</summary>
+    public const float EdgeMargin = 3;
+
+    /// <summary>Whether the box may be cut by the edge of a <paramref name="width"/> x <paramref name="height"/> image
+    /// (within <see cref="EdgeMargin"/>): it then shows only part of its cell.</summary>
+    public bool IsCutBy(float width, float height) =>
+        X1 <= EdgeMargin || Y1 <= EdgeMargin || X2 >= width - EdgeMargin || Y2 >= height - EdgeMargin;
+
     public float IoU(in BoxF other)
     {
         var iw = MathF.Min(X2, other.X2) - MathF.Max(X1, other.X1);

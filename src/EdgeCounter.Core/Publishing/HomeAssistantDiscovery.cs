@@ -44,7 +44,7 @@ public static class HomeAssistantDiscovery
             config["availability_template"] = "{{ 'online' if value == 'online' else 'offline' }}";
             config["payload_available"] = "online";
             config["payload_not_available"] = "offline";
-            messages.Add(new RetainedMessage($"{discoveryPrefix}/{component}/{node}/{objectId}/config", Encoding.UTF8.GetBytes(config.ToJsonString(Readable))));
+            messages.Add(new RetainedMessage($"{discoveryPrefix}/{component}/{node}/{objectId}/config", Encoding.UTF8.GetBytes(config.ToJsonString(PublishingJson.Options))));
         }
 
         JsonObject CountSensor(string expression, string unit) => new()
@@ -85,9 +85,6 @@ public static class HomeAssistantDiscovery
         });
         return messages;
     }
-
-    // Quotes and apostrophes as they are, so the templates read plainly in mosquitto_sub (still valid JSON).
-    private static readonly System.Text.Json.JsonSerializerOptions Readable = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     /// <summary>Home Assistant ids allow [a-zA-Z0-9_-]; anything else becomes '_'.</summary>
     public static string ObjectId(string name)

@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Globalization;
 using System.Text;
 using System.Threading.Channels;
 using EdgeCounter.Counting;
@@ -210,16 +209,10 @@ public sealed class MqttPublisher : IAsyncDisposable
         return Enqueue(new OutboxMessage(Topics.SlideImage, jpeg, Retain: true, OutboxKind.Image, CoalesceKey: "slide/image"));
     }
 
-    /// <summary>Queues the running totals (retained; only the newest unsent one is kept).</summary>
-    public long EnqueueCounts(CountsSnapshot counts)
-    {
-        ArgumentNullException.ThrowIfNull(counts);
-        // Plain numbers beside the JSON (P/counts/<label> -> "31"), for dashboards that read one value per topic.
-        foreach (var (label, total) in counts.Totals)
-            Enqueue(new OutboxMessage(Topics.CountOf(label), Encoding.UTF8.GetBytes(total.ToString(CultureInfo.InvariantCulture)), Retain: true,
-                OutboxKind.Result, CoalesceKey: "counts/" + label));
-        return Enqueue(new OutboxMessage(Topics.Counts, PublishingJson.Serialize(counts), Retain: true, OutboxKind.Result, CoalesceKey: "counts"));
-    }
+    /// <summary>Queues the running totals (retained; only the newest unsent one is kept). Its plain numbers
+    /// (P/counts/&lt;label&gt;) are derived from it as it is sent.</summary>
+    public long EnqueueCounts(CountsSnapshot counts) =>
+        Enqueue(new OutboxMessage(Topics.Counts, PublishingJson.Serialize(counts), Retain: true, OutboxKind.Result, CoalesceKey: "counts"));
 
     /// <summary>Queues the session state echo (retained; only the newest unsent one is kept).</summary>
     public long EnqueueSessionState(CountsSnapshot state) =>
@@ -376,6 +369,11 @@ public sealed class MqttPublisher : IAsyncDisposable
         {
             try
             {
+                // Plain numbers beside the JSON (P/counts/<label> -> "31"), for dashboards that read one value per topic:
+                // derived from the counts message as it goes out, so they cost no outbox writes and never disagree with it.
+                if (entry.Message.Topic == Topics.Counts)
+                    foreach (var (topic, value) in PlainCounts(entry.Message.Payload))
+                        await _client.PublishAsync(Message(topic, value, retain: true, 1), cancellationToken).ConfigureAwait(false);
                 var message = Message(entry.Message.Topic, entry.Message.Payload, entry.Message.Retain, entry.Message.QoS);
                 var result = await _client.PublishAsync(message, cancellationToken).ConfigureAwait(false);
                 if (!result.IsSuccess)
@@ -398,6 +396,13 @@ public sealed class MqttPublisher : IAsyncDisposable
             }
         }
         return true;
+    }
+
+    private List<(string Topic, byte[] Value)> PlainCounts(byte[] countsJson)
+    {
+        using var document = System.Text.Json.JsonDocument.Parse(countsJson);
+        return document.RootElement.GetProperty("totals").EnumerateObject()
+            .Select(t => (Topics.CountOf(t.Name), Encoding.UTF8.GetBytes(t.Value.GetRawText()))).ToList();
     }
 
     /// <summary>A message that keeps failing while connected (e.g. larger than the broker allows) would block every
