@@ -100,6 +100,8 @@ public static class BenchCommand
         StageBench.Scoring(report, "640x480", 640, 480, 0.1, scoringWidth, TimeSpan.FromSeconds(Part(0.05)));
         StageBench.Scoring(report, "1080p", 1920, 1080, 0.16, scoringWidth, TimeSpan.FromSeconds(Part(0.05)));
         StageBench.Scoring(report, "2560x1920", 2560, 1920, 0.04, scoringWidth, TimeSpan.FromSeconds(Part(0.05)));
+        progress.WriteLine("bench: capture side (scoring + odometry + field stage) ...");
+        StageBench.FieldStageCost(report, "1080p", 1920, 1080, 0.16, settings.Fields, TimeSpan.FromSeconds(Part(0.05)));
 
         cancellationToken.ThrowIfCancellationRequested();
         progress.WriteLine("bench: detector at 640x480 ...");
