@@ -67,13 +67,15 @@ public sealed class CountingService
 
     /// <param name="resultToKeep">Given the count, the field's message to save with it in the same write (a power
     /// cut then cannot leave a counted field unpublished); null: nothing kept.</param>
-    public FieldCountResult CountField(IReadOnlyList<Detection.Detection> detections, Func<FieldCountResult, string?>? resultToKeep = null)
+    /// <param name="movedOut">Labels of earlier fields' counts that move to this field's detections (see <see cref="CountingSession.TryAddField(IReadOnlyList{Detection.Detection}, DateTimeOffset, out FieldTally, IReadOnlyList{string}?)"/>).</param>
+    public FieldCountResult CountField(IReadOnlyList<Detection.Detection> detections, Func<FieldCountResult, string?>? resultToKeep = null,
+        IReadOnlyList<string>? movedOut = null)
     {
         ArgumentNullException.ThrowIfNull(detections);
         FieldCountResult result;
         lock (_gate)
         {
-            if (!_session.TryAddField(detections, _clock.GetUtcNow(), out var tally))
+            if (!_session.TryAddField(detections, _clock.GetUtcNow(), out var tally, movedOut))
                 return new FieldCountResult(false, null, _session.Snapshot(), false);
             var completed = _session.State == SessionState.Completed;
             result = new FieldCountResult(true, tally, _session.Snapshot(), completed);

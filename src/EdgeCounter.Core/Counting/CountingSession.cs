@@ -16,7 +16,9 @@ public enum SessionState
 
 /// <summary>What one counted field added to the session.</summary>
 /// <param name="FieldId">1, 2, 3... within the session; never reused, also across restarts.</param>
-/// <param name="Counts">Detections of this field per label (only labels seen).</param>
+/// <param name="Counts">What this field adds to the totals per label (only labels that change): its new detections, less
+/// the counts that moved here from earlier fields (under the label they were counted with there), so it can be
+/// negative for a label; the session's totals are always the sum of its fields' counts.</param>
 public sealed record FieldTally(string SessionId, long FieldId, IReadOnlyDictionary<string, int> Counts);
 
 /// <summary>The running totals of one session (one slide or sample). Pure logic: no clock, no I/O, not thread-safe.</summary>
@@ -98,14 +100,16 @@ public sealed class CountingSession
 
     /// <summary>Adds one field's detections. Returns false (and changes nothing) when the session is not running.
     /// The field that reaches the target is counted whole, then the session completes.</summary>
-    public bool TryAddField(IReadOnlyList<Detection.Detection> detections, DateTimeOffset at, out FieldTally tally)
+    /// <param name="movedOut">Labels of cells counted in earlier fields whose counts move to this field (one per cell,
+    /// each among <paramref name="detections"/>): taken off their totals as the detections add theirs.</param>
+    public bool TryAddField(IReadOnlyList<Detection.Detection> detections, DateTimeOffset at, out FieldTally tally, IReadOnlyList<string>? movedOut = null)
     {
         ArgumentNullException.ThrowIfNull(detections);
-        return TryAddField(detections.Select(d => d.Label), at, out tally);
+        return TryAddField(detections.Select(d => d.Label), at, out tally, movedOut);
     }
 
     /// <summary>Adds one field given the label of each detection.</summary>
-    public bool TryAddField(IEnumerable<string> labels, DateTimeOffset at, out FieldTally tally)
+    public bool TryAddField(IEnumerable<string> labels, DateTimeOffset at, out FieldTally tally, IReadOnlyList<string>? movedOut = null)
     {
         ArgumentNullException.ThrowIfNull(labels);
         if (!AcceptsFields)
@@ -116,6 +120,10 @@ public sealed class CountingSession
 
         var counts = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var label in labels) counts[label] = counts.GetValueOrDefault(label) + 1;
+        // A moved count leaves a label that an earlier field of this session added to: never below zero.
+        foreach (var label in movedOut ?? [])
+            if (Total(label) + counts.GetValueOrDefault(label) > 0) counts[label] = counts.GetValueOrDefault(label) - 1;
+        foreach (var label in counts.Where(c => c.Value == 0).Select(c => c.Key).ToList()) counts.Remove(label);
         foreach (var (label, count) in counts) _totals[label] = Total(label) + count;
         Fields++;
         tally = new FieldTally(SessionId, Fields, OrderLikeCatalog(counts));

@@ -105,7 +105,7 @@ public sealed class FieldProcessor : IDisposable
         }
 
         // Each cell once: detections of cells already counted in an earlier field are marked, and only new cells
-        // add to the totals.
+        // add to the totals; a cell counted cut in an earlier field and whole here has its count moved here.
         var plan = _cells.Mark(placement, detection.Detections, field.Image.Cols, field.Image.Rows);
         var newCells = detection.Detections.Where((_, i) => !plan.Marks[i].AlreadyCounted).ToList();
         FieldOutcome? counted = null;
@@ -115,7 +115,7 @@ public sealed class FieldProcessor : IDisposable
             counted = new FieldOutcome(FieldFate.Counted, field, placement)
                 { RevisitMatch = match, Detection = detection, Count = result, Marks = _cells.Commit(plan, result.Tally!.FieldId) };
             return _keeper?.ResultToKeep(counted);
-        });
+        }, plan.MovedOut);
         if (!count.Accepted)
         {
             // The session was completed or stopped while the field was in detection.

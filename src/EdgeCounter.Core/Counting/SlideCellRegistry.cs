@@ -8,39 +8,51 @@ namespace EdgeCounter.Counting;
 /// A detection in a placed field whose centre maps onto a cell already counted (same class group) is
 /// <c>alreadyCounted</c>. Whole cells match within half a cell radius of each other's centre; when either is cut by
 /// the frame edge (its box holds only the visible part, so its centre is off the cell's), they match when the cut
-/// box's centre lies inside the other box. A cell first seen cut and later whole keeps its count (first field), and
-/// the registry keeps the whole box from then on. A field with an unknown position (the first of a new map segment)
-/// is counted as it is; later fields of its segment are compared with it. Pure logic: no I/O, no clock, not thread-safe (the counting worker owns one per session).
+/// box's centre lies inside the other box. The counting-frame rule: a cell cut by the frame edge is counted where it
+/// is at once (no neighbour may ever show it whole), and when a later field shows it whole its count moves there
+/// (<see cref="DetectionMark.MovedFrom"/>): counted once, classified from its whole view. A field with an unknown
+/// position (the first of a new map segment) is counted as it is; later fields of its segment are compared with it.
+/// Pure logic: no I/O, no clock, not thread-safe (the counting worker owns one per session).
 /// </summary>
 public sealed class SlideCellRegistry
 {
     private const double Bucket = 128;
     private const int MaxCells = 500_000;
 
-    internal sealed class Cell(string group, BoxF box, bool cut, long fieldId)
+    internal sealed class Cell(string group, string label, BoxF box, bool cut, long fieldId)
     {
         public string Group { get; } = group;
+
+        /// <summary>The label the cell is counted under (in <see cref="FieldId"/>).</summary>
+        public string Label { get; set; } = label;
+
         public BoxF Box { get; set; } = box;
         public bool Cut { get; set; } = cut;
-        public long FieldId { get; } = fieldId;
+        public long FieldId { get; set; } = fieldId;
     }
 
     /// <summary>A field's decisions before it has its id (<see cref="Commit"/> adds the new cells).</summary>
     public sealed class Plan
     {
-        internal Plan(FieldPlacement? placement, IReadOnlyList<DetectionMark> marks, List<(BoxF Box, string Group, bool Cut)?> added, List<(Cell Cell, BoxF Box, bool Whole)> upgrades)
+        internal Plan(FieldPlacement? placement, IReadOnlyList<DetectionMark> marks, List<(BoxF Box, string Group, string Label, bool Cut)?> added,
+            List<(Cell Cell, BoxF Box, bool Whole, string? MovedLabel)> upgrades, Cell?[] matched)
         {
             Placement = placement;
             Marks = marks;
             Added = added;
             Upgrades = upgrades;
+            Matched = matched;
         }
 
         public FieldPlacement? Placement { get; }
         public IReadOnlyList<DetectionMark> Marks { get; }
-        internal List<(BoxF Box, string Group, bool Cut)?> Added { get; }
-        internal List<(Cell Cell, BoxF Box, bool Whole)> Upgrades { get; }
+        internal List<(BoxF Box, string Group, string Label, bool Cut)?> Added { get; }
+        internal List<(Cell Cell, BoxF Box, bool Whole, string? MovedLabel)> Upgrades { get; }
+        internal Cell?[] Matched { get; } // per detection: the counted cell it is (null: a new cell)
         public int NewCount => Marks.Count(m => !m.AlreadyCounted);
+
+        /// <summary>The labels earlier fields counted the cells under whose counts move to this field (one per move).</summary>
+        public IReadOnlyList<string> MovedOut => [.. Marks.Where(m => m.Moved).Select(m => m.MovedFromLabel!)];
     }
 
     private readonly Dictionary<(int Segment, long X, long Y), List<Cell>> _buckets = new();
@@ -57,8 +69,9 @@ public sealed class SlideCellRegistry
     public Plan Mark(FieldPlacement? placement, IReadOnlyList<Detection.Detection> detections, int frameWidth, int frameHeight)
     {
         var marks = new DetectionMark[detections.Count];
-        var added = new List<(BoxF, string, bool)?>(detections.Count);
-        var upgrades = new List<(Cell, BoxF, bool)>();
+        var added = new List<(BoxF, string, string, bool)?>(detections.Count);
+        var upgrades = new List<(Cell Cell, BoxF, bool, string?)>();
+        var matched = new Cell?[detections.Count];
         for (var i = 0; i < detections.Count; i++)
         {
             var d = detections[i];
@@ -76,37 +89,53 @@ public sealed class SlideCellRegistry
             // relative to it are de-duplicated against it.
             if (p.Known && Find(p.Segment, group, box, cut) is { } match)
             {
-                marks[i] = new DetectionMark(true, match.FieldId);
-                // The registry keeps the best view: the whole box once seen whole, else the union of the cut views.
-                if (match.Cut) upgrades.Add((match, cut ? Union(match.Box, box) : box, !cut));
+                matched[i] = match;
+                // Counted cut, now whole: the count moves here (once per cell, whatever else this field matches to it).
+                if (match.Cut && !cut && !upgrades.Any(u => ReferenceEquals(u.Cell, match)))
+                {
+                    marks[i] = new DetectionMark(false, 0, match.FieldId, match.Label);
+                    upgrades.Add((match, box, true, d.Label));
+                }
+                else
+                {
+                    marks[i] = new DetectionMark(true, match.FieldId);
+                    // The registry keeps the best view: the whole box once seen whole, else the union of the cut views.
+                    if (match.Cut && !upgrades.Any(u => ReferenceEquals(u.Cell, match))) upgrades.Add((match, cut ? Union(match.Box, box) : box, !cut, null));
+                }
                 added.Add(null);
             }
             else
             {
                 marks[i] = DetectionMark.New;
-                added.Add((box, group, cut));
+                added.Add((box, group, d.Label, cut));
             }
         }
-        return new Plan(placement, marks, added, upgrades);
+        return new Plan(placement, marks, added, upgrades, matched);
     }
 
     /// <summary>The field was counted with this id: its new cells join the registry. Returns the marks with the id filled in.</summary>
     public IReadOnlyList<DetectionMark> Commit(Plan plan, long fieldId)
     {
-        foreach (var (cell, box, whole) in plan.Upgrades)
+        foreach (var (cell, box, whole, movedLabel) in plan.Upgrades)
         {
             Remove(plan.Placement!.Segment, cell);
             cell.Box = box;
             cell.Cut = !whole;
+            if (movedLabel is not null)
+            {
+                cell.Label = movedLabel;
+                cell.FieldId = fieldId;
+            }
             Insert(plan.Placement.Segment, cell);
         }
         var marks = new DetectionMark[plan.Marks.Count];
         for (var i = 0; i < marks.Length; i++)
         {
-            marks[i] = plan.Marks[i].AlreadyCounted ? plan.Marks[i] : new DetectionMark(false, fieldId);
+            // Where the cell is counted now: a count that moved to this field is this field's for all its boxes.
+            marks[i] = plan.Marks[i] with { CountedInField = plan.Marks[i].AlreadyCounted ? plan.Matched[i]!.FieldId : fieldId };
             if (plan.Added[i] is { } a && _cells < MaxCells)
             {
-                Insert(plan.Placement!.Segment, new Cell(a.Group, a.Box, a.Cut, fieldId));
+                Insert(plan.Placement!.Segment, new Cell(a.Group, a.Label, a.Box, a.Cut, fieldId));
                 _cells++;
             }
         }

@@ -92,6 +92,7 @@ public sealed class FieldPublisher : IFieldOutcomeSink, IFieldResultKeeper
         {
             Position = PositionPayload.From(outcome.Placement),
             AlreadyCounted = alreadyCounted,
+            Moved = marks?.Count(m => m.Moved) ?? 0,
             FrameWidth = field.Image.Cols,
             FrameHeight = field.Image.Rows,
             ImageTopic = _options.PublishImages ? _publisher.Topics.FieldImage : null,

@@ -11,6 +11,11 @@ public sealed record DetectionPayload(string Label, string Class, double Score, 
     public const string New = "new";
     public const string AlreadyCounted = "alreadyCounted";
 
+    /// <summary>Only on a new detection whose cell an earlier field counted cut by its edge: that count moves here, where
+    /// the cell is whole (that field's <c>label</c> is taken off the totals, this one's added); absent otherwise.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public MovedFromPayload? MovedFrom { get; init; }
+
     public static DetectionPayload From(Detection.Detection d) => new(
         d.Label, d.Class, Math.Round(d.Score, 3),
         [MathF.Round(d.Box.X1, 1), MathF.Round(d.Box.Y1, 1), MathF.Round(d.Box.X2, 1), MathF.Round(d.Box.Y2, 1)]);
@@ -19,8 +24,12 @@ public sealed record DetectionPayload(string Label, string Class, double Score, 
     {
         Status = mark.AlreadyCounted ? AlreadyCounted : New,
         CountedInField = mark.AlreadyCounted ? mark.CountedInField : fieldId,
+        MovedFrom = mark.Moved ? new MovedFromPayload(mark.MovedFrom, mark.MovedFromLabel!) : null,
     };
 }
+
+/// <summary>Where a moved count was: the earlier field and the label it was counted under there.</summary>
+public sealed record MovedFromPayload(long FieldId, string Label);
 
 /// <summary>The field's place on the slide in P/field: top-left in frame pixels, within a map segment
 /// (positions compare within one segment). <c>anchored</c>: registered against an earlier field, not odometry alone.</summary>
@@ -55,6 +64,10 @@ public sealed record FieldMessage(
 
     /// <summary>Detections of this field not counted because their cell was counted in an earlier field.</summary>
     public int AlreadyCounted { get; init; }
+
+    /// <summary>New detections of cells an earlier field counted cut by its edge: their counts moved here (see
+    /// <see cref="DetectionPayload.MovedFrom"/>); <c>counts</c> already nets them out.</summary>
+    public int Moved { get; init; }
 
     /// <summary>The camera frame's size: the pixels of every <c>box</c>.</summary>
     public int FrameWidth { get; init; }

@@ -42,7 +42,13 @@ public sealed class SlideMap(int maxWidth = 1024, int maxHeight = 768, double sc
         var cells = new List<(float, float, string)>();
         for (var i = 0; i < detections.Count; i++)
             if (marks is null || !marks[i].AlreadyCounted)
-                cells.Add((detections[i].Box.CenterX, detections[i].Box.CenterY, detections[i].Class));
+            {
+                var d = detections[i];
+                cells.Add((d.Box.CenterX, d.Box.CenterY, d.Class));
+                // A count moved here from a field that saw the cell cut: its dot there goes (one dot per counted cell).
+                if (marks is not null && marks[i].Moved && p.Known)
+                    RemoveNearestDot(p.Segment, p.X + d.Box.CenterX, p.Y + d.Box.CenterY, d.Class, Math.Max(d.Box.Width, d.Box.Height));
+            }
         // Unknown position: alone in its segment, at the origin.
         _tiles.AddLast(new Tile(thumbnail, p.Known ? p.X : 0, p.Known ? p.Y : 0, bgrField.Cols, bgrField.Rows, cells, p.Segment));
         while (_tiles.Count > memory)
@@ -50,6 +56,24 @@ public sealed class SlideMap(int maxWidth = 1024, int maxHeight = 768, double sc
             _tiles.First!.Value.Thumbnail.Dispose();
             _tiles.RemoveFirst();
         }
+    }
+
+    private void RemoveNearestDot(int segment, double x, double y, string group, double within)
+    {
+        (Tile Tile, int Index)? best = null;
+        var bestDistance = within;
+        foreach (var t in _tiles)
+        {
+            if (t.Segment != segment || x < t.X - within || x > t.X + t.Width + within || y < t.Y - within || y > t.Y + t.Height + within) continue;
+            for (var i = 0; i < t.Cells.Count; i++)
+            {
+                var c = t.Cells[i];
+                if (c.Group != group) continue;
+                var distance = Math.Sqrt(Math.Pow(t.X + c.X - x, 2) + Math.Pow(t.Y + c.Y - y, 2));
+                if (distance < bestDistance) (best, bestDistance) = ((t, i), distance);
+            }
+        }
+        if (best is { } b) b.Tile.Cells.RemoveAt(b.Index);
     }
 
     /// <summary>Renders the map (BGR; the caller disposes): fields in counting order, outlines, cells, the latest field outlined brighter.</summary>

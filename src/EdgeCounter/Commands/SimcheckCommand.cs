@@ -21,7 +21,10 @@ public static class SimcheckCommand
         Per class group (WBC, RBC, Platelets): distinctCounted (cells counted at least once), doubleCounted (counted
         detections of an already counted cell / distinctCounted), wronglySuppressed (detections marked alreadyCounted
         whose cell had not been counted / distinctCounted), doubleCountedInOneField (of the double counts, those in
-        the field of the cell's first count: the detector boxed one cell twice); fields, unknownPositionFields,
+        the field of the cell's first count: the detector boxed one cell twice), movedCounts (counts moved from a field
+        where the cell was cut by the edge to one where it is whole), labelAgreement (white cells: share of the counted
+        cells whose label is their simulated type; labelAgreementFirstView: the same with the label of each cell's first
+        count, i.e. without moved counts); fields, unknownPositionFields,
         odometryErrorPx (median |estimated - true field position|, within a segment).
         """;
 
@@ -59,12 +62,13 @@ public static class SimcheckCommand
         var inv = CultureInfo.InvariantCulture;
         Console.WriteLine(string.Format(inv, "simcheck overlap {0} seed {1} {2}, {3} simulated s: {4} fields counted, {5} with unknown position, {6} revisits skipped, odometry error {7} px",
             overlap, seed, profile, result.SimulatedSeconds, result.Fields, result.UnknownPositionFields, result.Revisits, result.OdometryErrorPx?.ToString("0.0", inv) ?? "n/a"));
-        Console.WriteLine("| class | distinct counted | on slide | double counted (in one field) | wrongly suppressed | detections counted / suppressed / unmatched |");
-        Console.WriteLine("|---|---|---|---|---|---|");
+        Console.WriteLine("| class | distinct counted | on slide | double counted (in one field) | wrongly suppressed | detections counted / suppressed / unmatched | moved | label agreement |");
+        Console.WriteLine("|---|---|---|---|---|---|---|---|");
         foreach (var (group, g) in result.PerClass)
-            Console.WriteLine(string.Format(inv, "| {0} | {1} | {2} | {3:0.0%} ({4}; {10}) | {5:0.0%} ({6}) | {7} / {8} / {9} |",
+            Console.WriteLine(string.Format(inv, "| {0} | {1} | {2} | {3:0.0%} ({4}; {10}) | {5:0.0%} ({6}) | {7} / {8} / {9} | {11} | {12} |",
                 group, g.DistinctCounted, g.DistinctOnSlide, g.DoubleCounted, g.DoubleCountedDetections, g.WronglySuppressed, g.WronglySuppressedDetections,
-                g.CountedDetections, g.SuppressedDetections, g.Unmatched, g.DoubleCountedInOneField));
+                g.CountedDetections, g.SuppressedDetections, g.Unmatched, g.DoubleCountedInOneField, g.MovedCounts,
+                g.LabelAgreement is { } a ? $"{a.ToString("0.0%", inv)} (first view {g.LabelAgreementFirstView!.Value.ToString("0.0%", inv)})" : "-"));
         if (jsonPath is not null)
         {
             var full = Path.GetFullPath(jsonPath);

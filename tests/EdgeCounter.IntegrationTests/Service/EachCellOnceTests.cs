@@ -19,7 +19,7 @@ public class EachCellOnceTests(ITestOutputHelper output)
     {
         var result = await SimcheckRun.RunAsync(new SimcheckSettings(Overlap: 0.3, Seconds: 60, Seed: 1), CancellationToken.None, output.WriteLine);
         foreach (var (group, g) in result.PerClass)
-            output.WriteLine($"{group}: distinct {g.DistinctCounted}, double {g.DoubleCounted:P1} ({g.DoubleCountedDetections}), wrongly suppressed {g.WronglySuppressed:P1}, suppressed {g.SuppressedDetections}");
+            output.WriteLine($"{group}: distinct {g.DistinctCounted}, double {g.DoubleCounted:P1} ({g.DoubleCountedDetections}), wrongly suppressed {g.WronglySuppressed:P1}, suppressed {g.SuppressedDetections}, moved {g.MovedCounts}");
         output.WriteLine($"{result.Fields} fields, {result.UnknownPositionFields} unknown, odometry error {result.OdometryErrorPx} px");
         var (wbc, rbc) = (result.PerClass["WBC"], result.PerClass["RBC"]);
         Assert.True(result.Fields >= 25, $"only {result.Fields} fields in 60 simulated seconds");
@@ -29,6 +29,9 @@ public class EachCellOnceTests(ITestOutputHelper output)
         // The overlap was seen: many detections were recognised as cells already counted.
         Assert.True(rbc.SuppressedDetections >= 0.3 * rbc.DistinctCounted, $"only {rbc.SuppressedDetections} red-cell detections recognised as already counted");
         Assert.True(rbc.WronglySuppressed <= 0.02 && wbc.WronglySuppressedDetections == 0, "cells suppressed that had never been counted");
+        // The counting-frame rule worked: red cells counted cut by one field's edge were counted where whole instead
+        // (moves that lost a cell or counted one twice are in the two figures above).
+        Assert.True(rbc.MovedCounts >= 10, $"only {rbc.MovedCounts} red-cell counts moved to the field where the cell is whole");
         Assert.True(result.UnknownPositionFields <= 2, $"{result.UnknownPositionFields} fields could not be placed");
         Assert.NotNull(result.OdometryErrorPx);
         Assert.True(result.OdometryErrorPx < 20, $"field positions off by {result.OdometryErrorPx} px (median)");
@@ -76,7 +79,7 @@ public class EachCellOnceTests(ITestOutputHelper output)
             }
             Assert.True(slide.Retain || slide.Payload.Length > 0);
 
-            var already = 0;
+            var (already, moved) = (0, 0);
             var newByLabel = new Dictionary<string, int>();
             foreach (var field in fields)
             {
@@ -85,20 +88,38 @@ public class EachCellOnceTests(ITestOutputHelper output)
                 Assert.True(position.ValueKind == JsonValueKind.String ? position.GetString() == "unknown" : position.TryGetProperty("x", out _) && position.TryGetProperty("y", out _));
                 var counts = field.GetProperty("counts").EnumerateObject().ToDictionary(c => c.Name, c => c.Value.GetInt32());
                 var fieldNew = new Dictionary<string, int>();
+                var (fieldNewCells, fieldMoved) = (0, 0);
                 foreach (var d in field.GetProperty("detections").EnumerateArray())
                 {
                     var status = d.GetProperty("status").GetString();
                     var countedIn = d.GetProperty("countedInField").GetInt64();
+                    var label = d.GetProperty("label").GetString()!;
                     Assert.Contains(status, new[] { "new", "alreadyCounted" });
-                    if (status == "new") { Assert.Equal(id, countedIn); fieldNew[d.GetProperty("label").GetString()!] = fieldNew.GetValueOrDefault(d.GetProperty("label").GetString()!) + 1; }
-                    else { Assert.InRange(countedIn, 1, id - 1); already++; }
+                    if (status == "new")
+                    {
+                        Assert.Equal(id, countedIn);
+                        fieldNewCells++;
+                        fieldNew[label] = fieldNew.GetValueOrDefault(label) + 1;
+                        // The counting-frame rule: a cell counted cut by an earlier field's edge, whole here, has its
+                        // count moved here: the earlier field's label gives one back.
+                        if (d.TryGetProperty("movedFrom", out var from))
+                        {
+                            Assert.InRange(from.GetProperty("fieldId").GetInt64(), 1, id - 1);
+                            var was = from.GetProperty("label").GetString()!;
+                            fieldNew[was] = fieldNew.GetValueOrDefault(was) - 1;
+                            fieldMoved++;
+                        }
+                    }
+                    else { Assert.InRange(countedIn, 1, id); already++; } // id: a second box of a cell whose count moved here
                 }
-                // The field's counts are its new cells only.
-                Assert.Equal(fieldNew.OrderBy(k => k.Key), counts.Where(c => c.Value > 0).OrderBy(k => k.Key));
-                Assert.Equal(field.GetProperty("detections").GetArrayLength() - fieldNew.Values.Sum(), field.GetProperty("alreadyCounted").GetInt32());
+                moved += fieldMoved;
+                Assert.Equal(fieldMoved, field.GetProperty("moved").GetInt32());
+                // The field's counts are what it adds to the totals: its new cells, less the counts moved here.
+                Assert.Equal(fieldNew.Where(c => c.Value != 0).OrderBy(k => k.Key), counts.OrderBy(k => k.Key));
+                Assert.Equal(field.GetProperty("detections").GetArrayLength() - fieldNewCells, field.GetProperty("alreadyCounted").GetInt32());
                 foreach (var (label, n) in fieldNew) newByLabel[label] = newByLabel.GetValueOrDefault(label) + n;
             }
-            output.WriteLine($"{fields.Count} fields, {already} detections already counted");
+            output.WriteLine($"{fields.Count} fields, {already} detections already counted, {moved} counts moved to the field where the cell is whole");
             Assert.True(already > 0, "at 50 % overlap some detections must be cells already counted");
             Assert.Contains(fields.Skip(1), f => f.GetProperty("position").ValueKind == JsonValueKind.Object);
         }

@@ -42,4 +42,28 @@ public class SimcheckScorerTests
         Assert.Equal(1.0, rbc.DoubleCounted);
         Assert.Equal(2, result.Fields);
     }
+
+    [Fact]
+    public void A_moved_count_is_neither_a_double_nor_a_new_cell_unless_it_moved_onto_another_cell()
+    {
+        var white = Cell(1, CellType.Lymphocyte, 100, 100, 50);
+        var other = Cell(3, CellType.Neutrophil, 400, 100, 50);
+        var scorer = new SimcheckScorer();
+        // Field 1 counts the white cell cut (called a neutrophil) and the other cell; field 2 shows the first whole as a
+        // lymphocyte and takes over field 1's count of it.
+        scorer.AddField(Field(0, white, other), [new("neutrophil", "WBC", 0.9f, new BoxF(50, 50, 150, 150)), new("neutrophil", "WBC", 0.9f, new BoxF(350, 50, 450, 150))],
+            [new DetectionMark(false, 1), new DetectionMark(false, 1)], Known);
+        scorer.AddField(Field(0, white), [new("lymphocyte", "WBC", 0.9f, new BoxF(52, 50, 150, 152))], [new DetectionMark(false, 2, 1, "neutrophil")], Known);
+        var moved = scorer.Result().PerClass["WBC"];
+        Assert.Equal((2, 0, 0, 1), (moved.DistinctCounted, moved.DoubleCountedDetections, moved.WronglySuppressedDetections, moved.MovedCounts));
+        Assert.Equal(1.0, moved.LabelAgreement); // the lymphocyte now counted as one, the neutrophil as one
+
+        // A move onto the other cell (already counted): a double, and the cell it left is uncounted.
+        var wrong = new SimcheckScorer();
+        wrong.AddField(Field(0, white, other), [new("lymphocyte", "WBC", 0.9f, new BoxF(50, 50, 150, 150)), new("neutrophil", "WBC", 0.9f, new BoxF(350, 50, 450, 150))],
+            [new DetectionMark(false, 1), new DetectionMark(false, 1)], Known);
+        wrong.AddField(Field(0, other), [new("neutrophil", "WBC", 0.9f, new BoxF(350, 50, 450, 150))], [new DetectionMark(false, 2, 1, "lymphocyte")], Known);
+        var bad = wrong.Result().PerClass["WBC"];
+        Assert.Equal((1, 1), (bad.DoubleCountedDetections, bad.WronglySuppressedDetections));
+    }
 }

@@ -8,6 +8,24 @@ public class CountingSessionTests
     private static readonly DateTimeOffset T0 = new(2026, 11, 26, 8, 0, 0, TimeSpan.Zero);
 
     [Fact]
+    public void A_moved_count_leaves_the_earlier_label_and_the_totals_stay_the_sum_of_the_fields()
+    {
+        var session = CountingSession.Start(Catalog(), "s1", "S-1", 1000, T0);
+        session.TryAddField(Field(("neutrophil", 2), ("RBC", 3)), T0, out var first);
+        // Field 2 shows whole a cell field 1 counted cut as a neutrophil: it is a lymphocyte; and a red cell, moved too.
+        Assert.True(session.TryAddField(Field(("lymphocyte", 1), ("RBC", 1), ("monocyte", 1)), T0, out var second, ["neutrophil", "RBC"]));
+        Assert.Equal(new Dictionary<string, int> { ["neutrophil"] = -1, ["lymphocyte"] = 1, ["monocyte"] = 1 }, second.Counts);
+        Assert.Equal(1, session.Total("neutrophil"));
+        Assert.Equal(3, session.Total("RBC"));
+        Assert.Equal(3, session.WhiteCells); // a move never changes how many cells were counted
+        foreach (var label in new[] { "neutrophil", "lymphocyte", "monocyte", "RBC" })
+            Assert.Equal(session.Total(label), first.Counts.GetValueOrDefault(label) + second.Counts.GetValueOrDefault(label));
+        // A label with nothing to take from (not counted in this session) is never driven below zero.
+        session.TryAddField(Field(("basophil", 1)), T0, out _, ["eosinophil"]);
+        Assert.Equal(0, session.Total("eosinophil"));
+    }
+
+    [Fact]
     public void Totals_are_the_sum_of_the_fields_and_field_ids_count_up()
     {
         var session = CountingSession.Start(Catalog(), "s1", "S-1", 1000, T0);

@@ -40,16 +40,53 @@ public class SlideCellRegistryTests
     }
 
     [Fact]
-    public void A_cell_cut_by_the_edge_is_matched_when_seen_whole_and_the_whole_box_is_kept()
+    public void A_cell_cut_by_the_edge_is_counted_where_it_is_and_its_count_moves_to_the_field_where_it_is_whole()
     {
         var registry = new SlideCellRegistry();
         // Cut by the right edge: only its left 30 px show, so the box centre is 25 px off the cell's centre.
+        var cut = Count(registry, At(0, 0), 1, new Cell_("neutrophil", "WBC", 0.8f, new BoxF(610, 160, 640, 240)));
+        Assert.Equal(new DetectionMark(false, 1), cut[0]); // counted at once: no neighbour may ever show it whole
+        var whole = Count(registry, At(500, 0), 2, Cell("WBC", 125, 200, label: "lymphocyte"));
+        Assert.Equal(new DetectionMark(false, 2, MovedFrom: 1, MovedFromLabel: "neutrophil"), whole[0]);
+        Assert.Equal(1, registry.Count);
+        // Now the registry knows the whole cell, counted in field 2: a third view of it, whole, matches by centre.
+        var again = Count(registry, At(450, 10), 3, Cell("WBC", 175, 190, label: "lymphocyte"));
+        Assert.Equal(new DetectionMark(true, 2), again[0]);
+        // Seen cut once more, from another side: still field 2's cell, and no second move.
+        var cutAgain = Count(registry, At(580, 0), 4, new Cell_("lymphocyte", "WBC", 0.8f, new BoxF(0, 160, 45, 240)));
+        Assert.Equal(new DetectionMark(true, 2), cutAgain[0]);
+    }
+
+    [Fact]
+    public void A_cell_seen_whole_first_keeps_its_count_when_a_later_field_cuts_it()
+    {
+        var registry = new SlideCellRegistry();
+        Count(registry, At(0, 0), 1, Cell("RBC", 125, 200));
+        var cut = Count(registry, At(-515, 0), 2, new Cell_("RBC", "RBC", 0.8f, new BoxF(610, 160, 640, 240)));
+        Assert.Equal(new DetectionMark(true, 1), cut[0]);
+    }
+
+    [Fact]
+    public void A_count_moves_once_even_when_two_whole_boxes_of_a_field_match_the_cut_cell()
+    {
+        var registry = new SlideCellRegistry();
         Count(registry, At(0, 0), 1, new Cell_("RBC", "RBC", 0.8f, new BoxF(610, 160, 640, 240)));
-        var whole = Count(registry, At(500, 0), 2, Cell("RBC", 125, 200));
-        Assert.Equal(new DetectionMark(true, 1), whole[0]);
-        // Now the registry knows the whole cell: a third view of it, whole, matches by centre.
-        var again = Count(registry, At(450, 10), 3, Cell("RBC", 175, 190));
-        Assert.Equal(new DetectionMark(true, 1), again[0]);
+        // The same cell boxed twice, a few pixels apart.
+        var plan = registry.Mark(At(500, 0), [Cell("RBC", 125, 200), Cell("RBC", 128, 203)], W, H);
+        Assert.Equal(["RBC"], plan.MovedOut);
+        var marks = registry.Commit(plan, 2);
+        Assert.Equal([new DetectionMark(false, 2, 1, "RBC"), new DetectionMark(true, 2)], marks);
+    }
+
+    [Fact]
+    public void Cut_views_then_a_whole_view_move_the_count_from_the_field_that_counted_it()
+    {
+        var registry = new SlideCellRegistry();
+        Count(registry, At(0, 0), 1, new Cell_("RBC", "RBC", 0.8f, new BoxF(600, 100, 640, 180)));  // left half, at the right edge
+        var second = Count(registry, At(0, 140), 2, new Cell_("RBC", "RBC", 0.8f, new BoxF(600, 0, 640, 40))); // its lower corner, from below
+        Assert.Equal(new DetectionMark(true, 1), second[0]);
+        var whole = Count(registry, At(400, 0), 3, Cell("RBC", 240, 140));
+        Assert.Equal(new DetectionMark(false, 3, 1, "RBC"), whole[0]);
     }
 
     [Fact]

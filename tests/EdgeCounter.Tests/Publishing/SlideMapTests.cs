@@ -40,6 +40,25 @@ public class SlideMapTests
     }
 
     [Fact]
+    public void A_count_moved_to_the_field_where_the_cell_is_whole_leaves_one_dot_there()
+    {
+        using var map = new SlideMap(scale: 1 / 8.0);
+        using var a = Field(200);
+        static bool Purple(Vec3b c) => c.Item0 > c.Item1 + 40 && c.Item2 > c.Item1 + 40;
+        Vec3b At(Mat image, double x, double y) => image.At<Vec3b>((int)Math.Round(y / 8) + 8, (int)Math.Round(x / 8) + 8);
+        // Field 1 counts a large white cell cut by its right edge: its left 40 px show (box centre at slide x 620).
+        map.Add(a, new FieldPlacement(true, 0, 0, 1, true, 1), [new Cell("neutrophil", "WBC", 0.9f, new BoxF(600, 160, 640, 320))], null);
+        using (var before = Cv2.ImDecode(map.RenderJpeg(), ImreadModes.Color))
+            Assert.True(Purple(At(before, 620, 240)), $"no dot for the cut cell: {At(before, 620, 240)}");
+        // Field 2, 320 px to the right, sees it whole (centre at slide x 680) and takes over its count.
+        map.Add(a, new FieldPlacement(true, 320, 0, 1, true, 1), [new Cell("lymphocyte", "WBC", 0.9f, new BoxF(280, 160, 440, 320))],
+            [new DetectionMark(false, 2, MovedFrom: 1, MovedFromLabel: "neutrophil")]);
+        using var after = Cv2.ImDecode(map.RenderJpeg(), ImreadModes.Color);
+        Assert.True(Purple(At(after, 680, 240)), $"no dot where the cell is whole: {At(after, 680, 240)}");
+        Assert.False(Purple(At(after, 620, 240)), $"the cut view's dot is still drawn: {At(after, 620, 240)}");
+    }
+
+    [Fact]
     public void A_new_map_segment_starts_a_new_map()
     {
         using var map = new SlideMap();
