@@ -69,15 +69,26 @@ public sealed class FieldProcessor : IDisposable
             return new FieldOutcome(FieldFate.NotCounted, field);
         }
         // A new session is a new slide: fields of the last one are not revisits, its cells are not this slide's.
+        var firstOfSlide = false;
         if (_sessionOfSlide != session.SessionId)
         {
             _revisits.Clear();
             _registrar.Clear();
             _cells.Clear();
             _sessionOfSlide = session.SessionId;
+            firstOfSlide = true;
         }
         // Where the field lies on the slide (odometry, then registration against the fields it overlaps).
         var placement = _registrar.Place(field.Image, field.Odometry);
+        // A session restored at start (a restart, a power cut) already has fields this process never saw: its cells
+        // are not in memory, so the first field cannot be placed against them. Said so (position unknown), never
+        // presented as the origin of a slide that has no counted cells yet; later fields are placed relative to it.
+        if (firstOfSlide && _counting.Snapshot().Fields > 0 && placement.Known)
+        {
+            placement = FieldPlacement.Unknown(placement.Segment);
+            _logger.LogInformation("Session {SessionId} continues after a restart: cells counted before it are not recognised " +
+                "again (the slide map starts anew); its first field is counted with position unknown", session.SessionId);
+        }
         if (placement.Merged is { } merge)
         {
             _cells.Merge(merge);

@@ -50,6 +50,23 @@ public sealed class FieldProcessorTests : IDisposable
     }
 
     [Fact]
+    public void After_a_restart_the_first_field_of_the_continued_session_has_an_unknown_position_and_the_next_is_placed_against_it()
+    {
+        using var first = NoiseField(5);
+        Assert.True(_processor.Process(first).Placement!.Known); // a new session's first field: the origin of its map
+        // The service restarts: a new processor over the same, restored session.
+        using var restarted = new FieldProcessor(_detector, new CountingService(Catalog(), new CountingOptions { DefaultTarget = 100 }, new SessionStore(_dir)),
+            new FieldOptions(), "edgecounter/test/session/set", [_sink]);
+        using var second = NoiseField(6);
+        var after = restarted.Process(second);
+        Assert.Equal(FieldFate.Counted, after.Fate);
+        Assert.Equal(2, after.Count!.Tally!.FieldId);
+        Assert.False(after.Placement!.Known); // the cells of field 1 are not in this process's memory: said so
+        // The same field again is a revisit of the field counted after the restart, as always.
+        Assert.Equal(FieldFate.Revisit, restarted.Process(second).Fate);
+    }
+
+    [Fact]
     public void A_failing_detector_counts_nothing()
     {
         _detector.Fail = true;
