@@ -11,6 +11,8 @@ public enum SourceState
     /// <summary>A finite source (video without loop, image folder) has delivered its last frame.</summary>
     Ended,
     Stopped,
+    /// <summary>The source cannot work however often it is reopened (a corrupt video file); LastError says why.</summary>
+    Failed,
 }
 
 /// <summary>
@@ -54,13 +56,31 @@ public sealed class CaptureLoop(IFrameSource source, SourceOptions options, ILog
                         if (frame is null)
                         {
                             State = SourceState.Ended;
-                            logger.LogInformation("Source {Source} ended after {Frames} frames", source.Description, FramesRead);
+                            var unreadable = source.UnreadableFrames;
+                            if (FramesRead == 0)
+                            {
+                                // Nothing will be counted: say so loudly, and keep the reason for stats and /readyz.
+                                LastError = unreadable > 0
+                                    ? $"ended without a readable frame: {unreadable} unreadable (corrupt, truncated or not an image)"
+                                    : "ended without a frame: it is empty";
+                                logger.LogWarning("Source {Source} {Reason}; nothing was counted. Check Source:Path", source.Description, LastError);
+                            }
+                            else logger.LogInformation("Source {Source} ended after {Frames} frames{Skipped}", source.Description, FramesRead,
+                                unreadable > 0 ? $" ({unreadable} unreadable, skipped)" : "");
                             return;
                         }
                         FramesRead++;
                         delay = options.ReopenDelay; // healthy again: next failure starts the back-off afresh
                         await onFrame(frame).ConfigureAwait(false);
                     }
+                }
+                catch (FrameSourceException e) when (e.Permanent)
+                {
+                    State = SourceState.Failed;
+                    LastError = e.Message;
+                    logger.LogError("Source {Source} failed: {Error}. Not retried: fix Source:Path (or Source:Kind) and restart the service",
+                        source.Description, e.Message);
+                    return;
                 }
                 catch (FrameSourceException e)
                 {
@@ -78,7 +98,7 @@ public sealed class CaptureLoop(IFrameSource source, SourceOptions options, ILog
         }
         finally
         {
-            if (State != SourceState.Ended) State = SourceState.Stopped;
+            if (State is not (SourceState.Ended or SourceState.Failed)) State = SourceState.Stopped;
         }
     }
 }

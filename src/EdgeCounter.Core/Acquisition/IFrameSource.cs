@@ -23,4 +23,9 @@ public interface IFrameSource : IAsyncDisposable
 }
 
 /// <summary>A source that cannot deliver frames right now; the message says why.</summary>
-public sealed class FrameSourceException(string message, Exception? inner = null) : Exception(message, inner);
+public sealed class FrameSourceException(string message, Exception? inner = null) : Exception(message, inner)
+{
+    /// <summary>Retrying cannot help (e.g. a video file that exists but cannot be decoded): the capture loop stops and
+    /// says so instead of reopening for ever as it does for an unplugged camera.</summary>
+    public bool Permanent { get; init; }
+}

@@ -22,7 +22,7 @@ public sealed class VideoFileFrameSource(SourceOptions options, ILogger<VideoFil
         if (!capture.IsOpened())
         {
             capture.Dispose();
-            throw new FrameSourceException($"video file '{options.Path}' could not be opened (unknown format or corrupt)");
+            throw new FrameSourceException($"video file '{options.Path}' could not be opened (unknown format or corrupt)") { Permanent = true };
         }
         _fps = options.FramesPerSecond > 0 ? options.FramesPerSecond : capture.Fps is > 0 and < 1000 ? capture.Fps : 25;
         logger.LogInformation("Video {Path} opened: {Frames} frames at {Fps} fps", options.Path, capture.FrameCount, _fps);

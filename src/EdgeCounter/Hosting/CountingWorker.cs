@@ -44,7 +44,7 @@ public sealed class CountingWorker(
         }
         catch (ChannelClosedException)
         {
-            logger.LogInformation("Source ended: no more fields to count");
+            logger.LogInformation("No more frames from the source (see the source's last message): no more fields to count");
         }
         finally
         {

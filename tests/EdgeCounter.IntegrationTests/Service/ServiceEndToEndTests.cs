@@ -82,6 +82,8 @@ public class ServiceEndToEndTests(ITestOutputHelper output)
                         summed[c.Name] = summed.GetValueOrDefault(c.Name) + c.Value.GetInt64();
                 foreach (var total in counts.GetProperty("totals").EnumerateObject())
                     Assert.Equal(summed.GetValueOrDefault(total.Name), total.Value.GetInt64());
+                // The default report groups each add up several labels: none repeats one label's total under another name.
+                Assert.Equal(["WBC", "granulocyte"], counts.GetProperty("groups").EnumerateObject().Select(g => g.Name).ToArray());
             }
 
             // Session commands: a malformed one is refused and changes nothing; start opens a new session.

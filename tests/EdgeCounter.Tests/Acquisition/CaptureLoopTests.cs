@@ -55,6 +55,55 @@ public class CaptureLoopTests
     }
 
     [Fact]
+    public async Task A_corrupt_video_file_fails_once_and_clearly_instead_of_being_reopened_for_ever()
+    {
+        var dir = Directory.CreateTempSubdirectory("edgecounter-video-").FullName;
+        try
+        {
+            var path = Path.Combine(dir, "slide.avi");
+            await File.WriteAllBytesAsync(path, Enumerable.Range(0, 4096).Select(i => (byte)(i * 37)).ToArray());
+            var options = new SourceOptions { Kind = SourceKind.Video, Path = path, ReopenDelay = TimeSpan.FromMilliseconds(1) };
+            await using var video = new VideoFileFrameSource(options, NullLogger<VideoFileFrameSource>.Instance);
+            var loop = new CaptureLoop(video, options, NullLogger.Instance);
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+
+            await loop.RunAsync(frame => { frame.Dispose(); return ValueTask.CompletedTask; }, timeout.Token);
+
+            Assert.False(timeout.IsCancellationRequested, "the loop kept retrying a corrupt file");
+            Assert.Equal(SourceState.Failed, loop.State);
+            Assert.Equal(0, loop.Reopens);
+            Assert.Contains("could not be opened", loop.LastError);
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    [Fact]
+    public async Task A_folder_of_unreadable_images_ends_and_says_why()
+    {
+        var dir = Directory.CreateTempSubdirectory("edgecounter-folder-").FullName;
+        try
+        {
+            foreach (var name in new[] { "a.jpg", "b.png", "c.tif" }) await File.WriteAllTextAsync(Path.Combine(dir, name), "not an image");
+            var options = new SourceOptions { Kind = SourceKind.Folder, Path = dir, RealTime = false };
+            await using var folder = new FolderFrameSource(options, NullLogger<FolderFrameSource>.Instance);
+            var loop = new CaptureLoop(folder, options, NullLogger.Instance);
+
+            await loop.RunAsync(frame => { frame.Dispose(); return ValueTask.CompletedTask; }, CancellationToken.None);
+
+            Assert.Equal(SourceState.Ended, loop.State);
+            Assert.Equal(0, loop.FramesRead);
+            Assert.Equal("ended without a readable frame: 3 unreadable (corrupt, truncated or not an image)", loop.LastError);
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    [Fact]
     public async Task Cancellation_stops_the_loop_while_waiting_to_reopen()
     {
         var camera = new FlakyCamera(Enumerable.Repeat("absent", 1000).ToArray());
