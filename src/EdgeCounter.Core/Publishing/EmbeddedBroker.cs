@@ -13,7 +13,9 @@ public sealed class EmbeddedBroker : IAsyncDisposable
 
     /// <param name="moreTransports">Further ways in besides TCP on <paramref name="port"/>, e.g. MQTT over WebSockets
     /// served by the web endpoints (/mqtt).</param>
-    public EmbeddedBroker(int port, ILogger<EmbeddedBroker>? logger = null, IEnumerable<IMqttServerAdapter>? moreTransports = null)
+    /// <param name="remotePassword">The password a client from another machine must give (any user name); such clients
+    /// can only come through <paramref name="moreTransports"/> (TCP is bound to loopback). Null: they are refused.</param>
+    public EmbeddedBroker(int port, ILogger<EmbeddedBroker>? logger = null, IEnumerable<IMqttServerAdapter>? moreTransports = null, string? remotePassword = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(port, 1);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(port, 65535);
@@ -33,6 +35,31 @@ public sealed class EmbeddedBroker : IAsyncDisposable
         IMqttServerAdapter[] transports = [new MQTTnet.Server.Internal.Adapter.MqttTcpServerAdapter(), .. moreTransports ?? []];
         Server = factory.CreateMqttServer(options, transports);
         Server.ValidatingConnectionAsync += AssignClientIdWhenEmpty;
+        _remotePassword = string.IsNullOrEmpty(remotePassword) ? null : System.Text.Encoding.UTF8.GetBytes(remotePassword);
+        Server.ValidatingConnectionAsync += RefuseUnauthenticatedRemoteClients;
+    }
+
+    private readonly byte[]? _remotePassword;
+
+    /// <summary>Whether a client's address is this machine (loopback, or unknown: an in-process transport).</summary>
+    public static bool IsLocal(EndPoint? endPoint) => endPoint switch
+    {
+        IPEndPoint ip => IPAddress.IsLoopback(ip.Address) || (ip.Address.IsIPv4MappedToIPv6 && IPAddress.IsLoopback(ip.Address.MapToIPv4())),
+        null => true,
+        _ => false,
+    };
+
+    // A browser on another machine reaches the broker only through /mqtt on a non-loopback Web:Urls; it may read the
+    // counts and send session commands, so it must present the web token as its MQTT password.
+    private Task RefuseUnauthenticatedRemoteClients(ValidatingConnectionEventArgs e)
+    {
+        if (IsLocal(e.RemoteEndPoint)) return Task.CompletedTask;
+        var given = System.Text.Encoding.UTF8.GetBytes(e.Password ?? "");
+        if (_remotePassword is not null && System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(given, _remotePassword)) return Task.CompletedTask;
+        e.ReasonCode = given.Length == 0 ? MQTTnet.Protocol.MqttConnectReasonCode.NotAuthorized : MQTTnet.Protocol.MqttConnectReasonCode.BadUserNameOrPassword;
+        _logger.LogWarning("MQTT client {ClientId} from {Remote} refused: {Why}", e.ClientId, e.RemoteEndPoint,
+            _remotePassword is null ? "clients from other machines are not accepted (set Web:Token)" : given.Length == 0 ? "no password (the web token)" : "wrong password");
+        return Task.CompletedTask;
     }
 
     // MQTT 3.1.1 (3.1.3.1) lets a client with a clean session send an empty client id and requires the server to

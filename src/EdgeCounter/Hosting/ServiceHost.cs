@@ -92,12 +92,12 @@ public static class ServiceHost
         });
         if (settings.Mqtt.Mode == MqttMode.Embedded)
         {
-            // MQTT over WebSockets at /mqtt of the web endpoints, for browser dashboards; loopback only (the embedded
-            // broker has no credentials).
-            if (settings.Web.Enabled && settings.Web.ParsedUrls().All(Web.WebOptions.IsLoopback))
-                services.AddSingleton<MQTTnet.AspNetCore.MqttWebSocketServerAdapter>();
+            // MQTT over WebSockets at /mqtt of the web endpoints, for browser dashboards. Beyond loopback (Web:Urls on
+            // another address needs Web:Token) a browser on another machine must give the token as its MQTT password.
+            if (settings.Web.Enabled) services.AddSingleton<MQTTnet.AspNetCore.MqttWebSocketServerAdapter>();
             services.AddSingleton(sp => new EmbeddedBroker(settings.Mqtt.Port, sp.GetRequiredService<ILogger<EmbeddedBroker>>(),
-                sp.GetService<MQTTnet.AspNetCore.MqttWebSocketServerAdapter>() is { } webSockets ? [webSockets] : null));
+                sp.GetService<MQTTnet.AspNetCore.MqttWebSocketServerAdapter>() is { } webSockets ? [webSockets] : null,
+                remotePassword: settings.Web.Token));
         }
         services.AddSingleton(sp => new SessionCommandHandler(sp.GetRequiredService<CountingService>(), sp.GetRequiredService<MqttPublisher>(),
             sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<SessionCommandHandler>>()));

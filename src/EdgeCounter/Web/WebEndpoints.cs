@@ -57,7 +57,15 @@ public sealed class WebEndpoints(
                 }
                 var subProtocol = MQTTnet.AspNetCore.MqttSubProtocolSelector.SelectSubProtocol(context.Request);
                 using var socket = await context.WebSockets.AcceptWebSocketAsync(subProtocol);
-                await mqttWebSockets.RunWebSocketConnectionAsync(socket, context);
+                try
+                {
+                    await mqttWebSockets.RunWebSocketConnectionAsync(socket, context);
+                }
+                catch (Exception e) when (e is MQTTnet.Exceptions.MqttCommunicationException or System.Net.WebSockets.WebSocketException or OperationCanceledException)
+                {
+                    // A browser tab closed, or a refused client hung up: its connection is over, nothing else is.
+                    _logger.LogDebug("MQTT WebSocket from {Remote} ended: {Error}", context.Connection.RemoteIpAddress, e.Message);
+                }
             });
         }
         // The pages (wwwroot beside the binary): / this microscope, /ward every microscope on the broker.
@@ -74,6 +82,8 @@ public sealed class WebEndpoints(
             topicPrefix = publisher.Topics.Prefix,
             mqttUrl = options.Value.Web.MqttWebSocketUrl.Length > 0 ? options.Value.Web.MqttWebSocketUrl : null,
             liveOverMqtt = mqttWebSockets is not null || options.Value.Web.MqttWebSocketUrl.Length > 0,
+            // A browser on another machine gives the web token as its MQTT password (/mqtt of the embedded broker).
+            credentialsRequired = mqttWebSockets is not null && !EmbeddedBroker.IsLocal(context.Connection.RemoteIpAddress is { } ip ? new System.Net.IPEndPoint(ip, 0) : null),
         }));
         app.MapGet("/healthz", (HttpContext context) =>
             Json(context, StatusCodes.Status200OK, new { status = "alive", uptimeSeconds = Math.Round(monitor.Uptime.TotalSeconds, 1) }));

@@ -74,4 +74,40 @@ public class DashboardBrowserTests(ITestOutputHelper output)
         }
         finally { Directory.Delete(state, recursive: true); }
     }
+
+    [Fact]
+    public async Task From_another_machine_the_page_asks_for_the_web_token_and_goes_live_only_with_the_right_one()
+    {
+        const string token = "ward-token-for-the-browser-test";
+        var state = Directory.CreateTempSubdirectory("edgecounter-dash-").FullName;
+        try
+        {
+            using var host = ServiceHost.Build(ServiceEndToEndTests.Args(FreePort.Next(), state,
+                "--EdgeCounter:Web:Urls=http://0.0.0.0:0", $"--EdgeCounter:Web:Token={token}"));
+            await host.StartAsync();
+            var port = new Uri(host.Services.GetRequiredService<WebEndpoints>().BoundUrls.Single()).Port;
+            var url = $"http://{WebEndpointsTests.NetworkAddress()}:{port}"; // as a ward PC would open it
+            await using var browser = await Puppeteer.LaunchAsync(new LaunchOptions
+            {
+                ExecutablePath = Chromium, Headless = true, Args = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+            });
+            var wait = new WaitForFunctionOptions { Timeout = 60_000, PollingInterval = 200 };
+            async Task<IPage> OpenAsync(string answer)
+            {
+                var page = await browser.NewPageAsync();
+                page.Dialog += async (_, e) => { output.WriteLine($"prompt: {e.Dialog.Message}"); await e.Dialog.Accept(answer); };
+                await page.GoToAsync(url + "/");
+                return page;
+            }
+            await using (var wrong = await OpenAsync("not-the-token"))
+                await wrong.WaitForFunctionAsync("() => document.getElementById('error').textContent.includes('refused')", wait);
+            await using (var right = await OpenAsync(token))
+            {
+                await right.WaitForFunctionAsync("() => document.getElementById('available').textContent === 'online'", wait);
+                await right.WaitForFunctionAsync("() => Number(document.querySelector('#totals tr[data-label=\"RBC\"] td.count')?.textContent) > 0", wait);
+            }
+            await host.StopAsync();
+        }
+        finally { Directory.Delete(state, recursive: true); }
+    }
 }

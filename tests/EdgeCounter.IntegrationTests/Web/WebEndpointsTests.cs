@@ -228,19 +228,65 @@ public class WebEndpointsTests
         finally { Directory.Delete(state, recursive: true); }
     }
 
+    /// <summary>This machine's first non-loopback IPv4 address: what another machine on the ward network would reach.</summary>
+    internal static System.Net.IPAddress NetworkAddress() =>
+        System.Net.NetworkInformation.NetworkInterface.GetAllNetworkInterfaces()
+            .Where(n => n.OperationalStatus == System.Net.NetworkInformation.OperationalStatus.Up)
+            .SelectMany(n => n.GetIPProperties().UnicastAddresses).Select(a => a.Address)
+            .FirstOrDefault(a => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork && !System.Net.IPAddress.IsLoopback(a))
+        ?? throw new InvalidOperationException("this machine has no non-loopback IPv4 address to test from");
+
     [Fact]
-    public async Task Beyond_loopback_the_broker_is_not_offered_over_websockets()
+    public async Task Beyond_loopback_a_websocket_client_must_give_the_web_token_and_an_unauthenticated_command_never_arrives()
     {
+        const string token = "a-long-enough-test-token";
         var state = Directory.CreateTempSubdirectory("edgecounter-web-").FullName;
         try
         {
             using var host = ServiceHost.Build(ServiceEndToEndTests.Args(FreePort.Next(), state,
-                "--EdgeCounter:Web:Urls=http://0.0.0.0:0", "--EdgeCounter:Web:Token=a-long-enough-test-token"));
+                "--EdgeCounter:Web:Urls=http://0.0.0.0:0", $"--EdgeCounter:Web:Token={token}"));
             await host.StartAsync();
             var port = new Uri(BaseUrl(host)).Port;
+            // From the network address, as a browser on another machine would come.
+            var mqttUrl = $"ws://{NetworkAddress()}:{port}/mqtt";
+            MQTTnet.MqttClientOptions Options(string id, string? password) => new MQTTnet.MqttClientOptionsBuilder()
+                .WithWebSocketServer(o => o.WithUri(mqttUrl)).WithClientId(id).WithCredentials("dashboard", password).Build();
+
+            // MQTT 3.1.1 has one code for both (5, not authorized); the log says which.
+            async Task<string> RefusalAsync(string id, string? password)
+            {
+                using var c = new MQTTnet.MqttClientFactory().CreateMqttClient();
+                try
+                {
+                    var result = await c.ConnectAsync(Options(id, password));
+                    return result.ResultCode.ToString();
+                }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    return $"refused ({e.GetType().Name}: {e.Message})";
+                }
+            }
+            Assert.NotEqual("Success", await RefusalAsync("no-token", null));
+            Assert.NotEqual("Success", await RefusalAsync("wrong-token", "not-the-token-at-all"));
+
+            // With the token: connected, and its command is applied.
+            using var client = new MQTTnet.MqttClientFactory().CreateMqttClient();
+            var states = new System.Collections.Concurrent.ConcurrentQueue<string>();
+            client.ApplicationMessageReceivedAsync += e => { states.Enqueue(e.ApplicationMessage.ConvertPayloadToString()); return Task.CompletedTask; };
+            await client.ConnectAsync(Options("with-token", token));
+            await client.SubscribeAsync("edgecounter/scope-test/session/state");
+            await client.PublishStringAsync("edgecounter/scope-test/session/set", "{\"action\":\"start\",\"sampleId\":\"remote-ok\"}");
+            var deadline = DateTime.UtcNow + Patience;
+            while (!states.Any(t => t.Contains("\"sampleId\":\"remote-ok\"")) && DateTime.UtcNow < deadline) await Task.Delay(100);
+            Assert.Contains(states, t => t.Contains("\"sampleId\":\"remote-ok\""));
+            await client.DisconnectAsync();
+
+            // The pages tell a browser on another machine that it needs the token; one on this machine does not.
             using var http = new HttpClient();
-            using (var probe = await http.GetAsync($"http://127.0.0.1:{port}/healthz")) Assert.Equal(HttpStatusCode.OK, probe.StatusCode);
-            using (var mqtt = await http.GetAsync($"http://127.0.0.1:{port}/mqtt")) Assert.Equal(HttpStatusCode.NotFound, mqtt.StatusCode);
+            var remote = JsonDocument.Parse(await http.GetStringAsync($"http://{NetworkAddress()}:{port}/config.json")).RootElement;
+            Assert.True(remote.GetProperty("credentialsRequired").GetBoolean());
+            var local = JsonDocument.Parse(await http.GetStringAsync($"http://127.0.0.1:{port}/config.json")).RootElement;
+            Assert.False(local.GetProperty("credentialsRequired").GetBoolean());
             await host.StopAsync();
         }
         finally { Directory.Delete(state, recursive: true); }

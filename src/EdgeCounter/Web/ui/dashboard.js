@@ -4,8 +4,7 @@
   const P = cfg.topicPrefix;
   const $ = id => document.getElementById(id);
   $('device').textContent = cfg.deviceId;
-  const client = mqtt.connect(cfg.mqttUrl || `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/mqtt`,
-    { clientId: 'dashboard-' + Math.random().toString(16).slice(2, 10), reconnectPeriod: 2000 });
+  const client = edgeCounterMqtt(cfg, 'dashboard-' + Math.random().toString(16).slice(2, 10));
   const images = {};
   const showImage = (id, payload) => {
     if (images[id]) URL.revokeObjectURL(images[id]);

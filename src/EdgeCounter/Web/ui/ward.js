@@ -1,8 +1,7 @@
 // The ward page: every microscope that publishes under edgecounter/<device>/ on this broker.
 (async () => {
   const cfg = await (await fetch('/config.json')).json();
-  const client = mqtt.connect(cfg.mqttUrl || `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/mqtt`,
-    { clientId: 'ward-' + Math.random().toString(16).slice(2, 10), reconnectPeriod: 2000 });
+  const client = edgeCounterMqtt(cfg, 'ward-' + Math.random().toString(16).slice(2, 10));
   const tbody = document.querySelector('#ward tbody');
   const devices = new Map();
   const row = id => {
