@@ -31,6 +31,16 @@ public sealed class MqttOptions
     /// the broker is trusted through this CA only, instead of the machine's trust store. Needs UseTls.</summary>
     public string? CaCertificateFile { get; set; }
 
+    /// <summary>PEM certificate this service presents to the broker (TLS client authentication, e.g. mosquitto's
+    /// require_certificate); with <see cref="ClientKeyFile"/>. Needs UseTls.</summary>
+    public string? ClientCertificateFile { get; set; }
+
+    /// <summary>PEM private key of <see cref="ClientCertificateFile"/> (PKCS#8 or RSA/EC, unencrypted).</summary>
+    public string? ClientKeyFile { get; set; }
+
+    /// <summary>MQTT protocol version to the broker: "3.1.1" (default) or "5".</summary>
+    public string ProtocolVersion { get; set; } = "3.1.1";
+
     public string? Username { get; set; }
     public string? Password { get; set; }
 
@@ -108,6 +118,26 @@ public sealed class MqttOptions
             else if (!HoldsCertificate(CaCertificateFile))
                 errors.Add($"Mqtt:CaCertificateFile '{CaCertificateFile}' holds no PEM certificate.");
         }
+        if (ProtocolVersion is not ("3.1.1" or "5")) errors.Add($"Mqtt:ProtocolVersion must be 3.1.1 or 5 (is '{ProtocolVersion}').");
+        if (!string.IsNullOrWhiteSpace(ClientCertificateFile) || !string.IsNullOrWhiteSpace(ClientKeyFile))
+        {
+            if (!UseTls) errors.Add("Mqtt:ClientCertificateFile needs Mqtt:UseTls=true.");
+            else if (string.IsNullOrWhiteSpace(ClientCertificateFile) || string.IsNullOrWhiteSpace(ClientKeyFile))
+                errors.Add("Mqtt:ClientCertificateFile and Mqtt:ClientKeyFile go together (PEM certificate and its key).");
+            else if (!File.Exists(ClientCertificateFile)) errors.Add($"Mqtt:ClientCertificateFile '{ClientCertificateFile}' does not exist.");
+            else if (!File.Exists(ClientKeyFile)) errors.Add($"Mqtt:ClientKeyFile '{ClientKeyFile}' does not exist.");
+            else
+            {
+                try
+                {
+                    using var _ = LoadClientCertificate(ClientCertificateFile, ClientKeyFile);
+                }
+                catch (Exception e) when (e is System.Security.Cryptography.CryptographicException or ArgumentException)
+                {
+                    errors.Add($"Mqtt:ClientCertificateFile/ClientKeyFile: not a PEM certificate and its private key ({e.Message}).");
+                }
+            }
+        }
         if (KeepAlive < TimeSpan.FromSeconds(1) || KeepAlive > TimeSpan.FromHours(18)) errors.Add("Mqtt:KeepAlive must be 1 s..18 h.");
         if (ConnectTimeout <= TimeSpan.Zero) errors.Add("Mqtt:ConnectTimeout must be positive.");
         if (ReconnectMinDelay <= TimeSpan.Zero || ReconnectMaxDelay < ReconnectMinDelay)
@@ -124,6 +154,16 @@ public sealed class MqttOptions
         if (Discovery && (string.IsNullOrWhiteSpace(DiscoveryPrefix) || DiscoveryPrefix.IndexOfAny(['+', '#', ' ']) >= 0 || DiscoveryPrefix.Trim('/') != DiscoveryPrefix))
             errors.Add($"Mqtt:DiscoveryPrefix must be a plain topic level such as 'homeassistant' (is '{DiscoveryPrefix}').");
         return errors;
+    }
+
+    /// <summary>The client certificate with its key, ready for TLS client authentication (exported through PKCS#12 so
+    /// the key is usable by the TLS stack on every platform).</summary>
+    public static System.Security.Cryptography.X509Certificates.X509Certificate2 LoadClientCertificate(string certificateFile, string keyFile)
+    {
+        using var pem = System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPemFile(certificateFile, keyFile);
+        if (!pem.HasPrivateKey) throw new System.Security.Cryptography.CryptographicException("the key does not match the certificate");
+        return System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadPkcs12(
+            pem.Export(System.Security.Cryptography.X509Certificates.X509ContentType.Pkcs12), null);
     }
 
     /// <summary>The certificates in a PEM file (empty when it holds none or cannot be parsed).</summary>

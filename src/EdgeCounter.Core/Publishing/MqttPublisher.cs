@@ -106,7 +106,7 @@ public sealed class MqttPublisher : IAsyncDisposable
         var builder = new MqttClientOptionsBuilder()
             .WithTcpServer(options.EffectiveHost, options.Port)
             .WithClientId(options.EffectiveClientId)
-            .WithProtocolVersion(MqttProtocolVersion.V311)
+            .WithProtocolVersion(options.ProtocolVersion == "5" ? MqttProtocolVersion.V500 : MqttProtocolVersion.V311)
             .WithCleanSession(true)
             .WithKeepAlivePeriod(options.KeepAlive)
             .WithTimeout(options.ConnectTimeout)
@@ -123,6 +123,9 @@ public sealed class MqttPublisher : IAsyncDisposable
                 // A hospital CA: trust the broker through it alone (custom root trust), not the system store.
                 if (!string.IsNullOrWhiteSpace(options.CaCertificateFile))
                     tls.WithTrustChain(MqttOptions.LoadCaCertificates(options.CaCertificateFile));
+                // A broker that asks for client certificates (mosquitto require_certificate true).
+                if (!string.IsNullOrWhiteSpace(options.ClientCertificateFile) && !string.IsNullOrWhiteSpace(options.ClientKeyFile))
+                    tls.WithClientCertificates([MqttOptions.LoadClientCertificate(options.ClientCertificateFile, options.ClientKeyFile)]);
             });
         return builder.Build();
     }

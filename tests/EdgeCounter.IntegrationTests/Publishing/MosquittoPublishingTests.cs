@@ -125,6 +125,71 @@ public class MosquittoPublishingTests
     }
 
     [Fact]
+    public async Task Over_MQTT_5_a_broker_that_requires_client_certificates_gets_every_field_from_the_device_certificate_only()
+    {
+        var security = new MosquittoSecurity { RequireClientCertificate = true };
+        await using var mosquitto = await MosquittoBroker.StartAsync(security);
+        void Secure(MqttOptions o, bool withCertificate)
+        {
+            o.ProtocolVersion = "5";
+            o.UseTls = true;
+            o.Username = security.Username;
+            o.Password = security.Password;
+            o.CaCertificateFile = security.CaCertificateFile;
+            if (withCertificate) (o.ClientCertificateFile, o.ClientKeyFile) = (security.ClientCertificateFile, security.ClientKeyFile);
+        }
+        using var image = ServiceUnderTest.NoisyImage(320, 240);
+
+        // Right password and CA but no client certificate: the TLS handshake is refused; results wait in the outbox.
+        await using (var refused = ServiceUnderTest.Create(mosquitto.Port, publishImages: false, configure: o => Secure(o, withCertificate: false)))
+        {
+            Assert.Empty(refused.Options.Validate());
+            await refused.Publisher.StartAsync();
+            Assert.True(refused.Report(ServiceUnderTest.MakeField(image, 1, "lymphocyte")).Accepted);
+            await Task.Delay(1500);
+            Assert.False(refused.Publisher.IsConnected, "connected without a client certificate");
+            Assert.True(refused.Publisher.Outbox.Count >= 1);
+        }
+
+        await using var service = ServiceUnderTest.Create(mosquitto.Port, publishImages: false, configure: o => Secure(o, withCertificate: true));
+        Assert.Empty(service.Options.Validate());
+        var topics = service.Topics;
+        using var clientCertificate = MqttOptions.LoadClientCertificate(security.ClientCertificateFile, security.ClientKeyFile);
+        await using var dashboard = await RecordingSubscriber.ConnectAsync(mosquitto.Port, topics.All, configure: b => b
+            .WithProtocolVersion(MQTTnet.Formatter.MqttProtocolVersion.V500)
+            .WithCredentials(security.Username, security.Password)
+            .WithTlsOptions(t => t.UseTls().WithTargetHost("127.0.0.1").WithTrustChain(MqttOptions.LoadCaCertificates(security.CaCertificateFile))
+                .WithClientCertificates([clientCertificate])));
+        await service.Publisher.StartAsync();
+        for (var i = 0; i < 3; i++) Assert.True(service.Report(ServiceUnderTest.MakeField(image, i, "neutrophil", "RBC")).Accepted);
+        var fields = await dashboard.WaitForCountAsync(m => m.Topic == topics.Field, 3, Wait, "fields over TLS with a client certificate");
+        Assert.Equal([1L, 2L, 3L], fields.Select(m => JsonDocument.Parse(m.Payload).RootElement.GetProperty("fieldId").GetInt64()).Distinct().Order());
+        Assert.True(service.Publisher.IsConnected);
+        // mosquitto logs each connect as "New client connected from ... as <id> (p5, c1, k30, u'scope1')": p5 is MQTT 5.
+        Assert.Contains($"as {service.Options.EffectiveClientId} (p5,", mosquitto.ReadLog());
+    }
+
+    [Fact]
+    public void Client_certificate_settings_are_checked_at_start()
+    {
+        var errors = new MqttOptions { Mode = MqttMode.External, ClientCertificateFile = "/nonexistent/device.crt" }.Validate();
+        Assert.Contains(errors, e => e.Contains("Mqtt:ClientCertificateFile needs Mqtt:UseTls"));
+        errors = new MqttOptions { Mode = MqttMode.External, UseTls = true, ClientCertificateFile = "/nonexistent/device.crt" }.Validate();
+        Assert.Contains(errors, e => e.Contains("go together"));
+        Assert.Contains(new MqttOptions { ProtocolVersion = "4" }.Validate(), e => e.Contains("Mqtt:ProtocolVersion must be 3.1.1 or 5"));
+        var dir = Directory.CreateTempSubdirectory("edgecounter-cert-").FullName;
+        try
+        {
+            var (crt, key) = (Path.Combine(dir, "a.crt"), Path.Combine(dir, "a.key"));
+            File.WriteAllText(crt, "not a certificate");
+            File.WriteAllText(key, "not a key");
+            errors = new MqttOptions { Mode = MqttMode.External, UseTls = true, ClientCertificateFile = crt, ClientKeyFile = key }.Validate();
+            Assert.Contains(errors, e => e.Contains("not a PEM certificate and its private key"));
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
     public void A_CA_file_is_checked_at_start()
     {
         var missing = new MqttOptions { Mode = MqttMode.External, UseTls = true, CaCertificateFile = "/nonexistent/ca.pem" };

@@ -246,6 +246,13 @@ internal sealed class MosquittoSecurity
     public string Password { get; init; } = "s3cret-" + Guid.NewGuid().ToString("N")[..6];
     public string CaCertificateFile { get; private set; } = "";
 
+    /// <summary>Also ask every client for a certificate signed by the CA (mosquitto require_certificate true); one for a
+    /// client is written to <see cref="ClientCertificateFile"/> and <see cref="ClientKeyFile"/>.</summary>
+    public bool RequireClientCertificate { get; init; }
+
+    public string ClientCertificateFile { get; private set; } = "";
+    public string ClientKeyFile { get; private set; } = "";
+
     /// <summary>Writes CA, server certificate and key, and the password file; returns the mosquitto.conf lines.</summary>
     public string WriteFiles(string directory)
     {
@@ -275,6 +282,19 @@ internal sealed class MosquittoSecurity
         var keyFile = Path.Combine(directory, "server.key");
         File.WriteAllText(certFile, server.ExportCertificatePem());
         File.WriteAllText(keyFile, serverKey.ExportPkcs8PrivateKeyPem());
+        var clientLines = "";
+        if (RequireClientCertificate)
+        {
+            using var clientKey = RSA.Create(2048);
+            var clientRequest = new CertificateRequest("CN=edgecounter-test-device", clientKey, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+            clientRequest.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.2")], false)); // client authentication
+            using var client = clientRequest.Create(ca, now.AddMinutes(-5), now.AddDays(1), [5, 6, 7, 8]);
+            ClientCertificateFile = Path.Combine(directory, "client.crt");
+            ClientKeyFile = Path.Combine(directory, "client.key");
+            File.WriteAllText(ClientCertificateFile, client.ExportCertificatePem());
+            File.WriteAllText(ClientKeyFile, clientKey.ExportPkcs8PrivateKeyPem());
+            clientLines = $"cafile {CaCertificateFile}\nrequire_certificate true\n";
+        }
         var passwordFile = Path.Combine(directory, "passwd");
         using (var passwd = Process.Start(new ProcessStartInfo("mosquitto_passwd", ["-b", "-c", passwordFile, Username, Password])
                { RedirectStandardError = true, RedirectStandardOutput = true })!)
@@ -292,6 +312,7 @@ internal sealed class MosquittoSecurity
             password_file {passwordFile}
             certfile {certFile}
             keyfile {keyFile}
+            {clientLines}
             """;
     }
 }
