@@ -138,7 +138,7 @@ internal sealed class MosquittoBroker : IAsyncDisposable
     public const string Executable = "/usr/sbin/mosquitto";
     private Process? _process;
 
-    private MosquittoBroker(string directory, int port, MosquittoSecurity? security)
+    private MosquittoBroker(string directory, int port, MosquittoSecurity? security, string extraConfig)
     {
         Directory = directory;
         Port = port;
@@ -158,6 +158,7 @@ internal sealed class MosquittoBroker : IAsyncDisposable
             log_type error
             log_type warning
             log_type notice
+            {extraConfig}
             """);
     }
 
@@ -166,11 +167,12 @@ internal sealed class MosquittoBroker : IAsyncDisposable
     public string ConfigPath { get; }
     public int? Pid => _process is { HasExited: false } ? _process.Id : null;
 
-    public static async Task<MosquittoBroker> StartAsync(MosquittoSecurity? security = null)
+    /// <param name="extraConfig">More mosquitto.conf lines, e.g. a bridge.</param>
+    public static async Task<MosquittoBroker> StartAsync(MosquittoSecurity? security = null, string extraConfig = "")
     {
         if (!File.Exists(Executable))
             Assert.Fail($"mosquitto is not installed ({Executable} missing): run `apt-get install -y mosquitto` (CI's .ci/run does this).");
-        var broker = new MosquittoBroker(System.IO.Directory.CreateTempSubdirectory("edgecounter-mosquitto-").FullName, FreePort.Next(), security);
+        var broker = new MosquittoBroker(System.IO.Directory.CreateTempSubdirectory("edgecounter-mosquitto-").FullName, FreePort.Next(), security, extraConfig);
         await broker.StartAgainAsync();
         return broker;
     }
