@@ -96,6 +96,19 @@ public sealed class EmbeddedBroker : IAsyncDisposable
     public async Task StopAsync(CancellationToken cancellationToken = default)
     {
         if (!Server.IsStarted) return;
+        // The service's last messages ("stopped" on P/available) were acknowledged by the broker, but may still wait
+        // in connected subscribers' queues: let them go out (briefly) so a dashboard sees the clean stop, not nothing.
+        // (Offline persistent sessions keep their queues; they are not waited for.)
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(2);
+        try
+        {
+            while (DateTime.UtcNow < deadline && !cancellationToken.IsCancellationRequested
+                   && (await Server.GetClientsAsync().ConfigureAwait(false)).Sum(c => c.Session?.PendingApplicationMessagesCount ?? 0) > 0)
+                await Task.Delay(20, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+        }
         await Server.StopAsync(new MqttServerStopOptions()).WaitAsync(cancellationToken).ConfigureAwait(false);
         _logger.LogInformation("Embedded MQTT broker stopped");
     }
