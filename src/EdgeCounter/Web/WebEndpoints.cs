@@ -105,6 +105,13 @@ public sealed class WebEndpoints(
             context.Response.ContentLength = text.Length;
             await context.Response.Body.WriteAsync(text.GetBuffer().AsMemory(0, (int)text.Length), context.RequestAborted);
         });
+        // The session as P/counts has it, for a page's first paint (before MQTT over WebSockets connects, or where a
+        // proxy does not pass WebSockets) and for scripts; guarded like /metrics.
+        app.MapGet("/counts.json", async (HttpContext context) =>
+        {
+            if (!Authorised(context)) return;
+            await Json(context, StatusCodes.Status200OK, counting.Snapshot());
+        });
         app.MapGet("/latest.jpg", async (HttpContext context) =>
         {
             if (!Authorised(context)) return;
@@ -134,9 +141,9 @@ public sealed class WebEndpoints(
         }
         _app = app;
         BoundUrls = app.Urls.ToList();
-        _logger.LogInformation("Web endpoints on {Urls}: /healthz /readyz /metrics /latest.jpg{Mqtt}{Token}", string.Join(" ", BoundUrls),
+        _logger.LogInformation("Web endpoints on {Urls}: /healthz /readyz /metrics /counts.json /latest.jpg{Mqtt}{Token}", string.Join(" ", BoundUrls),
             mqttWebSockets is null ? "" : " /mqtt (MQTT over WebSockets)",
-            string.IsNullOrEmpty(web.Token) ? "" : " (token required for /metrics and /latest.jpg)");
+            string.IsNullOrEmpty(web.Token) ? "" : " (token required for /metrics, /counts.json and /latest.jpg)");
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)

@@ -1,3 +1,4 @@
+using EdgeCounter.Counting;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Sockets;
@@ -156,6 +157,18 @@ public class WebEndpointsTests
                 using var response = await http.SendAsync(right);
                 Assert.Equal(HttpStatusCode.OK, response.StatusCode);
                 Assert.Contains("edgecounter_ready", await response.Content.ReadAsStringAsync());
+            }
+            // The counts snapshot (the pages' first paint) is guarded the same way, and is P/counts' JSON.
+            using (var refused = await http.GetAsync($"{url}/counts.json")) Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
+            using (var right = new HttpRequestMessage(HttpMethod.Get, $"{url}/counts.json"))
+            {
+                right.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+                using var response = await http.SendAsync(right);
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+                var counts = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
+                Assert.Equal(host.Services.GetRequiredService<CountingService>().Snapshot().SessionId, counts.GetProperty("sessionId").GetString());
+                Assert.Equal("running", counts.GetProperty("state").GetString());
+                Assert.True(counts.GetProperty("totals").TryGetProperty("RBC", out _));
             }
             using (var probe = await http.GetAsync($"{url}/healthz")) Assert.Equal(HttpStatusCode.OK, probe.StatusCode);
             await host.StopAsync();

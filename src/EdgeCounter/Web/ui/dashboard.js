@@ -19,7 +19,13 @@
       tr.append(a, b); return tr;
     }));
   };
+  // session/state (retained at the session's start) and counts (after every field) arrive in any order: never let
+  // an older picture of the same session replace a newer one.
+  let shown = { sessionId: null, fields: -1 };
+  const older = s => s.sessionId === shown.sessionId && s.fields < shown.fields;
   const showSession = s => {
+    if (older(s)) return;
+    shown = { sessionId: s.sessionId, fields: s.fields };
     $('sample-id').textContent = s.sampleId || '–';
     $('state').textContent = s.state;
     $('fields').textContent = s.fields;
@@ -27,6 +33,24 @@
     $('target').textContent = s.target;
     $('progress-bar').style.width = `${Math.round((s.progress || 0) * 100)}%`;
   };
+  const showCounts = msg => {
+    if (older(msg)) return;
+    showSession(msg);
+    rows($('totals').tBodies[0], Object.entries(msg.totals), 'count');
+    rows($('groups').tBodies[0], Object.entries(msg.groups), 'count');
+    const max = Math.max(1, ...Object.values(msg.differential));
+    $('differential').replaceChildren(...Object.entries(msg.differential).map(([label, pct]) => {
+      const bar = document.createElement('div'); bar.className = 'bar'; bar.dataset.label = label;
+      const name = document.createElement('span'); name.textContent = label;
+      const fill = document.createElement('span'); fill.className = 'fill'; fill.style.width = `${(pct / max) * 10}em`;
+      const value = document.createElement('span'); value.textContent = `${pct.toFixed(1)} %`;
+      bar.append(name, fill, value); return bar;
+    }));
+  };
+  // First paint from HTTP (the same JSON as P/counts), then live over MQTT; a refused or missing snapshot just waits.
+  const token = edgeCounterToken(cfg);
+  fetch('/counts.json', { headers: token ? { Authorization: `Bearer ${token}` } : {} })
+    .then(r => (r.ok ? r.json() : null)).then(s => { if (s) showCounts(s); }).catch(() => {});
   client.on('connect', () => {
     $('error').textContent = '';
     client.subscribe(['available', 'counts', 'session/state', 'session/error', 'field/image', 'slide/image'].map(t => `${P}/${t}`));
@@ -41,19 +65,7 @@
     const msg = JSON.parse(text);
     if (t === 'session/error') { $('error').textContent = msg.error; return; }
     if (t === 'session/state') { showSession(msg); return; }
-    if (t === 'counts') {
-      showSession(msg);
-      rows($('totals').tBodies[0], Object.entries(msg.totals), 'count');
-      rows($('groups').tBodies[0], Object.entries(msg.groups), 'count');
-      const max = Math.max(1, ...Object.values(msg.differential));
-      $('differential').replaceChildren(...Object.entries(msg.differential).map(([label, pct]) => {
-        const bar = document.createElement('div'); bar.className = 'bar'; bar.dataset.label = label;
-        const name = document.createElement('span'); name.textContent = label;
-        const fill = document.createElement('span'); fill.className = 'fill'; fill.style.width = `${(pct / max) * 10}em`;
-        const value = document.createElement('span'); value.textContent = `${pct.toFixed(1)} %`;
-        bar.append(name, fill, value); return bar;
-      }));
-    }
+    if (t === 'counts') showCounts(msg);
   });
   const send = command => { $('error').textContent = ''; client.publish(`${P}/session/set`, JSON.stringify(command), { qos: 1 }); };
   $('controls').addEventListener('submit', e => {
