@@ -90,6 +90,9 @@ internal sealed class SlideLayout
         return result;
     }
 
+    /// <summary>Cells (and twice as many candidate footprints) remembered before the caches start afresh.</summary>
+    internal const int CellCacheLimit = 20_000;
+
     private static long Key(Layer layer, long sx, long sy) =>
         ((long)layer << 58) | ((sy & 0x1FFFFFFF) << 29) | (sx & 0x1FFFFFFF);
 
@@ -99,7 +102,9 @@ internal sealed class SlideLayout
         if (_cells.TryGetValue(key, out var cached)) return cached;
         SlideCell? cell = null;
         if (Accepted(layer, sx, sy) is { } f) cell = new SlideCell(key, f.Type, f.X, f.Y, f.R, f.Hash);
-        if (_cells.Count > 200_000) _cells.Clear(); // bounded: memory stays flat over hours
+        // Bounded, and small enough to fill within minutes: a soak then measures the service, not the simulator's
+        // caches filling over the first pass of the slide (hundreds of fields in view each time hold far fewer).
+        if (_cells.Count > CellCacheLimit) _cells.Clear();
         _cells[key] = cell;
         return cell;
     }
@@ -131,7 +136,7 @@ internal sealed class SlideLayout
                         }
             }
         }
-        if (_footprints.Count > 400_000) _footprints.Clear();
+        if (_footprints.Count > 2 * CellCacheLimit) _footprints.Clear();
         _footprints[key] = f;
         return f;
     }
