@@ -308,6 +308,7 @@ public sealed class MqttPublisher : IAsyncDisposable
                         subscriptions.WithTopicFilter(f => f.WithTopic(again).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce));
                     await _client.SubscribeAsync(subscriptions.Build(), attempt.Token).ConfigureAwait(false);
                     await AnnounceAsync(attempt.Token).ConfigureAwait(false);
+                    Interlocked.Exchange(ref _plainCountsStale, 1);
                     Volatile.Write(ref _state, (int)ConnectionState.Connected);
                     if (Interlocked.Increment(ref _connects) > 1 || failures > 0)
                         _logger.LogInformation("MQTT connected to {Host}:{Port} after {Failures} failed attempts; {Count} messages to replay",
@@ -374,9 +375,17 @@ public sealed class MqttPublisher : IAsyncDisposable
             {
                 // Plain numbers beside the JSON (P/counts/<label> -> "31"), for dashboards that read one value per topic:
                 // derived from the counts message as it goes out, so they cost no outbox writes and never disagree with it.
+                // Only the labels whose total changed since the last one sent on this connection (a field changes a few).
                 if (entry.Message.Topic == Topics.Counts)
+                {
+                    if (Interlocked.Exchange(ref _plainCountsStale, 0) == 1) _plainCountsSent.Clear();
                     foreach (var (topic, value) in PlainCounts(entry.Message.Payload))
-                        await _client.PublishAsync(Message(topic, value, retain: true, 1), cancellationToken).ConfigureAwait(false);
+                    {
+                        if (_plainCountsSent.TryGetValue(topic, out var sent) && sent == value) continue;
+                        await _client.PublishAsync(Message(topic, Encoding.UTF8.GetBytes(value), retain: true, 1), cancellationToken).ConfigureAwait(false);
+                        _plainCountsSent[topic] = value;
+                    }
+                }
                 var message = Message(entry.Message.Topic, entry.Message.Payload, entry.Message.Retain, entry.Message.QoS);
                 var result = await _client.PublishAsync(message, cancellationToken).ConfigureAwait(false);
                 if (!result.IsSuccess)
@@ -401,12 +410,17 @@ public sealed class MqttPublisher : IAsyncDisposable
         return true;
     }
 
-    private List<(string Topic, byte[] Value)> PlainCounts(byte[] countsJson)
+    private List<(string Topic, string Value)> PlainCounts(byte[] countsJson)
     {
         using var document = System.Text.Json.JsonDocument.Parse(countsJson);
         return document.RootElement.GetProperty("totals").EnumerateObject()
-            .Select(t => (Topics.CountOf(t.Name), Encoding.UTF8.GetBytes(t.Value.GetRawText()))).ToList();
+            .Select(t => (Topics.CountOf(t.Name), t.Value.GetRawText())).ToList();
     }
+
+    // The plain numbers sent on this connection (pump loop only); every connect sends them all again (a broker
+    // without persistence may have lost its retained ones).
+    private readonly Dictionary<string, string> _plainCountsSent = new(StringComparer.Ordinal);
+    private int _plainCountsStale = 1;
 
     /// <summary>A message that keeps failing while connected (e.g. larger than the broker allows) would block every
     /// later one: after a few tries it is dropped, logged and counted.</summary>

@@ -146,10 +146,11 @@ public sealed class SimcheckScorer
                     taken = from[at];
                     from.RemoveAt(at);
                 }
-                if (taken is { } r && _tallies.Values.FirstOrDefault(x => x.Counts.ContainsKey(r)) is { } owner)
+                // Counts move within a class group (the registry matches only its own group).
+                if (taken is { } r && t.Counts.ContainsKey(r))
                 {
-                    owner.Counts[r]--;
-                    if (r != cell && !owner.IsCounted(r)) owner.Wrong++; // the cell it left is now uncounted
+                    t.Counts[r]--;
+                    if (r != cell && !t.IsCounted(r)) t.Wrong++; // the cell it left is now uncounted
                 }
             }
             if (cell is not { } c) { t.Unmatched++; continue; }
