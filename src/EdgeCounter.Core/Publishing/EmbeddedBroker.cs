@@ -44,10 +44,14 @@ public sealed class EmbeddedBroker : IAsyncDisposable
     /// <summary>Whether a client's address is this machine (loopback, or unknown: an in-process transport).</summary>
     public static bool IsLocal(EndPoint? endPoint) => endPoint switch
     {
-        IPEndPoint ip => IPAddress.IsLoopback(ip.Address) || (ip.Address.IsIPv4MappedToIPv6 && IPAddress.IsLoopback(ip.Address.MapToIPv4())),
+        IPEndPoint ip => IsLocal(ip.Address),
         null => true,
         _ => false,
     };
+
+    /// <summary>Whether an address is this machine (loopback, also as an IPv4-mapped IPv6 address; null: unknown).</summary>
+    public static bool IsLocal(IPAddress? address) =>
+        address is null || IPAddress.IsLoopback(address) || (address.IsIPv4MappedToIPv6 && IPAddress.IsLoopback(address.MapToIPv4()));
 
     // A browser on another machine reaches the broker only through /mqtt on a non-loopback Web:Urls; it may read the
     // counts and send session commands, so it must present the web token as its MQTT password.

@@ -83,7 +83,7 @@ public sealed class WebEndpoints(
             mqttUrl = options.Value.Web.MqttWebSocketUrl.Length > 0 ? options.Value.Web.MqttWebSocketUrl : null,
             liveOverMqtt = mqttWebSockets is not null || options.Value.Web.MqttWebSocketUrl.Length > 0,
             // A browser on another machine gives the web token as its MQTT password (/mqtt of the embedded broker).
-            credentialsRequired = mqttWebSockets is not null && !EmbeddedBroker.IsLocal(context.Connection.RemoteIpAddress is { } ip ? new System.Net.IPEndPoint(ip, 0) : null),
+            credentialsRequired = mqttWebSockets is not null && !EmbeddedBroker.IsLocal(context.Connection.RemoteIpAddress),
         }));
         app.MapGet("/healthz", (HttpContext context) =>
             Json(context, StatusCodes.Status200OK, new { status = "alive", uptimeSeconds = Math.Round(monitor.Uptime.TotalSeconds, 1) }));
