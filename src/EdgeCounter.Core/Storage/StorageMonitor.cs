@@ -115,7 +115,15 @@ public sealed class StorageMonitor
     }
 
     /// <summary>A write by <paramref name="writer"/> landed; ends its episode (logged) if it was failing.</summary>
-    public void Succeeded(string writer) => EndEpisode(writer, "is written again");
+    /// <remarks>While the free space is still under the reserve a success does not end the episode: a nearly full disk
+    /// takes a write now and then (SQLite reuses freed pages), and each would otherwise start a new logged episode.</remarks>
+    public void Succeeded(string writer)
+    {
+        lock (_gate)
+            if (!_failingWriters.ContainsKey(writer)) return;
+        if (MeasureFreeBytes(Directory) is { } free && free < ReserveBytes) return;
+        EndEpisode(writer, "is written again");
+    }
 
     /// <summary><paramref name="writer"/> stood aside to keep the reserve (it did not try): ends its failure episode,
     /// logged, since the disk did not accept it and what it keeps is no longer expected there while space is low.</summary>
