@@ -121,7 +121,9 @@ public sealed class StorageMonitor
     {
         lock (_gate)
             if (!_failingWriters.ContainsKey(writer)) return;
-        if (MeasureFreeBytes(Directory) is { } free && free < ReserveBytes) return;
+        // (Only where the reserve is a small part of the disk: on a disk smaller than twice the reserve, free space is
+        // always under it, and a success is all there is to go by.)
+        if (MeasureFreeBytes(Directory) is { } free && free < ReserveBytes && TotalBytes(Directory) > 2 * ReserveBytes) return;
         EndEpisode(writer, "is written again");
     }
 
@@ -135,6 +137,18 @@ public sealed class StorageMonitor
         {
             if (_failingWriters.Remove(writer))
                 _logger.LogInformation("State directory {Directory}: {Writer} {How}", Directory, writer, how);
+        }
+    }
+
+    private static long TotalBytes(string directory)
+    {
+        try
+        {
+            return new DriveInfo(directory).TotalSize;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            return 0;
         }
     }
 
