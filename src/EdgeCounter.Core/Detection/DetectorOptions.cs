@@ -50,8 +50,23 @@ public sealed class DetectorOptions
     /// <summary>A resize factor or camera pixel size is set by hand.</summary>
     public bool HasConfiguredScale => InputScale is not null || CameraMicrometresPerPixel is not null;
 
+    /// <summary>One score threshold for every class in place of the sidecar's per-class operating points (the seed
+    /// paper's 0.7); <see cref="ScoreThresholdOverrides"/> still sets a class apart.</summary>
+    public float? ScoreThreshold { get; set; }
+
     /// <summary>Per-class score thresholds replacing the sidecar's operating points (class name → threshold).</summary>
     public IDictionary<string, float>? ScoreThresholdOverrides { get; set; }
+
+    /// <summary>The thresholds the count uses, per class in <paramref name="labels"/>' order: the sidecar's, or
+    /// <see cref="ScoreThreshold"/> for all, then <see cref="ScoreThresholdOverrides"/>.</summary>
+    /// <exception cref="ArgumentException">An override names a class the model does not have.</exception>
+    public float[] OperatingThresholds(ModelLabels labels)
+    {
+        var sidecar = ScoreThreshold is { } all
+            ? new ModelLabels { Classes = labels.Classes, ScoreThresholds = Enumerable.Repeat(all, labels.Classes.Count).ToArray() }
+            : labels;
+        return sidecar.ThresholdsWith(ScoreThresholdOverrides);
+    }
 
     /// <summary>When set, every class decodes at this score instead of its operating threshold: for evaluation,
     /// whose precision/recall curves need the low-scoring detections too (the sidecar thresholds stay in ModelLabels).
@@ -79,6 +94,8 @@ public sealed class DetectorOptions
             throw new ArgumentException($"Detector:CameraMicrometresPerPixel must be positive, was {c}");
         if (EvaluationScoreFloor is { } floor && !(floor >= 0 && floor <= 1))
             throw new ArgumentException($"Detector:EvaluationScoreFloor must be in [0, 1], was {floor}");
+        if (ScoreThreshold is { } one && !(one >= 0 && one <= 1))
+            throw new ArgumentException($"Detector:ScoreThreshold must be in [0, 1], was {one}");
         if (ScoreThresholdOverrides is not null)
             foreach (var (name, t) in ScoreThresholdOverrides)
                 if (!(t >= 0 && t <= 1)) throw new ArgumentException($"Detector:ScoreThresholdOverrides:{name} must be in [0, 1], was {t}");

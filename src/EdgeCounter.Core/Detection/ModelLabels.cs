@@ -11,8 +11,17 @@ public sealed class ModelLabels
 {
     public string Name { get; init; } = "";
     public string Version { get; init; } = "";
+    /// <summary>The model family whose outputs the graph has (sidecar <c>family</c>, default <c>centernet</c>; see
+    /// <see cref="DetectorFamilies"/>).</summary>
+    public string Family { get; init; } = DetectorFamilies.Default;
     public string InputName { get; init; } = "image";
+    /// <summary>The input's sides are a multiple of this (sidecar <c>input.sizeMultiple</c>; default the family's).</summary>
     public int SizeMultiple { get; init; } = 32;
+    /// <summary>How pixels become input values (sidecar <c>input.colour</c>, <c>range</c>, <c>mean</c>, <c>std</c>,
+    /// <c>padValue</c>; defaults the family's).</summary>
+    public PixelConvention Pixels { get; init; } = PixelConvention.RgbUnit;
+    /// <summary>Pad evenly around the image (sidecar <c>input.padding</c> "letterbox") rather than bottom/right.</summary>
+    public bool Letterbox { get; init; }
     public int Stride { get; init; } = 4;
     public double? MicrometresPerPixel { get; init; }
     /// <summary>Detector classes, in heatmap channel order.</summary>
@@ -110,12 +119,32 @@ public sealed class ModelLabels
         if (subtypeOf is not null) subtypeOf = classes[IndexOf(classes, subtypeOf)]; // names match case-insensitively: keep the class's spelling
         if (subtypes.Distinct(StringComparer.OrdinalIgnoreCase).Count() != subtypes.Count) Fail("\"subtypes.labels\" holds a duplicate name");
 
+        var family = (dto.Family ?? DetectorFamilies.Default).Trim().ToLowerInvariant();
+        if (!DetectorFamilies.Names.Contains(family)) Fail($"\"family\" is '{dto.Family}'; known families: {string.Join(", ", DetectorFamilies.Names)}");
+        var defaults = DetectorFamilies.InputDefaultsOf(family);
         var input = dto.Input ?? new InputDto();
         if (input.SizeMultiple is <= 0) Fail("\"input.sizeMultiple\" must be positive");
         if (input.Stride is <= 0) Fail("\"input.stride\" must be positive");
-        if (input.Colour is { } colour && !colour.Equals("RGB", StringComparison.OrdinalIgnoreCase)) Fail($"\"input.colour\" is '{colour}'; only RGB is supported");
+        var bgr = false;
+        if (input.Colour is { } colour)
+        {
+            bgr = colour.Equals("BGR", StringComparison.OrdinalIgnoreCase);
+            if (!bgr && !colour.Equals("RGB", StringComparison.OrdinalIgnoreCase)) Fail($"\"input.colour\" is '{colour}'; expected RGB or BGR");
+        }
         if (input.Layout is { } layout && !layout.Equals("NCHW", StringComparison.OrdinalIgnoreCase)) Fail($"\"input.layout\" is '{layout}'; only NCHW is supported");
-        if (input.Range is { } range && (range.Count != 2 || range[0] != 0 || range[1] != 1)) Fail("\"input.range\" must be [0, 1]");
+        if (input.Range is { } range && (range.Count != 2 || range[0] != 0 || range[1] is not (1 or 255))) Fail("\"input.range\" must be [0, 1] or [0, 255]");
+        if (input.Mean is { } mean && (mean.Count != 3 || mean.Any(m => !double.IsFinite(m)))) Fail("\"input.mean\" must list three numbers (one per channel, in the input's range)");
+        if (input.Std is { } std && (std.Count != 3 || std.Any(v => !(v > 0 && double.IsFinite(v))))) Fail("\"input.std\" must list three positive numbers");
+        if (input.PadValue is < 0 or > 255) Fail("\"input.padValue\" must be a pixel value in [0, 255]");
+        var letterbox = defaults.Letterbox;
+        if (input.Padding is { } padding)
+        {
+            letterbox = padding.Equals("letterbox", StringComparison.OrdinalIgnoreCase);
+            if (!letterbox && !padding.Equals("bottomRight", StringComparison.OrdinalIgnoreCase)) Fail($"\"input.padding\" is '{padding}'; expected bottomRight or letterbox");
+        }
+        if (subtypeOf is not null && dto.Subtypes?.Stage is null && !defaults.HasSubtypeHead)
+            Fail($"family '{family}' has no subtype head: \"subtypes\" needs a \"stage\" model to name them");
+        var pixels = new PixelConvention(bgr, input.Range?[1] ?? 1, input.Mean, input.Std, input.PadValue ?? defaults.PadValue);
 
         var stage = dto.Subtypes?.Stage;
         if (stage is not null && (subtypeOf is null || string.IsNullOrWhiteSpace(stage))) Fail("\"subtypes.stage\" needs \"subtypes.of\" and a model file name");
@@ -184,8 +213,11 @@ public sealed class ModelLabels
         {
             Name = dto.Name ?? "",
             Version = dto.Version ?? "",
-            InputName = input.Name ?? "image",
-            SizeMultiple = input.SizeMultiple ?? 32,
+            Family = family,
+            InputName = input.Name ?? defaults.InputName,
+            SizeMultiple = input.SizeMultiple ?? defaults.SizeMultiple,
+            Pixels = pixels,
+            Letterbox = letterbox,
             Stride = input.Stride ?? 4,
             MicrometresPerPixel = input.MicrometresPerPixel,
             Classes = classes,
@@ -239,6 +271,7 @@ public sealed class ModelLabels
     {
         public string? Name { get; set; }
         public string? Version { get; set; }
+        public string? Family { get; set; }
         public InputDto? Input { get; set; }
         public List<string>? Classes { get; set; }
         public SubtypesDto? Subtypes { get; set; }
@@ -262,6 +295,10 @@ public sealed class ModelLabels
         public string? Layout { get; set; }
         public string? Colour { get; set; }
         public List<double>? Range { get; set; }
+        public List<double>? Mean { get; set; }
+        public List<double>? Std { get; set; }
+        public string? Padding { get; set; }
+        public int? PadValue { get; set; }
         public int? SizeMultiple { get; set; }
         public double? MicrometresPerPixel { get; set; }
         public int? Stride { get; set; }

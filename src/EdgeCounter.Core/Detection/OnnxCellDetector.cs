@@ -6,17 +6,14 @@ using OpenCvSharp;
 namespace EdgeCounter.Detection;
 
 /// <summary>
-/// The cell detector on ONNX Runtime (docs/model-contract.md): CUDA when it loads, else CPU. Input and output
-/// buffers are pooled per instance and reused across calls, so a steady stream of same-sized frames allocates
-/// almost nothing. Not thread-safe: one caller at a time (as <see cref="ICellDetector"/> says).
+/// The cell detector on ONNX Runtime (docs/model-contract.md), the session core of every model family: CUDA when it
+/// loads, else CPU; input geometry and pixel conventions from the sidecar; the family's adapter
+/// (<see cref="IDetectorFamily"/>, chosen by the sidecar's <c>family</c>) checks the graph and decodes its outputs;
+/// NMS, the size rule and the subtype stage are shared. The input buffer is pooled per instance and reused across
+/// calls. Not thread-safe: one caller at a time (as <see cref="ICellDetector"/> says).
 /// </summary>
 public sealed class OnnxCellDetector : ICellDetector
 {
-    public const string HeatmapOutput = "heatmap";
-    public const string SizeOutput = "size";
-    public const string OffsetOutput = "offset";
-    public const string SubtypeOutput = "subtype";
-
     /// <summary>Model metadata keys that may carry the sidecar JSON when no sidecar file exists.</summary>
     public static readonly string[] LabelsMetadataKeys = ["labels", "labels.json", "edgecounter.labels"];
 
@@ -26,9 +23,8 @@ public sealed class OnnxCellDetector : ICellDetector
     private readonly ModelLabels _labels;
     private readonly float[] _thresholds;
     private readonly string[] _labelOfClass;
-    private readonly string[] _inputNames;
-    private readonly string[] _outputNames;
-    private readonly bool _hasSubtypes;
+    private readonly IDetectorFamily _family;
+    private readonly ModelInput _modelInput;
     private readonly bool _evaluationMode;
     // Evaluation decodes down to a low score floor; a cell is still kept once only by detections the service would
     // report (at their operating thresholds), so the figures at the operating point are the service's.
@@ -42,10 +38,6 @@ public sealed class OnnxCellDetector : ICellDetector
     private readonly SubtypeClassifier? _subtypeStage;
     private readonly float _stageMinScore;
     private float[] _input = [];
-    private float[] _heatmap = [];
-    private float[] _size = [];
-    private float[] _offset = [];
-    private float[] _subtype = [];
     private bool _disposed;
 
     /// <summary>Loads the model and its labels, picks the execution provider and checks the contract.</summary>
@@ -73,37 +65,34 @@ public sealed class OnnxCellDetector : ICellDetector
             (_session, ExecutionProvider) = OnnxSessions.Create(modelPath, options.ExecutionProvider, threads, options.AllowSpinning, _logger);
             labels ??= LabelsFromMetadata(_session, modelPath, labelsPath);
             _labels = labels;
-            _hasSubtypes = labels.SubtypeOf is not null;
             _evaluationMode = options.EvaluationScoreFloor is not null;
             try
             {
-                _thresholds = options.EvaluationScoreFloor is { } floor
-                    ? Enumerable.Repeat(floor, labels.Classes.Count).ToArray()
-                    : labels.ThresholdsWith(options.ScoreThresholdOverrides);
+                var operating = options.OperatingThresholds(labels);
+                _thresholds = options.EvaluationScoreFloor is { } floor ? Enumerable.Repeat(floor, labels.Classes.Count).ToArray() : operating;
+                if (_evaluationMode) _suppressorFloor = operating;
             }
             catch (ArgumentException e) { throw new ModelLoadException(e.Message, e); }
-            if (_evaluationMode) _suppressorFloor = labels.ThresholdsWith(options.ScoreThresholdOverrides);
             _operatingThresholds = _suppressorFloor ?? _thresholds;
             _redClassIndex = labels.RedCellClass is { } red ? labels.Classes.ToList().IndexOf(red) : -1;
-            ValidateContract(_session, labels, modelPath);
-            _inputNames = [labels.InputName];
-            _outputNames = _hasSubtypes ? [HeatmapOutput, SizeOutput, OffsetOutput, SubtypeOutput] : [HeatmapOutput, SizeOutput, OffsetOutput];
+            _family = DetectorFamilies.Create(labels.Family);
+            _modelInput = _family.Bind(_session, _runOptions, labels, modelPath);
             _labelOfClass = labels.Classes.ToArray();
             InputScale = options.ResolveInputScale(labels.MicrometresPerPixel);
             PixelScale = PixelScaleStatus.Fixed(InputScale, labels.MicrometresPerPixel, options.HasConfiguredScale);
             Model = labels.ToModelInfo();
             Labels = labels;
-            CheckOutputShapes(modelPath);
             if (labels.SubtypeStage is not null && options.UseSubtypeStage)
             {
                 _subtypeStage = LoadSubtypeStage(labels, labelsPath, modelPath, options, threads);
                 // Only cells the count will keep are looked at again (evaluation decodes far below the operating point).
-                _stageMinScore = labels.ScoreThresholds[labels.SubtypeClassIndex];
+                _stageMinScore = _operatingThresholds[labels.SubtypeClassIndex];
             }
         }
         catch
         {
             _subtypeStage?.Dispose();
+            _family?.Dispose();
             _session?.Dispose();
             _runOptions.Dispose();
             _converted.Dispose();
@@ -112,8 +101,8 @@ public sealed class OnnxCellDetector : ICellDetector
         }
 
         _logger.LogInformation(
-            "Detector {ModelName} {ModelVersion} loaded from {ModelPath} on {ExecutionProvider} ({Threads} threads), input scale {InputScale:0.###}, test scales {TestScales} in the graph, classes {Classes}, thresholds {Thresholds}",
-            Model.Name, Model.Version, modelPath, ExecutionProvider, threads, InputScale,
+            "Detector {ModelName} {ModelVersion} ({Family}) loaded from {ModelPath} on {ExecutionProvider} ({Threads} threads), input scale {InputScale:0.###}, test scales {TestScales} in the graph, classes {Classes}, thresholds {Thresholds}",
+            Model.Name, Model.Version, _family.Name, modelPath, ExecutionProvider, threads, InputScale,
             string.Join("/", labels.TestScales.Select(f => f.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture))),
             string.Join(",", labels.Classes), string.Join(",", _thresholds.Select(t => t.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture))));
     }
@@ -137,6 +126,13 @@ public sealed class OnnxCellDetector : ICellDetector
     /// <summary>The score thresholds in use, per class in <see cref="ModelLabels.Classes"/> order.</summary>
     public IReadOnlyList<float> ScoreThresholds => _thresholds;
 
+    /// <summary>The thresholds a count keeps cells at (sidecar, <c>ScoreThreshold</c>, overrides), also in evaluation
+    /// mode, whose <see cref="ScoreThresholds"/> are its low floor.</summary>
+    public IReadOnlyList<float> OperatingThresholds => _operatingThresholds;
+
+    /// <summary>The model family whose adapter decodes the graph (sidecar <c>family</c>).</summary>
+    public string Family => _family.Name;
+
     public DetectionResult Detect(Mat bgrImage) => Detect(bgrImage, InputScale);
 
     /// <summary>Detects at another resize factor than <see cref="InputScale"/> (automatic pixel-scale calibration
@@ -150,7 +146,7 @@ public sealed class OnnxCellDetector : ICellDetector
             throw new ArgumentOutOfRangeException(nameof(inputScale), inputScale, $"the input scale must be in (0, {DetectorOptions.MaxInputScale}]");
 
         var start = Stopwatch.GetTimestamp();
-        var geometry = InputGeometry.For(bgrImage.Cols, bgrImage.Rows, inputScale, _labels.SizeMultiple);
+        var geometry = GeometryFor(bgrImage.Cols, bgrImage.Rows, inputScale);
         var frame = ToBgr8(bgrImage);
         var source = frame;
         if (geometry.NeedsResize)
@@ -159,30 +155,18 @@ public sealed class OnnxCellDetector : ICellDetector
             Cv2.Resize(source, _resized, new Size(geometry.ResizedWidth, geometry.ResizedHeight), 0, 0, interpolation);
             source = _resized;
         }
-        int H = geometry.PaddedHeight, W = geometry.PaddedWidth, stride = _labels.Stride;
-        var output = new OutputGeometry(_labels.Classes.Count, _labels.Subtypes.Count, H / stride, W / stride, stride);
-        var plane = output.Plane;
+        int H = geometry.PaddedHeight, W = geometry.PaddedWidth;
         EnsureCapacity(ref _input, 3 * H * W);
-        EnsureCapacity(ref _heatmap, output.Classes * plane);
-        EnsureCapacity(ref _size, 2 * plane);
-        EnsureCapacity(ref _offset, 2 * plane);
-        if (_hasSubtypes) EnsureCapacity(ref _subtype, output.Subtypes * plane);
-        InputTensorWriter.Write(source, _input, W, H);
+        InputTensorWriter.Write(source, _input, W, H, geometry.OffsetX, geometry.OffsetY, _labels.Pixels);
         var preprocessed = Stopwatch.GetTimestamp();
 
-        var memory = OrtMemoryInfo.DefaultInstance;
-        using (var input = OrtValue.CreateTensorValueFromMemory(memory, _input.AsMemory(0, 3 * H * W), [1, 3, H, W]))
-        using (var heatmap = OrtValue.CreateTensorValueFromMemory(memory, _heatmap.AsMemory(0, output.Classes * plane), [1, output.Classes, output.Height, output.Width]))
-        using (var size = OrtValue.CreateTensorValueFromMemory(memory, _size.AsMemory(0, 2 * plane), [1, 2, output.Height, output.Width]))
-        using (var offset = OrtValue.CreateTensorValueFromMemory(memory, _offset.AsMemory(0, 2 * plane), [1, 2, output.Height, output.Width]))
-        using (var subtype = _hasSubtypes ? OrtValue.CreateTensorValueFromMemory(memory, _subtype.AsMemory(0, output.Subtypes * plane), [1, output.Subtypes, output.Height, output.Width]) : null)
-        {
-            OrtValue[] outputs = subtype is null ? [heatmap, size, offset] : [heatmap, size, offset, subtype];
-            _session.Run(_runOptions, _inputNames, [input], _outputNames, outputs);
-        }
+        _raw.Clear();
+        long[] shape = _modelInput.BatchDimension ? [1, 3, H, W] : [3, H, W];
+        using (var input = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, _input.AsMemory(0, 3 * H * W), shape))
+            _family.Infer(_session, _runOptions, input, geometry, _thresholds, _raw);
         var inferred = Stopwatch.GetTimestamp();
 
-        var detections = Decode(geometry, output);
+        var detections = Decode(geometry);
         var stageMs = _subtypeStage is null ? 0 : _subtypeStage.Relabel(frame, detections, _labels.SubtypeOf!, _stageMinScore);
         var done = Stopwatch.GetTimestamp();
         // The subtype stage is a second network: its time counts as inference.
@@ -192,14 +176,24 @@ public sealed class OnnxCellDetector : ICellDetector
             Stopwatch.GetElapsedTime(inferred, done).TotalMilliseconds - stageMs);
     }
 
-    private List<Detection> Decode(InputGeometry geometry, OutputGeometry output)
+    /// <summary>How a frame of this size goes into the graph at <paramref name="inputScale"/>: resized, padded to the
+    /// sidecar's size multiple or the graph's fixed size, bottom/right or letterboxed.</summary>
+    public InputGeometry GeometryFor(int frameWidth, int frameHeight, double inputScale) =>
+        InputGeometry.For(frameWidth, frameHeight, inputScale, _labels.SizeMultiple, _modelInput.FixedSize, _labels.Letterbox);
+
+    /// <summary>The family's detections (<see cref="_raw"/>, input pixels) through the shared rules, in frame pixels.</summary>
+    private List<Detection> Decode(InputGeometry geometry)
     {
-        _raw.Clear();
-        var plane = output.Plane;
-        HeatmapDecoder.Decode(
-            _heatmap.AsSpan(0, output.Classes * plane), _size.AsSpan(0, 2 * plane), _offset.AsSpan(0, 2 * plane),
-            _hasSubtypes ? _subtype.AsSpan(0, output.Subtypes * plane) : default,
-            output, _thresholds, _labels.SubtypeClassIndex, _raw);
+        if (geometry.OffsetX != 0 || geometry.OffsetY != 0)
+        {
+            // Into the resized image's pixels, which the size rule's edge test measures by.
+            for (var i = 0; i < _raw.Count; i++)
+            {
+                var b = _raw[i].Box;
+                _raw[i] = _raw[i] with { Box = new BoxF(b.X1 - geometry.OffsetX, b.Y1 - geometry.OffsetY, b.X2 - geometry.OffsetX, b.Y2 - geometry.OffsetY) };
+            }
+            geometry = geometry with { OffsetX = 0, OffsetY = 0 };
+        }
         MultiClassNms.Apply(_raw, _labels.NmsIou, _labels.MaxDetections, limitPerClass: _evaluationMode,
             crossClassIou: _labels.CrossClassIou, containment: _labels.Containment, suppressorFloor: _suppressorFloor,
             crossClassOf: _labels.CrossClassOf);
@@ -256,71 +250,12 @@ public sealed class OnnxCellDetector : ICellDetector
         throw new ModelLoadException($"Model labels sidecar not found: {labelsPath} (and {modelPath} carries no labels metadata)");
     }
 
-    private static void ValidateContract(InferenceSession session, ModelLabels labels, string modelPath)
-    {
-        string Problem(string what) => throw new ModelLoadException($"Model {modelPath} does not fit the contract: {what}");
-
-        if (session.InputMetadata.Count != 1 || !session.InputMetadata.TryGetValue(labels.InputName, out var input))
-            Problem($"expected one input named '{labels.InputName}', found {Names(session.InputMetadata.Keys)}");
-        else
-        {
-            if (!input.IsTensor || input.ElementType != typeof(float)) Problem($"input '{labels.InputName}' must be a float32 tensor");
-            if (input.Dimensions.Length != 4) Problem($"input '{labels.InputName}' has rank {input.Dimensions.Length}, expected 4 (NCHW)");
-            if (input.Dimensions[1] != 3) Problem($"input '{labels.InputName}' has {input.Dimensions[1]} channels, expected 3 (RGB)");
-            if (input.Dimensions[0] is not (1 or -1)) Problem($"input '{labels.InputName}' has batch {input.Dimensions[0]}, expected 1");
-        }
-
-        void Output(string name, int channels, string meaning)
-        {
-            if (!session.OutputMetadata.TryGetValue(name, out var o))
-                Problem($"output '{name}' is missing (outputs: {Names(session.OutputMetadata.Keys)})");
-            else
-            {
-                if (!o.IsTensor || o.ElementType != typeof(float)) Problem($"output '{name}' must be a float32 tensor");
-                if (o.Dimensions.Length != 4) Problem($"output '{name}' has rank {o.Dimensions.Length}, expected 4");
-                if (o.Dimensions[1] != -1 && o.Dimensions[1] != channels)
-                    Problem($"output '{name}' has {o.Dimensions[1]} channels, expected {channels} ({meaning})");
-            }
-        }
-        Output(HeatmapOutput, labels.Classes.Count, "one per class in the sidecar");
-        Output(SizeOutput, 2, "width, height");
-        Output(OffsetOutput, 2, "x, y");
-        if (labels.SubtypeOf is not null) Output(SubtypeOutput, labels.Subtypes.Count, "one per subtype in the sidecar");
-    }
-
-    /// <summary>One small run at load: checks dynamic dimensions against the sidecar (stride, channels) and warms up.</summary>
-    private void CheckOutputShapes(string modelPath)
-    {
-        var side = 2 * _labels.SizeMultiple;
-        var data = new float[3 * side * side];
-        using var input = OrtValue.CreateTensorValueFromMemory(data, [1, 3, side, side]);
-        IDisposableReadOnlyCollection<OrtValue> results;
-        try { results = _session.Run(_runOptions, _inputNames, [input], _outputNames); }
-        catch (OnnxRuntimeException e) { throw new ModelLoadException($"Model {modelPath} fails on a {side}x{side} input: {e.Message}", e); }
-        using (results)
-        {
-            var grid = side / _labels.Stride;
-            int[] channels = [_labels.Classes.Count, 2, 2, _labels.Subtypes.Count];
-            var i = 0;
-            foreach (var value in results)
-            {
-                var shape = value.GetTensorTypeAndShape().Shape;
-                long[] expected = [1, channels[i], grid, grid];
-                if (!shape.SequenceEqual(expected))
-                    throw new ModelLoadException(
-                        $"Model {modelPath} does not fit the contract: output '{_outputNames[i]}' is [{string.Join(", ", shape)}] for a {side}x{side} input, expected [{string.Join(", ", expected)}] (stride {_labels.Stride})");
-                i++;
-            }
-        }
-    }
-
-    private static string Names(IEnumerable<string> names) => "[" + string.Join(", ", names.Select(n => $"'{n}'")) + "]";
-
     public void Dispose()
     {
         if (_disposed) return;
         _disposed = true;
         _subtypeStage?.Dispose();
+        _family.Dispose();
         _session.Dispose();
         _runOptions.Dispose();
         _converted.Dispose();

@@ -23,6 +23,7 @@ public static class CountCommand
             --input-scale F      resize images by F before inference (boxes mapped back; default: 1)
             --auto-scale         estimate the scale from the red cells' size instead (the images are one set:
                                  the first ones calibrate it, a drift re-estimates it); printed at the end
+            --score-threshold F  one score threshold for every class instead of the model's (the paper's 0.7)
             --provider P         auto | cuda | cpu (default auto)
             --threads N          ONNX Runtime intra-op threads (default: number of cores)
             --annotate DIR       also write each image with its boxes, labels and counts to DIR (same file name)

@@ -232,18 +232,9 @@ public static class ServiceHost
     };
 
     /// <summary>The detector; with automatic pixel-scale calibration when it is on and no scale is configured.</summary>
-    private static ICellDetector CreateDetector(EdgeCounterOptions settings, IServiceProvider sp)
-    {
-        var detector = new OnnxCellDetector(settings.Detector, sp.GetRequiredService<ILogger<OnnxCellDetector>>());
-        if (!settings.Detector.AutoScale || settings.Detector.HasConfiguredScale) return detector;
-        if (detector.Labels.RedCellClass is null)
-        {
-            sp.GetRequiredService<ILogger<AutoScalingDetector>>().LogWarning(
-                "Detector:AutoScale: the model has no red-cell class to measure the pixel scale by; frames go in at input scale {Scale} (set Source:MicrometresPerPixel)", detector.InputScale);
-            return detector;
-        }
-        return new AutoScalingDetector(detector, sp.GetRequiredService<ILogger<AutoScalingDetector>>());
-    }
+    private static ICellDetector CreateDetector(EdgeCounterOptions settings, IServiceProvider sp) =>
+        CellDetectorFactory.Create(settings.Detector, sp.GetRequiredService<ILoggerFactory>(),
+            settings.Detector.AutoScale && !settings.Detector.HasConfiguredScale ? AutoScaleMode.WhenPossible : AutoScaleMode.Off);
 }
 
 /// <summary>The configuration cannot be used; each problem names its key.</summary>

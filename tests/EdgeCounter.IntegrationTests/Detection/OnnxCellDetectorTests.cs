@@ -198,7 +198,9 @@ public class OnnxCellDetectorTests : IDisposable
         {
             Assert.Contains(d.Label, detector.Model.Labels);
             Assert.Contains(d.Class, labels.Classes);
-            Assert.Equal(d.Class == labels.SubtypeOf, labels.Subtypes.Contains(d.Label));
+            // The subtype stage looks at every white cell the count keeps (here, down to the low override) and may
+            // call one unidentified.
+            Assert.Equal(d.Class == labels.SubtypeOf, labels.Subtypes.Contains(d.Label) || d.Label == ModelLabels.UnidentifiedLabel);
             Assert.True(d.Score > 0.02f && d.Score <= 1);
             Assert.InRange(d.Box.X1, 0, field.Cols); Assert.InRange(d.Box.X2, d.Box.X1, field.Cols);
             Assert.InRange(d.Box.Y1, 0, field.Rows); Assert.InRange(d.Box.Y2, d.Box.Y1, field.Rows);

@@ -34,7 +34,7 @@ internal static class RealModel
     {
         var options = new DetectorOptions { ModelPath = ModelPath, ExecutionProvider = ExecutionProviderPreference.Cpu, IntraOpThreads = 2 };
         configure?.Invoke(options);
-        return new OnnxCellDetector(options, logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        return CellDetectorFactory.Open(options, logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
     }
 }
 

@@ -133,7 +133,7 @@ public class ModelLabelsTests
     [InlineData("\"granulocyte\": [\"neutrophil\"", "\"granulocyte\": [\"myelocyte\"", "myelocyte")]
     [InlineData("\"RBC\": 0.35, ", "", "RBC")]
     [InlineData("\"Platelets\": 0.4", "\"Platelets\": 1.4", "Platelets")]
-    [InlineData("\"colour\": \"RGB\"", "\"colour\": \"BGR\"", "BGR")]
+    [InlineData("\"colour\": \"RGB\"", "\"colour\": \"HSV\"", "HSV")]
     [InlineData("\"maxDetections\": 300", "\"maxDetections\": 0", "maxDetections")]
     [InlineData("\"crossClassIou\": 0.5", "\"crossClassIou\": 1.5", "crossClassIou")]
     [InlineData("\"containment\": 0.8", "\"containment\": 0", "containment")]

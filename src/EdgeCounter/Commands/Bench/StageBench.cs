@@ -99,7 +99,7 @@ public static class StageBench
             post.Add(last.PostprocessMs);
         }, budget, warmup: 0, minIterations: minIterations, maxIterations: maxIterations);
         var group = $"Detector, {description}";
-        var geometry = InputGeometry.For(frame.Cols, frame.Rows, detector.InputScale, detector.Labels.SizeMultiple);
+        var geometry = detector.GeometryFor(frame.Cols, frame.Rows, detector.InputScale);
         var input = $"model input {geometry.PaddedWidth}x{geometry.PaddedHeight}";
         report.Add(group, "pre-processing", $"preprocess_ms_{name}", new Samples(pre).Median, "ms", input);
         report.Add(group, "inference", $"inference_ms_{name}", new Samples(inference).Median, "ms", $"p95 {new Samples(inference).P95:0.0}, n={inference.Count}");
@@ -134,6 +134,6 @@ public static class StageBench
         var options = baseOptions.Copy(); // the service's settings (threads, spinning, thresholds), own scale
         options.InputScale = inputScale;
         options.CameraMicrometresPerPixel = cameraMicrometresPerPixel;
-        return new OnnxCellDetector(options, NullLogger.Instance);
+        return CellDetectorFactory.Open(options, NullLogger.Instance);
     }
 }

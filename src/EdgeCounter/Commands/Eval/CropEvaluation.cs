@@ -31,7 +31,7 @@ internal static class CropEvaluation
             var labels = onnx.Labels;
             if (labels.SubtypeOf is null || labels.Subtypes.Count == 0)
                 throw new EvalException($"model {onnx.Model.Name} {onnx.Model.Version} gives no white-cell subtypes");
-            var threshold = labels.ScoreThresholds[labels.SubtypeClassIndex];
+            var threshold = onnx.OperatingThresholds[labels.SubtypeClassIndex];
             // Crop classes are paired with subtypes by name (plural "s" and case ignored); the rest are other classes.
             var subtypeOf = classes.ToDictionary(c => c, c => labels.Subtypes.FirstOrDefault(s => s != ModelLabels.UnidentifiedLabel && LabelPairing.Normalize(s) == LabelPairing.Normalize(c)));
             var known = classes.Where(c => subtypeOf[c] is not null).ToList();

@@ -41,6 +41,7 @@ public static class EvalCommand
                                  --crops does this unless --input-scale is given (crops come from cameras
                                  of unknown scale, and the service estimates it by default)
             --input-scale F      resize images by F before inference instead (boxes mapped back; default: 1)
+            --score-threshold F  one operating threshold for every class instead of the model's (the paper's 0.7)
             --model PATH         ONNX model (default: models/cellnet.onnx beside the executable or in the repository)
             --labels PATH        sidecar labels (default: model path with .labels.json)
             --map M=D,...        fold model classes/labels/groups M into dataset classes D (e.g. neutrophil=WBC);
@@ -119,6 +120,7 @@ public static class EvalCommand
         };
         var scale = args.String("input-scale");
         if (scale is not null) options.InputScale = args.Double("input-scale", 1.0);
+        if (args.String("score-threshold") is not null) options.ScoreThreshold = (float)args.Double("score-threshold", 0);
         try { options.Validate(); }
         catch (ArgumentException e) { throw new CommandLineException(e.Message); }
         return options;
@@ -134,17 +136,8 @@ public static class EvalCommand
 
     /// <summary>The detector, wrapped in automatic pixel-scale calibration when asked.</summary>
     /// <exception cref="ModelLoadException">The model cannot be used (or, with auto-scale, has no red-cell class).</exception>
-    internal static ICellDetector CreateDetector(DetectorOptions options, bool autoScale, ILoggerFactory loggerFactory)
-    {
-        var detector = new OnnxCellDetector(options, loggerFactory.CreateLogger<OnnxCellDetector>());
-        if (!autoScale) return detector;
-        if (detector.Labels.RedCellClass is null)
-        {
-            detector.Dispose();
-            throw new ModelLoadException($"--auto-scale: model {detector.Model.Name} {detector.Model.Version} has no red-cell class (sidecar redCellClass) to measure the scale by");
-        }
-        return new AutoScalingDetector(detector, loggerFactory.CreateLogger<AutoScalingDetector>());
-    }
+    internal static ICellDetector CreateDetector(DetectorOptions options, bool autoScale, ILoggerFactory loggerFactory) =>
+        CellDetectorFactory.Create(options, loggerFactory, autoScale ? AutoScaleMode.Required : AutoScaleMode.Off);
 
     /// <summary>The detector of one evaluation; a model that cannot be used fails the evaluation (exit 1).</summary>
     internal static ICellDetector OpenDetector(EvalSettings settings, ILoggerFactory loggerFactory)

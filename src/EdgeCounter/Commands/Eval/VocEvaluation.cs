@@ -115,7 +115,7 @@ internal static class VocEvaluation
         bool Feeds(string label, string cls) => pairing.DatasetClassOf(label, cls) is var k && k >= 0 && pairing.DatasetClasses[k] == datasetClass;
         var feeding = labels.Classes.Select((c, i) => (c, i))
             .Where(x => Feeds(x.c, x.c) || (x.c == labels.SubtypeOf && labels.Subtypes.Any(s => Feeds(s, x.c))))
-            .Select(x => labels.ScoreThresholds[x.i]).Distinct().ToList();
+            .Select(x => detector.OperatingThresholds[x.i]).Distinct().ToList();
         return feeding.Count == 1 ? feeding[0] : null;
     }
 
