@@ -174,7 +174,7 @@ def main():
     write(d, "yolo", {
         "name": "tiny-yolo-layout", "version": "fixture", "family": "yolo",
         "input": {"name": "images"}, "classes": CLASSES,
-        "scoreThresholds": dict(zip(CLASSES, thresholds)), "nmsIou": iou, "maxDetections": 300,
+        "scoreThresholds": dict(zip(CLASSES, thresholds)), "nmsIou": iou, "maxDetections": 300, "differential": ["WBC"],
     }, {"width": 512, "height": 384, "candidatesPerClass": per_class, "detections": detections})
 
     # torchvision Faster R-CNN: a 256x192 frame, which the graph's transform keeps at its size.
@@ -197,6 +197,7 @@ def main():
     write(d, "fasterrcnn", {
         "name": "tiny-faster-rcnn", "version": "fixture", "family": "fasterrcnn",
         "classes": CLASSES, "scoreThresholds": dict(zip(CLASSES, thresholds)), "nmsIou": 0.5, "maxDetections": 300,
+        "differential": ["WBC"],
     }, {"width": 256, "height": 192, "graphDetections": len(result["scores"]), "detections": detections})
 
 

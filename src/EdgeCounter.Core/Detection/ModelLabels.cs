@@ -160,6 +160,8 @@ public sealed class ModelLabels
         foreach (var d in differential)
             if (IndexOf(labels, d) < 0) Fail($"\"differential\" names '{d}', which is not a label");
         differential = differential.Select(d => labels[IndexOf(labels, d)]).ToList();
+        // The session's target counts these cells: without them no count can end (a lab's own model must say).
+        if (differential.Count == 0) Fail("\"differential\" is missing or empty: name the labels whose shares make up the white-cell differential, which a session's target counts (e.g. [\"WBC\"])");
 
         var thresholds = new float[classes.Count];
         for (var c = 0; c < classes.Count; c++)

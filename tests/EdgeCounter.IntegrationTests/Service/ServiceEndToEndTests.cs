@@ -267,13 +267,40 @@ public class ServiceEndToEndTests(ITestOutputHelper output)
     [Fact]
     public async Task The_executable_exits_with_code_2_and_names_the_key_on_an_invalid_configuration()
     {
-        var (exitCode, stderr) = await RunProgramAsync(AppContext.BaseDirectory, ["--EdgeCounter:Mqtt:Port=0"]);
+        var (exitCode, stderr, _) = await RunProgramAsync(AppContext.BaseDirectory, ["--EdgeCounter:Mqtt:Port=0"]);
         Assert.Equal(ServiceHost.ConfigurationError, exitCode);
         Assert.Contains("EdgeCounter:Mqtt:Port", stderr);
     }
 
+    [Fact]
+    public async Task A_model_of_another_family_than_its_sidecar_says_stops_the_start_with_code_2_and_count_runs_a_yolo_graph_by_its_path()
+    {
+        var fixture = Path.Combine(EdgeCounter.IntegrationTests.Detection.RealModel.RepositoryRoot ?? ".", "tests", "fixtures", "families", "yolo");
+        var dir = Directory.CreateTempSubdirectory("edgecounter-family-").FullName;
+        try
+        {
+            // A YOLO graph whose sidecar says it is one of ours.
+            File.Copy(Path.Combine(fixture, "model.onnx"), Path.Combine(dir, "model.onnx"));
+            await File.WriteAllTextAsync(Path.Combine(dir, "model.labels.json"),
+                (await File.ReadAllTextAsync(Path.Combine(fixture, "model.labels.json"))).Replace("\"family\": \"yolo\"", "\"family\": \"centernet\""));
+            var (exitCode, stderr, _) = await RunProgramAsync(AppContext.BaseDirectory,
+                [$"--EdgeCounter:Detector:ModelPath={Path.Combine(dir, "model.onnx")}", $"--EdgeCounter:StateDirectory={dir}", $"--EdgeCounter:Mqtt:Port={FreePort.Next()}"]);
+            Assert.Equal(ServiceHost.ConfigurationError, exitCode);
+            Assert.Contains("does not fit the contract of the 'centernet' family", stderr);
+            Assert.Contains("output 'heatmap' is missing", stderr);
+
+            // The same graph with its own sidecar: the family comes from the sidecar, nothing else is needed.
+            var (countExit, countErr, table) = await RunProgramAsync(AppContext.BaseDirectory,
+                ["count", Path.Combine(fixture, "input.png"), "--model", Path.Combine(fixture, "model.onnx"), "--provider", "cpu", "--threads", "1"]);
+            Assert.True(countExit == 0, countErr);
+            Assert.Contains("input.png", table);
+            Assert.Contains("RBC", table);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
     /// <summary>Runs the built EdgeCounter.dll in <paramref name="directory"/> to its end; returns its exit code and stderr.</summary>
-    private async Task<(int ExitCode, string Stderr)> RunProgramAsync(string directory, IEnumerable<string> args, string? libraryPath = null)
+    private async Task<(int ExitCode, string Stderr, string Stdout)> RunProgramAsync(string directory, IEnumerable<string> args, string? libraryPath = null)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true };
         start.ArgumentList.Add(Path.Combine(directory, "EdgeCounter.dll"));
@@ -285,7 +312,7 @@ public class ServiceEndToEndTests(ITestOutputHelper output)
         await stdout;
         await process.WaitForExitAsync();
         output.WriteLine(stderr);
-        return (process.ExitCode, stderr);
+        return (process.ExitCode, stderr, await stdout);
     }
 
     [Fact]
@@ -304,7 +331,7 @@ public class ServiceEndToEndTests(ITestOutputHelper output)
             }
             foreach (var args in new[] { Array.Empty<string>(), ["count", "x.jpg"] })
             {
-                var (exitCode, stderr) = await RunProgramAsync(copy, args, libraryPath: copy); // nothing to find there
+                var (exitCode, stderr, _) = await RunProgramAsync(copy, args, libraryPath: copy); // nothing to find there
                 Assert.Equal(ServiceHost.ConfigurationError, exitCode);
                 Assert.Contains("OpenCV's native library could not be loaded", stderr);
                 Assert.Contains(OperatingSystem.IsWindows() ? "OpenCvSharp4.runtime.win" : "libgtk-3-0", stderr);

@@ -82,7 +82,7 @@ public class FamilyPartsTests
     }
 
     private const string YoloSidecar = """
-        { "family": "yolo", "classes": ["WBC", "RBC"], "scoreThresholds": { "WBC": 0.5, "RBC": 0.5 } }
+        { "family": "yolo", "classes": ["WBC", "RBC"], "scoreThresholds": { "WBC": 0.5, "RBC": 0.5 }, "differential": ["WBC"] }
         """;
 
     [Fact]
