@@ -181,6 +181,20 @@ public class OnnxCellDetectorTests : IDisposable
     }
 
     [RequiresModelFact]
+    public void OneScoreThresholdKeepsOnlyDetectionsAboveIt()
+    {
+        using var detector = RealModel.Load(o => o.ScoreThreshold = 0.7f);
+        using var sidecar = RealModel.Load();
+        Assert.All(detector.ScoreThresholds, t => Assert.Equal(0.7f, t));
+        using var field = Field();
+        var at07 = detector.Detect(field).Detections;
+        var atSidecar = sidecar.Detect(field).Detections;
+        Assert.All(at07, d => Assert.True(d.Score > 0.7f, $"{d}"));
+        // The sidecar's thresholds are lower: 0.7 keeps a subset of its cells.
+        Assert.True(at07.Count < atSidecar.Count, $"{at07.Count} at 0.7, {atSidecar.Count} at the sidecar's");
+    }
+
+    [RequiresModelFact]
     public void DetectionsAreInTheFrameAboveTheirThresholdsAndLabelled()
     {
         var labels = ModelLabels.Load(RealModel.LabelsPath);

@@ -246,6 +246,9 @@ public class ServiceEndToEndTests(ITestOutputHelper output)
             var reserve = Assert.Throws<ConfigurationProblemException>(() => ServiceHost.Build(Args(FreePort.Next(), state, "--EdgeCounter:StateDiskReserveBytes=-1")));
             Assert.Contains(reserve.Problems, p => p.Contains("EdgeCounter:StateDiskReserveBytes"));
 
+            var threshold = Assert.Throws<ConfigurationProblemException>(() => ServiceHost.Build(Args(FreePort.Next(), state, "--EdgeCounter:Detector:ScoreThreshold=1.5")));
+            Assert.Contains(threshold.Problems, p => p.Contains("Detector:ScoreThreshold") && p.Contains("1.5"));
+
             var typo = Assert.Throws<ConfigurationProblemException>(() => ServiceHost.Build(Args(FreePort.Next(), state, "--EdgeCounter:Mqtt:Prot=1884")));
             Assert.Contains(typo.Problems, p => p.Contains("Prot"));
 
