@@ -1,0 +1,201 @@
+#!/usr/bin/python3
+"""The seed paper's architecture, trained here: torchvision Faster R-CNN + FPN on the shipped model's data (issue 15).
+
+Same sources, scale (0.1 um/px), crops and augmentation as CellNet (configs/v2.json, through data.py), from scratch
+(no model hub is reachable: no ImageNet weights). Differences, because torchvision's detector has no per-class
+"no loss here" regions: the partial-label cache's present-but-unlabelled cells are taught as boxes of their class
+(pseudo-labels) and the frame band a source leaves unlabelled is dropped; a cell cut to a remnant by the crop is
+background. GroupNorm in the backbone and FPN (BatchNorm from scratch at 2-4 images per batch does not train; He et
+al., "Rethinking ImageNet Pre-training"). Exported to ONNX (opset 11, as torchvision documents its detection export)
+with a sidecar of family "fasterrcnn", the paper's score threshold 0.7 for every class, and the shipped subtype stage
+naming the white cells. Evaluate with the C# eval, as every model:
+
+    models/training/fasterrcnn.py --device cuda --minutes 120      # where a GPU is lent (the CPU recipe is the same)
+    dotnet run --project src/EdgeCounter -c Release -- eval --voc ../shared/datasets/bccd --split test \
+        --input-scale 0.75 --model models/fasterrcnn-fpn.onnx
+    models/training/fasterrcnn.py --smoke     # CI: toy fields, a small backbone, 3 steps, export + onnx.checker
+"""
+import argparse
+import json
+import logging
+import math
+import os
+import random
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, HERE)
+import data as D  # noqa: E402
+from cellnet import CLASSES, SUBTYPES  # noqa: E402
+
+log = logging.getLogger("fasterrcnn")
+
+
+def build(backbone="resnet50", crop=512, max_per_image=300, fpn_channels=256, head=1024):
+    """torchvision's fasterrcnn_resnet50_fpn (fpn_channels 256, a 1024-wide box head) unless told smaller."""
+    import torchvision
+    from torchvision.models.detection import FasterRCNN
+    from torchvision.models.detection.backbone_utils import BackboneWithFPN
+    from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
+    def gn(channels):
+        return nn.GroupNorm(32 if channels >= 32 else 1, channels)
+    trunk = getattr(torchvision.models, backbone)(weights=None, norm_layer=gn)
+    c5 = trunk.fc.in_features
+    body = BackboneWithFPN(trunk, return_layers={"layer1": "0", "layer2": "1", "layer3": "2", "layer4": "3"},
+                           in_channels_list=[c5 // 8, c5 // 4, c5 // 2, c5], out_channels=fpn_channels,
+                           norm_layer=gn)
+    # Cells are 2-12 um: 20-120 px at 0.1 um/px; the anchors of the five FPN levels cover 16-256 px.
+    from torchvision.models.detection.anchor_utils import AnchorGenerator
+    anchors = AnchorGenerator(sizes=((16,), (32,), (64,), (128,), (256,)), aspect_ratios=((0.5, 1.0, 2.0),) * 5)
+    # min_size/max_size: the graph keeps frames at their own scale (the service resizes by the pixel scale first).
+    return FasterRCNN(body, num_classes=None, rpn_anchor_generator=anchors, min_size=crop, max_size=4096,
+                      box_head=TwoMLPHead(fpn_channels * 7 * 7, head), box_predictor=FastRCNNPredictor(head, len(CLASSES) + 1),
+                      box_detections_per_img=max_per_image, box_score_thresh=0.05)
+
+
+def targets_of(a):
+    """torchvision targets (labels 1-based) from an augmented sample; pseudo-labelled cells were made boxes before."""
+    boxes = torch.as_tensor(a["boxes"], dtype=torch.float32).reshape(-1, 4)
+    keep = (boxes[:, 2] - boxes[:, 0] > 1) & (boxes[:, 3] - boxes[:, 1] > 1)
+    return {"boxes": boxes[keep], "labels": torch.as_tensor(a["classes"], dtype=torch.int64)[keep] + 1}
+
+
+def with_pseudo_boxes(s):
+    """The sample with its cached present-but-unlabelled cells as boxes of their class, and no ignore regions."""
+    ib, ic = s.ignore
+    n = len(ic)
+    out = D.Sample(s.name, s.image, np.concatenate([s.boxes, ib]), np.concatenate([s.classes, ic]),
+                   np.concatenate([s.subtypes, np.full(n, -1, np.int64)]), s.source, mpp=s.mpp,
+                   size_known=np.concatenate([s.size_known, np.ones(n, bool)]))
+    return out
+
+
+def load_training_sets(cfg):
+    import train as T
+    sets, weights, augs = [], [], []
+    pseudo_dir = T.resolve(cfg.get("pseudo_dir", "models/training/pseudo"))
+    for src in cfg["sources"]:
+        src = {**src, "edge_ignore_um": 0.0}  # no frame band: torchvision cannot leave it untaught
+        if src["kind"] == "synth":
+            T.ensure_synth(src)
+        tr = [with_pseudo_boxes(s) for s in D.load_source(src, "train", pseudo_dir, REPO)]
+        if tr:
+            sets.append(tr); weights.append(src.get("weight", 1.0)); augs.append(T.source_augment(cfg, src))
+            log.info("  %-6s %4d training images", src["name"], len(tr))
+    return sets, weights, augs
+
+
+def toy_sets():
+    rng = np.random.default_rng(0)
+    return [[D.make_toy_field(rng) for _ in range(6)]], [1.0], [{"scale": [0.9, 1.1], "colour": 0.5, "base_scale": 1.0}]
+
+
+def export(model, path, sidecar, crop):
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    model.eval().cpu()
+    x = torch.rand(3, crop, crop)
+    torch.onnx.export(model, ([x],), path, opset_version=11, input_names=["images"], output_names=["boxes", "labels", "scores"],
+                      dynamic_axes={"images": [1, 2], "boxes": [0], "labels": [0], "scores": [0]})
+    import onnx
+    onnx.checker.check_model(onnx.load(path))
+    with open(os.path.splitext(path)[0] + ".labels.json", "w") as f:
+        json.dump(sidecar, f, indent=2)
+    log.info("exported %s (%.1f MB) and its sidecar", path, os.path.getsize(path) / 1e6)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--config", default=os.path.join(HERE, "configs", "v2.json"), help="the shipped model's data and augmentation")
+    ap.add_argument("--backbone", default="resnet50", help="resnet50 (the paper's); resnet18/34 where time is short (say so in the card)")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--iterations", type=int, default=20000)
+    ap.add_argument("--minutes", type=float, help="stop training after this long (the export still runs)")
+    ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--lr", type=float, default=0.02)
+    ap.add_argument("--fpn-channels", type=int, default=256, help="FPN width (torchvision's and the paper's: 256)")
+    ap.add_argument("--head", type=int, default=1024, help="box head width (torchvision's: 1024)")
+    ap.add_argument("--out", help="the ONNX file (default models/fasterrcnn-fpn.onnx; --smoke: a temporary folder)")
+    ap.add_argument("--smoke", action="store_true", help="toy fields, a narrow resnet18 FPN, 3 steps, export")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    random.seed(1); np.random.seed(1); torch.manual_seed(1)
+    torch.set_num_threads(2 if args.device == "cpu" else 8)
+    cfg = json.load(open(args.config))
+    crop = 192 if args.smoke else cfg["crop"][0]
+    if args.smoke:
+        import tempfile
+        args.backbone, args.iterations, args.batch, args.lr, args.fpn_channels, args.head = "resnet18", 3, 2, 0.005, 32, 64
+        args.out = args.out or os.path.join(tempfile.mkdtemp(prefix="fasterrcnn-smoke-"), "fasterrcnn-smoke.onnx")
+        sets, weights, augs = toy_sets()
+    else:
+        sets, weights, augs = load_training_sets(cfg)
+        args.out = args.out or os.path.join(REPO, "models", "fasterrcnn-fpn.onnx")
+    device = torch.device(args.device)
+    model = build(args.backbone, crop, fpn_channels=args.fpn_channels, head=args.head).to(device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.SGD(params, lr=args.lr, momentum=0.9, weight_decay=1e-4)
+    warmup = min(1000, args.iterations // 10)
+    def lr_at(i):  # linear warm-up, then cosine to 1 %
+        if i < warmup:
+            return args.lr * (0.001 + 0.999 * i / max(1, warmup))
+        return args.lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * (i - warmup) / max(1, args.iterations - warmup))))
+    rng = np.random.default_rng(1)
+    p = np.array(weights, np.float64); p /= p.sum()
+    log.info("Faster R-CNN + FPN (%s, GroupNorm, from scratch) on %s: %d iterations, batch %d, crop %d, lr %.3f",
+             args.backbone, args.device, args.iterations, args.batch, crop, args.lr)
+    t0, losses, done = time.time(), [], 0
+    model.train()
+    for i in range(args.iterations):
+        if args.minutes and time.time() - t0 > args.minutes * 60:
+            log.info("time budget of %.0f minutes reached after %d iterations", args.minutes, i)
+            break
+        images, targets = [], []
+        for _ in range(args.batch):
+            k = int(rng.choice(len(sets), p=p))
+            a = D.augment(sets[k][int(rng.integers(len(sets[k])))], rng, crop, crop, augs[k])
+            images.append(torch.from_numpy(D.image_to_tensor_array(a["image"])).to(device))
+            targets.append({k2: v.to(device) for k2, v in targets_of(a).items()})
+        for g in opt.param_groups:
+            g["lr"] = lr_at(i)
+        loss_parts = model(images, targets)
+        loss = sum(loss_parts.values())
+        if not torch.isfinite(loss):
+            raise SystemExit(f"loss is {loss.item()} at iteration {i}: lower --lr")
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 10.0)
+        opt.step()
+        losses.append(loss.item())
+        done = i + 1
+        if done % 50 == 0 or args.smoke:
+            log.info("it %d loss %.3f (%s) lr %.4f %.1f s/it", done, np.mean(losses[-50:]),
+                     " ".join(f"{k[5:]} {v.item():.3f}" for k, v in loss_parts.items()), lr_at(i), (time.time() - t0) / done)
+    minutes = (time.time() - t0) / 60
+    log.info("trained %d iterations in %.1f minutes on %s", done, minutes, args.device)
+    sidecar = {
+        "name": f"fasterrcnn-fpn-{args.backbone}", "version": "1.0.0" if not args.smoke else "smoke", "family": "fasterrcnn",
+        "input": {"name": "images", "micrometresPerPixel": cfg.get("micrometres_per_pixel", 0.1)},
+        "classes": CLASSES,
+        "subtypes": {"of": "WBC", "labels": SUBTYPES, "stage": "cellnet-subtypes.onnx"},
+        "groups": {"WBC": SUBTYPES + ["unidentified"]},
+        "differential": SUBTYPES,
+        "scoreThresholds": {c: 0.7 for c in CLASSES},  # the paper's operating point
+        "nmsIou": 0.5, "maxDetections": 300, "redCellClass": "RBC",
+        "training": {"backbone": args.backbone, "fpnChannels": args.fpn_channels, "head": args.head, "iterations": done, "minutes": round(minutes, 1), "device": args.device},
+    }
+    if args.smoke:
+        sidecar.pop("subtypes"); sidecar["groups"] = {}; sidecar["differential"] = ["WBC"]
+    export(model, args.out, sidecar, crop)
+    if args.smoke:
+        assert np.mean(losses) > 0, "loss"
+        print(f"fasterrcnn smoke test passed: {args.out}")
+
+
+if __name__ == "__main__":
+    main()
