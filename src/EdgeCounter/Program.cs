@@ -10,6 +10,7 @@ var commands = new Dictionary<string, (string Usage, Func<CommandLine, Cancellat
     ["count"] = (CountCommand.Usage, CountCommand.RunAsync),
     ["bench"] = (BenchCommand.Usage, BenchCommand.RunAsync),
     ["simcheck"] = (SimcheckCommand.Usage, SimcheckCommand.RunAsync),
+    ["calibrate"] = (CalibrateCommand.Usage, CalibrateCommand.RunAsync),
 };
 
 // Every command and the service need OpenCV: a missing native library is an installation problem, reported

@@ -111,6 +111,14 @@ public static class BenchCommand
         report.Add("Model", "model file size", "model_mb", new FileInfo(settings.Detector.ModelPath).Length / (1024.0 * 1024.0), "MB");
         report.Add("Model", "intra-op threads", "intra_op_threads",
             settings.Detector.EffectiveIntraOpThreads, "threads", $"{Environment.ProcessorCount} cores");
+        if (detector.ExecutionProvider == "CPU")
+        {
+            var kernels = KernelMix.Of(settings.Detector.ModelPath, 640, 480, settings.Detector.EffectiveIntraOpThreads);
+            int Count(string op) => kernels.TryGetValue(op, out var n) ? n : 0;
+            report.Add("Model", "integer convolutions (ONNX Runtime's QLinearConv / ConvInteger, of all convolutions)", "int8_conv_share",
+                (double)(Count("QLinearConv") + Count("ConvInteger")) / Math.Max(1, Count("QLinearConv") + Count("ConvInteger") + Count("Conv") + Count("FusedConv")),
+                "share", KernelMix.Describe(kernels));
+        }
         var (small, smallNext) = StageBench.RenderPair(640, 480, 0.1);
         smallNext.Dispose();
         using var smallFrame = small;

@@ -1,0 +1,172 @@
+#!/usr/bin/python3
+"""INT8 CellNet: static QDQ quantisation of models/cellnet.onnx (issue 17), with the onnx package and the C# ORT.
+
+There is no ONNX Runtime for Python here. So:
+  1. `probe` writes a copy of the graph whose outputs are every activation to quantise (each input of a Conv, Add
+     or Resize that is not a weight), and
+  2. the service's own ONNX Runtime runs it on fields of every training source (`EdgeCounter calibrate`: the
+     service's pre-processing, per tensor the mean over images of its minimum and maximum), then
+  3. `quantize` inserts QuantizeLinear/DequantizeLinear pairs: activations uint8 (asymmetric, the calibrated
+     range widened to hold 0), Conv weights int8 per output channel (symmetric), Conv biases int32 at input scale x
+     weight scale. ONNX Runtime fuses DQ -> Conv -> (Relu) -> Q into its integer QLinearConv, DQ -> Add -> Q into
+     QLinearAdd, so the trunk and neck run on int8 (VNNI where the CPU has it). The head's last convolutions, whose
+     outputs are the heatmap, size, offset and subtype logits, keep float outputs (their weights are int8).
+
+    models/training/quantize.sh      # the three steps on the shared datasets; writes models/cellnet-int8.onnx
+"""
+import argparse
+import json
+import os
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+QUANTISED_CONSUMERS = {"Conv", "Add", "Resize"}
+
+
+def feeds_a_conv(model):
+    """Tensors from which a Conv can be reached: the trunk and neck. The rest (the heads' last convolutions and what
+    follows them) makes the outputs, whose values the decoder reads as they are: kept float."""
+    consumers = {}
+    for n in model.graph.node:
+        for t in n.input:
+            consumers.setdefault(t, []).append(n)
+    reach = set()
+    for n in reversed(model.graph.node):
+        for t in n.output:
+            if any(c.op_type == "Conv" or any(o in reach for o in c.output) for c in consumers.get(t, [])):
+                reach.add(t)
+    return reach
+
+
+def activations(model):
+    """Names of the activation tensors to quantise: the data inputs of the Conv, Add and Resize nodes of the trunk
+    and neck (a node whose output leads on to another Conv)."""
+    weights = {i.name for i in model.graph.initializer}
+    constants = {o for n in model.graph.node if n.op_type == "Constant" for o in n.output}
+    reach = feeds_a_conv(model)
+    names = []
+    for n in model.graph.node:
+        if n.op_type not in QUANTISED_CONSUMERS or not any(o in reach for o in n.output):
+            continue
+        inputs = n.input[:1] if n.op_type in ("Conv", "Resize") else n.input
+        for t in inputs:
+            if t and t not in weights and t not in constants and t not in names:
+                names.append(t)
+    return names
+
+
+def probe(src, dst):
+    model = onnx.load(src)
+    names = activations(model)
+    del model.graph.output[:]
+    for t in names:
+        model.graph.output.append(helper.make_tensor_value_info(t, TensorProto.FLOAT, None))
+    onnx.save(model, dst)
+    print(f"probe with {len(names)} activation outputs -> {dst}")
+
+
+def merge_ranges(paths):
+    """Per tensor, the widest of the sets' mean ranges: every source's fields must fit."""
+    merged = {}
+    for p in paths:
+        for t, r in json.load(open(p))["ranges"].items():
+            lo, hi = merged.get(t, (0.0, 0.0))
+            merged[t] = (min(lo, r["min"]), max(hi, r["max"]))
+    return merged
+
+
+def quantize(src, dst, ranges):
+    model = onnx.load(src)
+    g = model.graph
+    inits = {i.name: i for i in g.initializer}
+    names = activations(model)
+    missing = [t for t in names if t not in ranges]
+    if missing:
+        raise SystemExit(f"no calibrated range for {len(missing)} tensors, e.g. {missing[:3]}: calibrate with this graph's probe")
+    new_inits, act_scale = [], {}
+    # Activations: uint8, zero point so that 0 is exact (Relu outputs start there, padding is 0).
+    qdq_nodes = []
+    for t in names:
+        lo, hi = min(ranges[t][0], 0.0), max(ranges[t][1], 0.0)
+        scale = max((hi - lo) / 255.0, 1e-8)
+        zp = int(np.clip(round(-lo / scale), 0, 255))
+        act_scale[t] = scale
+        s_name, z_name = f"{t}_scale", f"{t}_zero_point"
+        new_inits += [numpy_helper.from_array(np.array(scale, np.float32), s_name), numpy_helper.from_array(np.array(zp, np.uint8), z_name)]
+        qdq_nodes.append((t, helper.make_node("QuantizeLinear", [t, s_name, z_name], [f"{t}_q"], name=f"{t}_QuantizeLinear"),
+                          helper.make_node("DequantizeLinear", [f"{t}_q", s_name, z_name], [f"{t}_dq"], name=f"{t}_DequantizeLinear")))
+    quantised = set(names)
+    reach = feeds_a_conv(model)
+    for n in g.node:
+        if n.op_type not in QUANTISED_CONSUMERS or not any(o in reach for o in n.output):
+            continue
+        for k, t in enumerate(n.input):
+            if t in quantised and (k == 0 or n.op_type == "Add"):
+                n.input[k] = f"{t}_dq"
+    # Conv weights int8 per output channel, biases int32.
+    weight_nodes = []
+    for n in g.node:
+        if n.op_type != "Conv" or n.input[1] not in inits:
+            continue
+        w = numpy_helper.to_array(inits[n.input[1]]).astype(np.float32)
+        s_w = np.maximum(np.abs(w).reshape(w.shape[0], -1).max(1) / 127.0, 1e-12).astype(np.float32)
+        w_q = np.clip(np.round(w / s_w.reshape(-1, 1, 1, 1)), -127, 127).astype(np.int8)
+        base = n.input[1]
+        new_inits += [numpy_helper.from_array(w_q, f"{base}_int8"), numpy_helper.from_array(s_w, f"{base}_wscale"),
+                      numpy_helper.from_array(np.zeros(len(s_w), np.int8), f"{base}_wzp")]
+        weight_nodes.append(helper.make_node("DequantizeLinear", [f"{base}_int8", f"{base}_wscale", f"{base}_wzp"], [f"{base}_dqw"], axis=0, name=f"{base}_DequantizeWeight"))
+        n.input[1] = f"{base}_dqw"
+        if len(n.input) > 2 and n.input[2] in inits and n.input[0].endswith("_dq"):
+            b = numpy_helper.to_array(inits[n.input[2]]).astype(np.float64)
+            s_b = (act_scale[n.input[0][:-3]] * s_w.astype(np.float64)).astype(np.float32)
+            b_q = np.round(b / s_b).astype(np.int32)
+            bb = n.input[2]
+            new_inits += [numpy_helper.from_array(b_q, f"{bb}_int32"), numpy_helper.from_array(s_b, f"{bb}_bscale"),
+                          numpy_helper.from_array(np.zeros(len(s_b), np.int32), f"{bb}_bzp")]
+            weight_nodes.append(helper.make_node("DequantizeLinear", [f"{bb}_int32", f"{bb}_bscale", f"{bb}_bzp"], [f"{bb}_dqb"], axis=0, name=f"{bb}_DequantizeBias"))
+            n.input[2] = f"{bb}_dqb"
+    # Each Q/DQ pair right after the node that makes its tensor (the graph stays topologically sorted).
+    producer = {o: i for i, n in enumerate(g.node) for o in n.output}
+    nodes = list(g.node)
+    after = {}
+    for t, q, dq in qdq_nodes:
+        after.setdefault(producer.get(t, -1), []).extend([q, dq])
+    ordered = weight_nodes + after.get(-1, [])
+    for i, n in enumerate(nodes):
+        ordered.append(n)
+        ordered.extend(after.get(i, []))
+    del g.node[:]
+    g.node.extend(ordered)
+    used = {t for n in g.node for t in n.input}
+    kept = [i for i in g.initializer if i.name in used]
+    del g.initializer[:]
+    g.initializer.extend(kept + new_inits)
+    onnx.checker.check_model(model)
+    onnx.save(model, dst)
+    print(f"{len(names)} activations and {len(weight_nodes)} weight/bias tensors quantised -> {dst} ({os.path.getsize(dst) / 1e6:.1f} MB)")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("probe"); p.add_argument("src"); p.add_argument("dst")
+    q = sub.add_parser("quantize"); q.add_argument("src"); q.add_argument("dst"); q.add_argument("ranges", nargs="+")
+    s = sub.add_parser("sidecar"); s.add_argument("src"); s.add_argument("dst"); s.add_argument("--calibration", nargs="+", default=[])
+    a = ap.parse_args()
+    if a.cmd == "probe":
+        probe(a.src, a.dst)
+    elif a.cmd == "quantize":
+        quantize(a.src, a.dst, merge_ranges(a.ranges))
+    else:
+        side = json.load(open(a.src))
+        side["name"] = side["name"] + "-int8"
+        side["quantisation"] = {"method": "static QDQ: activations uint8 (mean min/max over calibration fields), Conv weights int8 per channel, biases int32",
+                                "calibration": a.calibration, "from": os.path.basename(a.src).replace(".labels.json", ".onnx")}
+        json.dump(side, open(a.dst, "w"), indent=2)
+        print(f"sidecar -> {a.dst}")
+
+
+if __name__ == "__main__":
+    main()
