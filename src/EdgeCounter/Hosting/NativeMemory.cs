@@ -9,20 +9,26 @@ namespace EdgeCounter.Hosting;
 /// keep it flat (measured flat at ~240 MB with MALLOC_ARENA_MAX=2, which the systemd unit sets). Set here as well for
 /// runs started by hand; the runtime's own threads already have arenas by then, so this helps but less than the
 /// environment variable does (docs/reliability.md).
+/// Blocks of 128 KiB and more (a frame's Mats, JPEG buffers, ONNX Runtime's tensors) are mapped and unmapped on their
+/// own: by default glibc raises that threshold after the first such block is freed and then carves them from the heap,
+/// where a long run fragments it (MALLOC_MMAP_THRESHOLD_ does the same from the environment).
 /// </summary>
 internal static class NativeMemory
 {
     private const int M_ARENA_MAX = -8;
+    private const int M_MMAP_THRESHOLD = -3;
+    private const int MmapThresholdBytes = 128 * 1024;
 
     [DllImport("libc", EntryPoint = "mallopt")]
     private static extern int MallOpt(int parameter, int value);
 
     public static void LimitMallocArenas(int arenas = 2)
     {
-        if (!OperatingSystem.IsLinux() || Environment.GetEnvironmentVariable("MALLOC_ARENA_MAX") is not null) return;
+        if (!OperatingSystem.IsLinux()) return;
         try
         {
-            MallOpt(M_ARENA_MAX, arenas);
+            if (Environment.GetEnvironmentVariable("MALLOC_ARENA_MAX") is null) MallOpt(M_ARENA_MAX, arenas);
+            if (Environment.GetEnvironmentVariable("MALLOC_MMAP_THRESHOLD_") is null) MallOpt(M_MMAP_THRESHOLD, MmapThresholdBytes);
         }
         catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException)
         {
