@@ -114,7 +114,7 @@ public static class BenchCommand
         if (detector.ExecutionProvider == "CPU")
         {
             var kernels = KernelMix.Of(settings.Detector.ModelPath, 640, 480, settings.Detector.EffectiveIntraOpThreads);
-            int Count(string op) => kernels.TryGetValue(op, out var n) ? n : 0;
+            int Count(string op) => kernels.TryGetValue(op, out var n) ? n.Nodes : 0;
             report.Add("Model", "integer convolutions (ONNX Runtime's QLinearConv / ConvInteger, of all convolutions)", "int8_conv_share",
                 (double)(Count("QLinearConv") + Count("ConvInteger")) / Math.Max(1, Count("QLinearConv") + Count("ConvInteger") + Count("Conv") + Count("FusedConv")),
                 "share", KernelMix.Describe(kernels));

@@ -7,8 +7,9 @@ namespace EdgeCounter.Commands.Bench;
 /// must run integer convolutions (QLinearConv), not dequantise its weights and run float ones.</summary>
 public static class KernelMix
 {
-    /// <summary>Node executions by operator over one run of a width x height input, CPU.</summary>
-    public static IReadOnlyDictionary<string, int> Of(string modelPath, int width, int height, int threads)
+    /// <summary>Per operator: its nodes and their time per run (milliseconds, mean of runs 2-4 of a width x height
+    /// input; the first run is a warm-up), CPU.</summary>
+    public static IReadOnlyDictionary<string, (int Nodes, double Ms)> Of(string modelPath, int width, int height, int threads)
     {
         var prefix = Path.Combine(Path.GetTempPath(), $"edgecounter-kernels-{Environment.ProcessId}-{Guid.NewGuid():N}");
         string? profile = null;
@@ -21,18 +22,22 @@ public static class KernelMix
             var input = session.InputMetadata.Keys.Single();
             using var value = OrtValue.CreateTensorValueFromMemory(new float[3 * width * height], [1, 3, height, width]);
             using var run = new RunOptions();
-            using (session.Run(run, [input], [value], session.OutputMetadata.Keys.ToArray())) { }
+            const int runs = 4;
+            for (var i = 0; i < runs; i++)
+                using (session.Run(run, [input], [value], session.OutputMetadata.Keys.ToArray())) { }
             profile = session.EndProfiling();
             using var doc = JsonDocument.Parse(File.ReadAllText(profile));
-            var counts = new SortedDictionary<string, int>(StringComparer.Ordinal);
+            var kernels = new List<(string Node, string Op, long Us)>();
             foreach (var e in doc.RootElement.EnumerateArray())
             {
                 if (e.GetProperty("cat").GetString() != "Node" || !e.GetProperty("name").GetString()!.EndsWith("_kernel_time", StringComparison.Ordinal)) continue;
                 if (!e.TryGetProperty("args", out var a) || !a.TryGetProperty("op_name", out var op)) continue;
-                var name = op.GetString()!;
-                counts[name] = counts.GetValueOrDefault(name) + 1;
+                kernels.Add((e.GetProperty("name").GetString()!, op.GetString()!, e.GetProperty("dur").GetInt64()));
             }
-            return counts;
+            // Each run executes every node once, in order: the first run's share is the first quarter.
+            var perRun = kernels.Count / runs;
+            return kernels.Skip(perRun).GroupBy(k => k.Op, StringComparer.Ordinal)
+                .ToDictionary(g => g.Key, g => (g.Count() / (runs - 1), g.Sum(k => k.Us) / 1000.0 / (runs - 1)), StringComparer.Ordinal);
         }
         finally
         {
@@ -40,7 +45,8 @@ public static class KernelMix
         }
     }
 
-    /// <summary>"QLinearConv 40, Conv 5, ..." most frequent first.</summary>
-    public static string Describe(IReadOnlyDictionary<string, int> counts) =>
-        string.Join(", ", counts.OrderByDescending(p => p.Value).ThenBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key} {p.Value}"));
+    /// <summary>"QLinearConv 39 (12.1 ms), Conv 2 (3.0 ms), ..." the slowest first.</summary>
+    public static string Describe(IReadOnlyDictionary<string, (int Nodes, double Ms)> ops) =>
+        string.Join(", ", ops.OrderByDescending(p => p.Value.Ms).ThenBy(p => p.Key, StringComparer.Ordinal)
+            .Select(p => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{p.Key} {p.Value.Nodes} ({p.Value.Ms:0.0} ms)")));
 }
