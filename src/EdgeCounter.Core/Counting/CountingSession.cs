@@ -166,7 +166,21 @@ public sealed class CountingSession
     public CountsSnapshot Snapshot() => new(
         SessionId, SampleId, State, Fields, Totals(), GroupTotals(),
         Differential().ToDictionary(d => d.Key, d => Math.Round(d.Value, 2), StringComparer.Ordinal),
+        DifferentialCi95(),
         WhiteCells, Target, Math.Round(Progress, 4), StartedAt, EndedAt);
+
+    /// <summary>Each differential label's 95 % interval in percent, [low, high] rounded to 0.01 (Wilson score; [0, 100]
+    /// before the first white cell).</summary>
+    public IReadOnlyDictionary<string, double[]> DifferentialCi95()
+    {
+        var totals = Totals();
+        var white = WhiteCells;
+        return Catalog.DifferentialLabels.ToDictionary(l => l, l =>
+        {
+            var (low, high) = ProportionInterval.Wilson95Percent(totals.TryGetValue(l, out var n) ? n : 0, white);
+            return new[] { Math.Round(low, 2), Math.Round(high, 2) };
+        }, StringComparer.Ordinal);
+    }
 
     private IReadOnlyDictionary<string, int> OrderLikeCatalog(Dictionary<string, int> counts)
     {
@@ -197,6 +211,7 @@ public sealed record SessionRecord(
 
 /// <summary>The session as reported on P/counts and P/session/state.</summary>
 /// <param name="Differential">Percent of white cells per differential label, rounded to 0.01.</param>
+/// <param name="DifferentialCi95">Per differential label, the 95 % interval of that percent, [low, high].</param>
 /// <param name="WhiteCells">Sum over the differential labels: what the target counts.</param>
 /// <param name="Progress">WhiteCells / Target, capped at 1, rounded to 0.0001.</param>
 public sealed record CountsSnapshot(
@@ -207,6 +222,7 @@ public sealed record CountsSnapshot(
     IReadOnlyDictionary<string, long> Totals,
     IReadOnlyDictionary<string, long> Groups,
     IReadOnlyDictionary<string, double> Differential,
+    IReadOnlyDictionary<string, double[]> DifferentialCi95,
     long WhiteCells,
     int Target,
     double Progress,

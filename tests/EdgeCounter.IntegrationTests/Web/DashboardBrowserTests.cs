@@ -48,6 +48,8 @@ public class DashboardBrowserTests(ITestOutputHelper output)
                 // taken so): EDGECOUNTER_SCREENSHOT=path.
                 await page.WaitForFunctionAsync("() => Number(document.querySelector('#groups tr[data-label=\"WBC\"] td.count')?.textContent) >= 3"
                     + " && document.querySelectorAll('#differential .bar').length > 0", wait);
+                // Each share with its 95 % interval, e.g. "(21.0-44.5)".
+                Assert.Matches(@"^\(\d+\.\d-\d+\.\d\)$", await page.EvaluateExpressionAsync<string>("document.querySelector('#differential .bar .ci').textContent"));
                 await page.ScreenshotAsync(Environment.GetEnvironmentVariable("EDGECOUNTER_SCREENSHOT") is { Length: > 0 } shot
                     ? shot : Path.Combine(state, "dashboard.png"), new ScreenshotOptions { FullPage = true });
 

@@ -44,7 +44,12 @@
       const name = document.createElement('span'); name.textContent = label;
       const fill = document.createElement('span'); fill.className = 'fill'; fill.style.width = `${(pct / max) * 10}em`;
       const value = document.createElement('span'); value.textContent = `${pct.toFixed(1)} %`;
-      bar.append(name, fill, value); return bar;
+      // The 95 % interval: a differential of a hundred cells is a sample, and this says how wide.
+      const ci = (msg.differentialCi95 || {})[label];
+      const interval = document.createElement('span'); interval.className = 'ci';
+      interval.textContent = ci ? `(${ci[0].toFixed(1)}-${ci[1].toFixed(1)})` : '';
+      interval.title = '95 % confidence interval (Wilson) for this share at this many white cells';
+      bar.append(name, fill, value, interval); return bar;
     }));
   };
   // First paint from HTTP (the same JSON as P/counts), then live over MQTT; a refused or missing snapshot just waits.
