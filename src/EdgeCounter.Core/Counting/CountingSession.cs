@@ -173,11 +173,10 @@ public sealed class CountingSession
     /// before the first white cell).</summary>
     public IReadOnlyDictionary<string, double[]> DifferentialCi95()
     {
-        var totals = Totals();
         var white = WhiteCells;
         return Catalog.DifferentialLabels.ToDictionary(l => l, l =>
         {
-            var (low, high) = ProportionInterval.Wilson95Percent(totals.TryGetValue(l, out var n) ? n : 0, white);
+            var (low, high) = ProportionInterval.Wilson95Percent(Total(l), white);
             return new[] { Math.Round(low, 2), Math.Round(high, 2) };
         }, StringComparer.Ordinal);
     }

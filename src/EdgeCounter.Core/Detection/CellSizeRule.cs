@@ -23,14 +23,16 @@ public static class CellSizeRule
     /// an evaluation that decodes below it measures what the service would).</param>
     /// <param name="imageWidth">Width of the image region (without padding), in the boxes' pixels.</param>
     /// <param name="imageHeight">Height of the image region, likewise.</param>
+    /// <param name="imageLeft">Where the image region starts (a letterbox pads before it), likewise.</param>
+    /// <param name="imageTop">Likewise, vertically.</param>
     /// <returns>The median red-cell size used (NaN when too few red cells to judge).</returns>
     public static float Apply(List<RawDetection> detections, IReadOnlyList<float> minSizeOfRedCell, int redClass, float redScoreFloor,
-        float imageWidth, float imageHeight)
+        float imageWidth, float imageHeight, float imageLeft = 0, float imageTop = 0)
     {
         Span<float> sizes = stackalloc float[MaxRulerCells];
         var n = 0;
         foreach (var d in detections)
-            if (d.ClassIndex == redClass && d.Score >= redScoreFloor && n < MaxRulerCells && !d.Box.IsCutBy(imageWidth, imageHeight))
+            if (d.ClassIndex == redClass && d.Score >= redScoreFloor && n < MaxRulerCells && !d.Box.IsCutBy(imageLeft, imageTop, imageWidth, imageHeight))
                 sizes[n++] = Size(d.Box);
         if (n < MinRedCells) return float.NaN;
         sizes = sizes[..n];
@@ -42,7 +44,7 @@ public static class CellSizeRule
         {
             var d = detections[i];
             var min = d.ClassIndex < minSizeOfRedCell.Count ? minSizeOfRedCell[d.ClassIndex] : 0;
-            if (min > 0 && Size(d.Box) < min * median && !d.Box.IsCutBy(imageWidth, imageHeight)) continue;
+            if (min > 0 && Size(d.Box) < min * median && !d.Box.IsCutBy(imageLeft, imageTop, imageWidth, imageHeight)) continue;
             detections[kept++] = d;
         }
         detections.RemoveRange(kept, detections.Count - kept);

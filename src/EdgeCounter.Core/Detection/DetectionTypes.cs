@@ -15,8 +15,12 @@ public readonly record struct BoxF(float X1, float Y1, float X2, float Y2)
 
     /// <summary>Whether the box may be cut by the edge of a <paramref name="width"/> x <paramref name="height"/> image
     /// (within <see cref="EdgeMargin"/>): it then shows only part of its cell.</summary>
-    public bool IsCutBy(float width, float height) =>
-        X1 <= EdgeMargin || Y1 <= EdgeMargin || X2 >= width - EdgeMargin || Y2 >= height - EdgeMargin;
+    public bool IsCutBy(float width, float height) => IsCutBy(0, 0, width, height);
+
+    /// <summary>Whether the box may be cut by the edge of the image lying at (<paramref name="left"/>,
+    /// <paramref name="top"/>), <paramref name="width"/> x <paramref name="height"/> (a letterboxed input).</summary>
+    public bool IsCutBy(float left, float top, float width, float height) =>
+        X1 <= left + EdgeMargin || Y1 <= top + EdgeMargin || X2 >= left + width - EdgeMargin || Y2 >= top + height - EdgeMargin;
 
     public float IoU(in BoxF other)
     {

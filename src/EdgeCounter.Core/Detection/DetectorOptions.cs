@@ -60,13 +60,7 @@ public sealed class DetectorOptions
     /// <summary>The thresholds the count uses, per class in <paramref name="labels"/>' order: the sidecar's, or
     /// <see cref="ScoreThreshold"/> for all, then <see cref="ScoreThresholdOverrides"/>.</summary>
     /// <exception cref="ArgumentException">An override names a class the model does not have.</exception>
-    public float[] OperatingThresholds(ModelLabels labels)
-    {
-        var sidecar = ScoreThreshold is { } all
-            ? new ModelLabels { Classes = labels.Classes, ScoreThresholds = Enumerable.Repeat(all, labels.Classes.Count).ToArray() }
-            : labels;
-        return sidecar.ThresholdsWith(ScoreThresholdOverrides);
-    }
+    public float[] OperatingThresholds(ModelLabels labels) => labels.ThresholdsWith(ScoreThresholdOverrides, ScoreThreshold);
 
     /// <summary>When set, every class decodes at this score instead of its operating threshold: for evaluation,
     /// whose precision/recall curves need the low-scoring detections too (the sidecar thresholds stay in ModelLabels).

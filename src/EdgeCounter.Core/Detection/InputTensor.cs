@@ -108,6 +108,22 @@ public static class InputTensorWriter
         Write(bgr, destination, paddedWidth, paddedHeight, 0, 0, PixelConvention.RgbUnit);
 
     /// <summary>
+    /// A frame as the model takes it: resized as <paramref name="geometry"/> says (area when shrinking, linear when
+    /// enlarging; into <paramref name="scratch"/>, reused across calls), then written at its place in the input.
+    /// </summary>
+    public static void WriteFrame(Mat bgr, InputGeometry geometry, Span<float> destination, PixelConvention convention, Mat scratch)
+    {
+        var source = bgr;
+        if (geometry.NeedsResize)
+        {
+            var interpolation = geometry.ResizedWidth < geometry.FrameWidth ? InterpolationFlags.Area : InterpolationFlags.Linear;
+            Cv2.Resize(bgr, scratch, new Size(geometry.ResizedWidth, geometry.ResizedHeight), 0, 0, interpolation);
+            source = scratch;
+        }
+        Write(source, destination, geometry.PaddedWidth, geometry.PaddedHeight, geometry.OffsetX, geometry.OffsetY, convention);
+    }
+
+    /// <summary>
     /// Fills <paramref name="destination"/> (length ≥ 3·paddedHeight·paddedWidth) with the three planes of
     /// <paramref name="bgr"/> placed at (<paramref name="offsetX"/>, <paramref name="offsetY"/>), in the order and
     /// values of <paramref name="convention"/>; everything around the image is the convention's padding.
@@ -126,12 +142,23 @@ public static class InputTensorWriter
         var last = 2 - first;
         var step = (long)bgr.Step();
         var data = (byte*)bgr.Data;
-        for (var p = 0; p < 3; p++)
-        {
-            var pad = convention.PadOfPlane[p];
-            var planeSpan = destination.Slice(p * plane, plane);
-            if (cols < paddedWidth || rows < paddedHeight) planeSpan.Fill(pad);
-        }
+        // The padding only (the image's own pixels are written below): rows above and below it, then each image row's
+        // left and right margins.
+        if (cols < paddedWidth || rows < paddedHeight)
+            for (var p = 0; p < 3; p++)
+            {
+                var pad = convention.PadOfPlane[p];
+                var planeSpan = destination.Slice(p * plane, plane);
+                planeSpan[..(offsetY * paddedWidth)].Fill(pad);
+                planeSpan[((offsetY + rows) * paddedWidth)..].Fill(pad);
+                if (cols == paddedWidth) continue;
+                for (var y = offsetY; y < offsetY + rows; y++)
+                {
+                    var row = planeSpan.Slice(y * paddedWidth, paddedWidth);
+                    row[..offsetX].Fill(pad);
+                    row[(offsetX + cols)..].Fill(pad);
+                }
+            }
         fixed (float* dst = destination)
         fixed (float* lut0 = convention.Lut(0))
         fixed (float* lut1 = convention.Lut(1))

@@ -241,10 +241,11 @@ public sealed class ModelLabels
         };
     }
 
-    /// <summary>Thresholds in class order with overrides (class name, case-insensitive) applied.</summary>
-    public float[] ThresholdsWith(IDictionary<string, float>? overrides)
+    /// <summary>Thresholds in class order: the sidecar's, or <paramref name="forAll"/> for every class, with overrides
+    /// (class name, case-insensitive) applied.</summary>
+    public float[] ThresholdsWith(IDictionary<string, float>? overrides, float? forAll = null)
     {
-        var t = ScoreThresholds.ToArray();
+        var t = forAll is { } all ? Enumerable.Repeat(all, Classes.Count).ToArray() : ScoreThresholds.ToArray();
         if (overrides is null) return t;
         foreach (var (name, value) in overrides)
         {

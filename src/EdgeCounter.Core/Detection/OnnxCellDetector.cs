@@ -92,7 +92,6 @@ public sealed class OnnxCellDetector : ICellDetector
         catch
         {
             _subtypeStage?.Dispose();
-            _family?.Dispose();
             _session?.Dispose();
             _runOptions.Dispose();
             _converted.Dispose();
@@ -148,16 +147,9 @@ public sealed class OnnxCellDetector : ICellDetector
         var start = Stopwatch.GetTimestamp();
         var geometry = GeometryFor(bgrImage.Cols, bgrImage.Rows, inputScale);
         var frame = ToBgr8(bgrImage);
-        var source = frame;
-        if (geometry.NeedsResize)
-        {
-            var interpolation = geometry.ResizedWidth < geometry.FrameWidth ? InterpolationFlags.Area : InterpolationFlags.Linear;
-            Cv2.Resize(source, _resized, new Size(geometry.ResizedWidth, geometry.ResizedHeight), 0, 0, interpolation);
-            source = _resized;
-        }
         int H = geometry.PaddedHeight, W = geometry.PaddedWidth;
         EnsureCapacity(ref _input, 3 * H * W);
-        InputTensorWriter.Write(source, _input, W, H, geometry.OffsetX, geometry.OffsetY, _labels.Pixels);
+        InputTensorWriter.WriteFrame(frame, geometry, _input, _labels.Pixels, _resized);
         var preprocessed = Stopwatch.GetTimestamp();
 
         _raw.Clear();
@@ -184,21 +176,12 @@ public sealed class OnnxCellDetector : ICellDetector
     /// <summary>The family's detections (<see cref="_raw"/>, input pixels) through the shared rules, in frame pixels.</summary>
     private List<Detection> Decode(InputGeometry geometry)
     {
-        if (geometry.OffsetX != 0 || geometry.OffsetY != 0)
-        {
-            // Into the resized image's pixels, which the size rule's edge test measures by.
-            for (var i = 0; i < _raw.Count; i++)
-            {
-                var b = _raw[i].Box;
-                _raw[i] = _raw[i] with { Box = new BoxF(b.X1 - geometry.OffsetX, b.Y1 - geometry.OffsetY, b.X2 - geometry.OffsetX, b.Y2 - geometry.OffsetY) };
-            }
-            geometry = geometry with { OffsetX = 0, OffsetY = 0 };
-        }
         MultiClassNms.Apply(_raw, _labels.NmsIou, _labels.MaxDetections, limitPerClass: _evaluationMode,
             crossClassIou: _labels.CrossClassIou, containment: _labels.Containment, suppressorFloor: _suppressorFloor,
             crossClassOf: _labels.CrossClassOf);
         if (_labels.MinSizeOfRedCell is { } minSizes && _redClassIndex >= 0)
-            CellSizeRule.Apply(_raw, minSizes, _redClassIndex, _operatingThresholds[_redClassIndex], geometry.ResizedWidth, geometry.ResizedHeight);
+            CellSizeRule.Apply(_raw, minSizes, _redClassIndex, _operatingThresholds[_redClassIndex], geometry.ResizedWidth, geometry.ResizedHeight,
+                geometry.OffsetX, geometry.OffsetY);
         var detections = new List<Detection>(_raw.Count);
         foreach (var r in _raw)
         {
@@ -255,7 +238,6 @@ public sealed class OnnxCellDetector : ICellDetector
         if (_disposed) return;
         _disposed = true;
         _subtypeStage?.Dispose();
-        _family.Dispose();
         _session.Dispose();
         _runOptions.Dispose();
         _converted.Dispose();

@@ -55,21 +55,18 @@ public static class CalibrateCommand
         var sumMax = new double[names.Length];
         using var resized = new Mat();
         using var run = new RunOptions();
+        var tensor = Array.Empty<float>();
         foreach (var file in files)
         {
             cancellationToken.ThrowIfCancellationRequested();
             using var image = Cv2.ImRead(file, ImreadModes.Color);
             if (image.Empty()) throw new CommandLineException($"cannot read {file}");
+            // The service's own pre-processing (the default graph: RGB 0..1, bottom/right to a multiple of 32).
             var g = InputGeometry.For(image.Cols, image.Rows, scale, 32);
-            var source = image;
-            if (g.NeedsResize)
-            {
-                Cv2.Resize(image, resized, new Size(g.ResizedWidth, g.ResizedHeight), 0, 0, g.ResizedWidth < g.FrameWidth ? InterpolationFlags.Area : InterpolationFlags.Linear);
-                source = resized;
-            }
-            var tensor = new float[3 * g.PaddedWidth * g.PaddedHeight];
-            InputTensorWriter.Write(source, tensor, g.PaddedWidth, g.PaddedHeight);
-            using var input = OrtValue.CreateTensorValueFromMemory(tensor, [1, 3, g.PaddedHeight, g.PaddedWidth]);
+            var length = 3 * g.PaddedWidth * g.PaddedHeight;
+            if (tensor.Length < length) tensor = new float[length];
+            InputTensorWriter.WriteFrame(image, g, tensor, PixelConvention.RgbUnit, resized);
+            using var input = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, tensor.AsMemory(0, length), [1, 3, g.PaddedHeight, g.PaddedWidth]);
             using var results = session.Run(run, [inputName], [input], names);
             for (var k = 0; k < names.Length; k++)
             {

@@ -49,31 +49,20 @@ public sealed class CenterNetFamily : IDetectorFamily
         _inputNames = [labels.InputName];
         _outputNames = _hasSubtypes ? [HeatmapOutput, SizeOutput, OffsetOutput, SubtypeOutput] : [HeatmapOutput, SizeOutput, OffsetOutput];
         var bound = new ModelInput(ModelInput.FixedSizeOf(input), BatchDimension: true);
-        CheckOutputShapes(session, runOptions, bound, modelPath);
-        return bound;
-    }
-
-    /// <summary>One small run at load: checks dynamic dimensions against the sidecar (stride, channels) and warms up.</summary>
-    private void CheckOutputShapes(InferenceSession session, RunOptions runOptions, ModelInput bound, string modelPath)
-    {
-        using var input = DetectorFamilies.WarmUpInput(bound, 2 * _labels.SizeMultiple, out var width, out var height);
-        IDisposableReadOnlyCollection<OrtValue> results;
-        try { results = session.Run(runOptions, _inputNames, [input], _outputNames); }
-        catch (OnnxRuntimeException e) { throw new ModelLoadException($"Model {modelPath} fails on a {width}x{height} input: {e.Message}", e); }
-        using (results)
+        // The dynamic dimensions against the sidecar (stride, channels).
+        DetectorFamilies.WarmUp(session, runOptions, bound, 2 * labels.SizeMultiple, _inputNames, _outputNames, modelPath, Name, (results, width, height) =>
         {
-            int[] channels = [_labels.Classes.Count, 2, 2, _labels.Subtypes.Count];
-            var i = 0;
-            foreach (var value in results)
+            int[] channels = [labels.Classes.Count, 2, 2, labels.Subtypes.Count];
+            for (var i = 0; i < results.Count; i++)
             {
-                var shape = value.GetTensorTypeAndShape().Shape;
-                long[] expected = [1, channels[i], height / _labels.Stride, width / _labels.Stride];
+                var shape = results[i].GetTensorTypeAndShape().Shape;
+                long[] expected = [1, channels[i], height / labels.Stride, width / labels.Stride];
                 if (!shape.SequenceEqual(expected))
-                    throw DetectorFamilies.Mismatch(modelPath, Name,
-                        $"output '{_outputNames[i]}' is [{string.Join(", ", shape)}] for a {width}x{height} input, expected [{string.Join(", ", expected)}] (stride {_labels.Stride})");
-                i++;
+                    throw new InvalidDataException(
+                        $"output '{_outputNames[i]}' is [{string.Join(", ", shape)}] for a {width}x{height} input, expected [{string.Join(", ", expected)}] (stride {labels.Stride})");
             }
-        }
+        });
+        return bound;
     }
 
     public void Infer(InferenceSession session, RunOptions runOptions, OrtValue input, InputGeometry geometry, ReadOnlySpan<float> thresholds, List<RawDetection> output)
@@ -104,6 +93,4 @@ public sealed class CenterNetFamily : IDetectorFamily
     {
         if (buffer.Length < length) buffer = new float[length];
     }
-
-    public void Dispose() { }
 }

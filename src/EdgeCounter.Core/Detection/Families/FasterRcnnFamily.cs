@@ -45,14 +45,7 @@ public sealed class FasterRcnnFamily : IDetectorFamily
         _inputNames = [labels.InputName];
         _outputNames = names;
         var bound = new ModelInput(ModelInput.FixedSizeOf(input), BatchDimension: false);
-        using var warmUp = DetectorFamilies.WarmUpInput(bound, 64, out var width, out var height);
-        try
-        {
-            using var results = session.Run(runOptions, _inputNames, [warmUp], _outputNames);
-            Count(results);
-        }
-        catch (OnnxRuntimeException e) { throw new ModelLoadException($"Model {modelPath} fails on a {width}x{height} input: {e.Message}", e); }
-        catch (InvalidDataException e) { throw DetectorFamilies.Mismatch(modelPath, Name, e.Message); }
+        DetectorFamilies.WarmUp(session, runOptions, bound, 64, _inputNames, _outputNames, modelPath, Name, (results, _, _) => Count(results));
         return bound;
     }
 
@@ -85,6 +78,4 @@ public sealed class FasterRcnnFamily : IDetectorFamily
             output.Add(new RawDetection((int)c, -1, score, new BoxF(boxes[4 * i], boxes[4 * i + 1], boxes[4 * i + 2], boxes[4 * i + 3])));
         }
     }
-
-    public void Dispose() { }
 }

@@ -9,7 +9,7 @@ namespace EdgeCounter.Detection;
 /// (<see cref="FamilyInputDefaults"/>); geometry, NMS and the size rule are the core's, shared by every family.
 /// One instance per detector; not thread-safe, as the detector.
 /// </summary>
-public interface IDetectorFamily : IDisposable
+public interface IDetectorFamily
 {
     /// <summary>The sidecar's <c>family</c> value.</summary>
     string Name { get; }
@@ -86,12 +86,23 @@ public static class DetectorFamilies
         return input;
     }
 
-    /// <summary>A zero image of the graph's fixed size, or of <paramref name="side"/> square, for the warm-up run.</summary>
-    internal static OrtValue WarmUpInput(ModelInput input, int side, out int width, out int height)
+    /// <summary>
+    /// The load's one run: a zero image of the graph's fixed size, else <paramref name="side"/> square, whose outputs
+    /// <paramref name="check"/> reads (with the width and height run). A run ONNX Runtime refuses, or a check that
+    /// throws <see cref="InvalidDataException"/>, is a <see cref="ModelLoadException"/> naming the model.
+    /// </summary>
+    internal static void WarmUp(InferenceSession session, RunOptions runOptions, ModelInput input, int side, string[] inputNames, string[] outputNames,
+        string modelPath, string family, Action<IReadOnlyList<OrtValue>, int, int> check)
     {
-        (width, height) = input.FixedSize ?? (side, side);
-        var data = new float[3 * width * height];
+        var (width, height) = input.FixedSize ?? (side, side);
         long[] shape = input.BatchDimension ? [1, 3, height, width] : [3, height, width];
-        return OrtValue.CreateTensorValueFromMemory(data, shape);
+        using var zeros = OrtValue.CreateTensorValueFromMemory(new float[3 * width * height], shape);
+        try
+        {
+            using var results = session.Run(runOptions, inputNames, [zeros], outputNames);
+            check(results, width, height);
+        }
+        catch (OnnxRuntimeException e) { throw new ModelLoadException($"Model {modelPath} fails on a {width}x{height} input: {e.Message}", e); }
+        catch (InvalidDataException e) { throw Mismatch(modelPath, family, e.Message); }
     }
 }

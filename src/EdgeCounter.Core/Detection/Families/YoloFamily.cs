@@ -35,14 +35,8 @@ public sealed class YoloFamily : IDetectorFamily
         _inputNames = [labels.InputName];
         _outputNames = [name];
         var bound = new ModelInput(ModelInput.FixedSizeOf(input), BatchDimension: true);
-        using var warmUp = DetectorFamilies.WarmUpInput(bound, 2 * labels.SizeMultiple, out var width, out var height);
-        try
-        {
-            using var results = session.Run(runOptions, _inputNames, [warmUp], _outputNames);
-            Layout(results[0], out _);
-        }
-        catch (OnnxRuntimeException e) { throw new ModelLoadException($"Model {modelPath} fails on a {width}x{height} input: {e.Message}", e); }
-        catch (InvalidDataException e) { throw DetectorFamilies.Mismatch(modelPath, Name, e.Message); }
+        DetectorFamilies.WarmUp(session, runOptions, bound, 2 * labels.SizeMultiple, _inputNames, _outputNames, modelPath, Name,
+            (results, _, _) => Layout(results[0], out _));
         return bound;
     }
 
@@ -88,6 +82,4 @@ public sealed class YoloFamily : IDetectorFamily
             output.Add(new RawDetection(best, -1, score, new BoxF(cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)));
         }
     }
-
-    public void Dispose() { }
 }
