@@ -12,6 +12,15 @@ namespace EdgeCounter.Counting;
 /// <param name="CompletedNow">This field reached the target.</param>
 public sealed record FieldCountResult(bool Accepted, FieldTally? Tally, CountsSnapshot Counts, bool CompletedNow);
 
+/// <summary>What a command did.</summary>
+/// <param name="Error">Why it changed nothing (sent back on P/session/error); null when applied.</param>
+/// <param name="Correction">The audit entry a reclassify or reject made.</param>
+/// <param name="ResultChanged">The signed result changed (finalize, or an amendment after it): the report is due again.</param>
+public sealed record SessionCommandResult(CountsSnapshot Counts, string? Error = null, CellCorrection? Correction = null, bool ResultChanged = false)
+{
+    public bool Applied => Error is null;
+}
+
 /// <summary>Owns the current session: thread-safe, persists every change, opens a session at start.
 /// Fields from the pipeline and commands from MQTT both come through here.</summary>
 public sealed class CountingService
@@ -20,6 +29,7 @@ public sealed class CountingService
     private readonly CountingCatalog _catalog;
     private readonly CountingOptions _options;
     private readonly SessionStore _store;
+    private readonly CellLedgerStore _ledger;
     private readonly TimeProvider _clock;
     private readonly ILogger _logger;
     private readonly StorageMonitor _storage;
@@ -38,6 +48,7 @@ public sealed class CountingService
         _clock = clock ?? TimeProvider.System;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         _storage = storage ?? new StorageMonitor(Path.GetDirectoryName(store.FilePath)!);
+        _ledger = new CellLedgerStore(Path.GetDirectoryName(store.FilePath)!);
         var errors = options.Validate();
         if (errors.Count > 0) throw new ArgumentException(string.Join(" ", errors), nameof(options));
 
@@ -69,7 +80,7 @@ public sealed class CountingService
     /// cut then cannot leave a counted field unpublished); null: nothing kept.</param>
     /// <param name="movedOut">Labels of earlier fields' counts that move to this field's detections (see <see cref="CountingSession.TryAddField(IReadOnlyList{Detection.Detection}, DateTimeOffset, out FieldTally, IReadOnlyList{string}?)"/>).</param>
     public FieldCountResult CountField(IReadOnlyList<Detection.Detection> detections, Func<FieldCountResult, string?>? resultToKeep = null,
-        IReadOnlyList<string>? movedOut = null)
+        IReadOnlyList<CellMove>? movedOut = null)
     {
         ArgumentNullException.ThrowIfNull(detections);
         FieldCountResult result;
@@ -77,6 +88,7 @@ public sealed class CountingService
         {
             if (!_session.TryAddField(detections, _clock.GetUtcNow(), out var tally, movedOut))
                 return new FieldCountResult(false, null, _session.Snapshot(), false);
+            AppendToLedger(new LedgerField(tally.FieldId, tally.FirstCellId, detections, movedOut ?? []));
             var completed = _session.State == SessionState.Completed;
             result = new FieldCountResult(true, tally, _session.Snapshot(), completed);
             _lastFieldResult = resultToKeep?.Invoke(result);
@@ -89,14 +101,18 @@ public sealed class CountingService
         return result;
     }
 
-    /// <summary>Applies a validated command and returns the new state.</summary>
-    public CountsSnapshot Apply(SessionCommand command)
+    /// <summary>Applies a validated command. A review command that cannot apply (no such cell, an unknown label, already
+    /// final) changes nothing and says why.</summary>
+    public SessionCommandResult Apply(SessionCommand command)
     {
         ArgumentNullException.ThrowIfNull(command);
-        CountsSnapshot snapshot;
+        SessionCommandResult result;
         lock (_gate)
         {
             var now = _clock.GetUtcNow();
+            CellCorrection? correction = null;
+            string? error = null;
+            var resultChanged = false;
             switch (command.Action)
             {
                 case SessionAction.Start:
@@ -111,16 +127,36 @@ public sealed class CountingService
                 case SessionAction.Stop:
                     _session.Stop(now);
                     break;
+                case SessionAction.Reclassify:
+                case SessionAction.Reject:
+                    error = _session.Correct(command.CellId, command.Action == SessionAction.Reject ? null : command.To,
+                        command.Reviewer ?? SessionCommand.UnnamedReviewer, now, out correction);
+                    resultChanged = correction is { Amendment: true };
+                    break;
+                case SessionAction.Finalize:
+                    error = _session.Finalize(command.Reviewer!, now);
+                    resultChanged = error is null;
+                    break;
                 default:
                     throw new ArgumentOutOfRangeException(nameof(command), command.Action, "unknown action");
             }
-            Persist();
-            _logger.LogInformation("Session command {Action}: session {SessionId}, sample {SampleId}, target {Target}, state {State}",
-                command.Action, _session.SessionId, _session.SampleId, _session.Target, _session.State);
-            snapshot = _session.Snapshot();
+            if (error is null)
+            {
+                Persist();
+                _logger.LogInformation("Session command {Action}: session {SessionId}, sample {SampleId}, target {Target}, state {State}{Correction}",
+                    command.Action, _session.SessionId, _session.SampleId, _session.Target, _session.State,
+                    correction is null ? "" : $"; cell {correction.CellId} {correction.From ?? "(rejected)"} -> {correction.To ?? "(rejected)"} by {correction.Reviewer}");
+            }
+            result = new SessionCommandResult(_session.Snapshot(), error, correction, resultChanged);
         }
-        Changed?.Invoke(snapshot);
-        return snapshot;
+        if (result.Applied) Changed?.Invoke(result.Counts);
+        return result;
+    }
+
+    /// <summary>The current session's cells and audit trail, for review and the report.</summary>
+    public SessionReview Review()
+    {
+        lock (_gate) return new SessionReview(_session.Snapshot(), [.. _session.Cells.All.Where(c => c.CellId != 0)], [.. _session.Corrections]);
     }
 
     private CountingSession RestoreOrStart()
@@ -130,7 +166,7 @@ public sealed class CountingService
             var record = _store.Load();
             if (record is not null)
             {
-                var restored = CountingSession.FromRecord(_catalog, record);
+                var restored = CountingSession.FromRecord(_catalog, record, LoadLedger(record));
                 _lastFieldResult = LastFieldResult = record.LastFieldResult;
                 _logger.LogInformation("Restored session {SessionId} (sample {SampleId}, {State}): {Fields} fields, next field id {NextFieldId}",
                     restored.SessionId, restored.SampleId, restored.State, restored.Fields, restored.NextFieldId);
@@ -152,6 +188,35 @@ public sealed class CountingService
     }
 
     private void Persist() => Save(_session);
+
+    private CellLedger? LoadLedger(SessionRecord record)
+    {
+        try
+        {
+            return _ledger.Load(record.SessionId, record.Fields);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            _logger.LogWarning(e, "The cells of session {SessionId} could not be read: its counts stand, its cells cannot be reviewed", record.SessionId);
+            return null;
+        }
+    }
+
+    /// <summary>Like the session file, a refused write does not stop counting (the cells stay reviewable until a restart).</summary>
+    private void AppendToLedger(LedgerField field)
+    {
+        try
+        {
+            _ledger.Append(_session.SessionId, field);
+            _storage.Succeeded(LedgerFile);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            _storage.Failed(LedgerFile, e, "the cells stay reviewable in memory; after a restart this field's cells cannot be reviewed");
+        }
+    }
+
+    private const string LedgerFile = "the session's cell file";
 
     /// <summary>A refused save (disk full, failing) does not stop counting: the session goes on in memory and the next
     /// save that lands writes its whole current state.</summary>

@@ -8,6 +8,10 @@ namespace EdgeCounter.Counting;
 /// <param name="MovedFromLabel">The label the cell was counted under in <paramref name="MovedFrom"/> (taken off its total).</param>
 public readonly record struct DetectionMark(bool AlreadyCounted, long CountedInField, long MovedFrom = 0, string? MovedFromLabel = null)
 {
+    /// <summary>The session's id of the cell (what review names): this detection's own when new, the earlier count's
+    /// when already counted; 0 when not known (no id given, or a cell of a field with no known position).</summary>
+    public long CellId { get; init; }
+
     public static DetectionMark New => new(false, 0);
 
     /// <summary>A new count that replaces an earlier field's count of the same cell.</summary>

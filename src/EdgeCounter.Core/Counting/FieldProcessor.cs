@@ -124,7 +124,7 @@ public sealed class FieldProcessor : IDisposable
         var count = _counting.CountField(newCells, result =>
         {
             counted = new FieldOutcome(FieldFate.Counted, field, placement)
-                { RevisitMatch = match, Detection = detection, Count = result, Marks = _cells.Commit(plan, result.Tally!.FieldId) };
+                { RevisitMatch = match, Detection = detection, Count = result, Marks = _cells.Commit(plan, result.Tally!.FieldId, result.Tally.FirstCellId) };
             return _keeper?.ResultToKeep(counted);
         }, plan.MovedOut);
         if (!count.Accepted)

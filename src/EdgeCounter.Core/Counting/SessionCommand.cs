@@ -13,10 +13,28 @@ public enum SessionAction
 
     /// <summary>Start over: a new session with the same sample id and target, counts from zero.</summary>
     Reset,
+
+    /// <summary>Review: count one cell (by its cellId) under another label.</summary>
+    Reclassify,
+
+    /// <summary>Review: take one cell out of every total (not a cell, or not countable).</summary>
+    Reject,
+
+    /// <summary>Sign the result off (reviewer named): it becomes final; later corrections are amendments.</summary>
+    Finalize,
 }
 
-/// <summary>A validated command from P/session/set. SampleId and Target are only set for Start (null: keep default).</summary>
-public sealed record SessionCommand(SessionAction Action, string? SampleId = null, int? Target = null);
+/// <summary>A validated command from P/session/set. SampleId and Target are only set for Start (null: keep default);
+/// CellId and To for reclassify/reject; Reviewer for the review actions (required for finalize).</summary>
+public sealed record SessionCommand(SessionAction Action, string? SampleId = null, int? Target = null)
+{
+    /// <summary>Who a correction is recorded for when the command names no reviewer.</summary>
+    public const string UnnamedReviewer = "(not named)";
+
+    public long CellId { get; init; }
+    public string? To { get; init; }
+    public string? Reviewer { get; init; }
+}
 
 /// <summary>Either a command or the reason the text was refused.</summary>
 public sealed record SessionCommandParseResult(SessionCommand? Command, string? Error)
@@ -68,6 +86,8 @@ public static class SessionCommandParser
         string? action = null;
         string? sampleId = null;
         int? target = null;
+        long? cellId = null;
+        string? to = null, reviewer = null;
         var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var property in root.EnumerateObject())
         {
@@ -90,6 +110,19 @@ public static class SessionCommandParser
                     if (t < 1 || t > CountingOptions.MaxTarget) return SessionCommandParseResult.Fail($"'target' must be 1..{CountingOptions.MaxTarget}");
                     target = t;
                     break;
+                case "cellId":
+                    if (property.Value.ValueKind != JsonValueKind.Number || !property.Value.TryGetInt64(out var id) || id < 1)
+                        return SessionCommandParseResult.Fail("'cellId' must be a whole number from 1 (the cellId of a detection on P/field)");
+                    cellId = id;
+                    break;
+                case "to":
+                case "reviewer":
+                    if (property.Value.ValueKind != JsonValueKind.String) return SessionCommandParseResult.Fail($"'{property.Name}' must be a string");
+                    var text = property.Value.GetString()!.Trim();
+                    if (text.Length == 0 || text.Length > MaxSampleIdLength) return SessionCommandParseResult.Fail($"'{property.Name}' must be 1..{MaxSampleIdLength} characters");
+                    if (text.Any(char.IsControl)) return SessionCommandParseResult.Fail($"'{property.Name}' contains control characters");
+                    if (property.Name == "to") to = text; else reviewer = text;
+                    break;
                 default:
                     return SessionCommandParseResult.Fail($"unknown property '{property.Name}'");
             }
@@ -102,12 +135,22 @@ public static class SessionCommandParser
             case "start": parsed = SessionAction.Start; break;
             case "stop": parsed = SessionAction.Stop; break;
             case "reset": parsed = SessionAction.Reset; break;
-            default: return SessionCommandParseResult.Fail($"unknown action '{Truncate(action, 32)}' (expected start, stop or reset)");
+            case "reclassify": parsed = SessionAction.Reclassify; break;
+            case "reject": parsed = SessionAction.Reject; break;
+            case "finalize": parsed = SessionAction.Finalize; break;
+            default: return SessionCommandParseResult.Fail($"unknown action '{Truncate(action, 32)}' (expected start, stop, reset, reclassify, reject or finalize)");
         }
 
         if (parsed != SessionAction.Start && (sampleId is not null || target is not null))
             return SessionCommandParseResult.Fail($"'{action}' takes no sampleId or target");
-        return SessionCommandParseResult.Ok(new SessionCommand(parsed, sampleId, target));
+        var cellAction = parsed is SessionAction.Reclassify or SessionAction.Reject;
+        if (cellAction && cellId is null) return SessionCommandParseResult.Fail($"'{action}' needs 'cellId' (the cellId of a detection on P/field)");
+        if (!cellAction && cellId is not null) return SessionCommandParseResult.Fail($"'{action}' takes no cellId");
+        if (parsed == SessionAction.Reclassify && to is null) return SessionCommandParseResult.Fail("'reclassify' needs 'to' (the label to count the cell under)");
+        if (parsed != SessionAction.Reclassify && to is not null) return SessionCommandParseResult.Fail($"'{action}' takes no 'to'");
+        if (parsed == SessionAction.Finalize && reviewer is null) return SessionCommandParseResult.Fail("'finalize' needs 'reviewer' (who signs the result)");
+        if (!cellAction && parsed != SessionAction.Finalize && reviewer is not null) return SessionCommandParseResult.Fail($"'{action}' takes no reviewer");
+        return SessionCommandParseResult.Ok(new SessionCommand(parsed, sampleId, target) { CellId = cellId ?? 0, To = to, Reviewer = reviewer });
     }
 
     internal static string Truncate(string text, int max) => text.Length <= max ? text : text[..max] + "…";

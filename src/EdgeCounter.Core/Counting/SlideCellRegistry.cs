@@ -29,6 +29,9 @@ public sealed class SlideCellRegistry
         public BoxF Box { get; set; } = box;
         public bool Cut { get; set; } = cut;
         public long FieldId { get; set; } = fieldId;
+
+        /// <summary>The session's id of the cell its count is under (the newest view's when the count moved).</summary>
+        public long CellId { get; set; }
     }
 
     /// <summary>A field's decisions before it has its id (<see cref="Commit"/> adds the new cells).</summary>
@@ -51,8 +54,23 @@ public sealed class SlideCellRegistry
         internal Cell?[] Matched { get; } // per detection: the counted cell it is (null: a new cell)
         public int NewCount => Marks.Count(m => !m.AlreadyCounted);
 
-        /// <summary>The labels earlier fields counted the cells under whose counts move to this field (one per move).</summary>
-        public IReadOnlyList<string> MovedOut => [.. Marks.Where(m => m.Moved).Select(m => m.MovedFromLabel!)];
+        /// <summary>The cells earlier fields counted whose counts move to this field (one per move), each with its place
+        /// among the field's new cells.</summary>
+        public IReadOnlyList<CellMove> MovedOut
+        {
+            get
+            {
+                var moves = new List<CellMove>();
+                var newCell = 0;
+                for (var i = 0; i < Marks.Count; i++)
+                {
+                    if (Marks[i].AlreadyCounted) continue;
+                    if (Marks[i].Moved) moves.Add(new CellMove(Matched[i]!.CellId, newCell));
+                    newCell++;
+                }
+                return moves;
+            }
+        }
     }
 
     private readonly Dictionary<(int Segment, long X, long Y), List<Cell>> _buckets = new();
@@ -113,9 +131,15 @@ public sealed class SlideCellRegistry
         return new Plan(placement, marks, added, upgrades, matched);
     }
 
-    /// <summary>The field was counted with this id: its new cells join the registry. Returns the marks with the id filled in.</summary>
-    public IReadOnlyList<DetectionMark> Commit(Plan plan, long fieldId)
+    /// <summary>The field was counted with this id, its n-th new cell (in detection order) with cell id
+    /// <paramref name="firstCellId"/> + n: its new cells join the registry. Returns the marks with the ids filled in.</summary>
+    public IReadOnlyList<DetectionMark> Commit(Plan plan, long fieldId, long firstCellId = 0)
     {
+        // Each new detection's cell id, in order (also a moved one's: the count now rests on this view).
+        var cellIds = new long[plan.Marks.Count];
+        var next = firstCellId;
+        for (var i = 0; i < cellIds.Length; i++)
+            cellIds[i] = plan.Marks[i].AlreadyCounted ? 0 : firstCellId == 0 ? 0 : next++;
         foreach (var (cell, box, whole, movedLabel) in plan.Upgrades)
         {
             Remove(plan.Placement!.Segment, cell);
@@ -125,6 +149,9 @@ public sealed class SlideCellRegistry
             {
                 cell.Label = movedLabel;
                 cell.FieldId = fieldId;
+                var moved = Array.FindIndex(plan.Matched, m => ReferenceEquals(m, cell));
+                while (moved >= 0 && !plan.Marks[moved].Moved) moved = Array.FindIndex(plan.Matched, moved + 1, m => ReferenceEquals(m, cell));
+                if (moved >= 0) cell.CellId = cellIds[moved];
             }
             Insert(plan.Placement.Segment, cell);
         }
@@ -132,10 +159,15 @@ public sealed class SlideCellRegistry
         for (var i = 0; i < marks.Length; i++)
         {
             // Where the cell is counted now: a count that moved to this field is this field's for all its boxes.
-            marks[i] = plan.Marks[i] with { CountedInField = plan.Marks[i].AlreadyCounted ? plan.Matched[i]!.FieldId : fieldId };
+            var counted = plan.Marks[i].AlreadyCounted;
+            marks[i] = plan.Marks[i] with
+            {
+                CountedInField = counted ? plan.Matched[i]!.FieldId : fieldId,
+                CellId = counted ? plan.Matched[i]!.CellId : cellIds[i],
+            };
             if (plan.Added[i] is { } a && _cells < MaxCells)
             {
-                Insert(plan.Placement!.Segment, new Cell(a.Group, a.Label, a.Box, a.Cut, fieldId));
+                Insert(plan.Placement!.Segment, new Cell(a.Group, a.Label, a.Box, a.Cut, fieldId) { CellId = cellIds[i] });
                 _cells++;
             }
         }

@@ -221,6 +221,17 @@ public sealed class MqttPublisher : IAsyncDisposable
     public long EnqueueSessionState(CountsSnapshot state) =>
         Enqueue(new OutboxMessage(Topics.SessionState, PublishingJson.Serialize(state), Retain: true, OutboxKind.Result, CoalesceKey: "session/state"));
 
+    /// <summary>Queues one audit-trail entry on P/session/correction (QoS 1, not retained, never lost).</summary>
+    public long EnqueueCorrection(CellCorrection correction, string sessionId) =>
+        Enqueue(new OutboxMessage(Topics.SessionCorrection, PublishingJson.Serialize(new CorrectionMessage(sessionId, correction)), Retain: false, OutboxKind.Result));
+
+    /// <summary>Queues the signed report (retained; only the newest unsent one is kept) and its FHIR form.</summary>
+    public void EnqueueReport(byte[] reportJson, byte[] fhirJson)
+    {
+        Enqueue(new OutboxMessage(Topics.Report, reportJson, Retain: true, OutboxKind.Result, CoalesceKey: "report"));
+        Enqueue(new OutboxMessage(Topics.ReportFhir, fhirJson, Retain: true, OutboxKind.Result, CoalesceKey: "report/fhir"));
+    }
+
     /// <summary>Replies to a refused command on P/session/error (QoS 1, not retained). Returns false when not connected.</summary>
     public Task<bool> PublishSessionErrorAsync(SessionErrorMessage error, CancellationToken cancellationToken = default) =>
         PublishNowAsync(Topics.SessionError, PublishingJson.Serialize(error), retain: false, qos: 1, cancellationToken);

@@ -11,6 +11,10 @@ public sealed record DetectionPayload(string Label, string Class, double Score, 
     public const string New = "new";
     public const string AlreadyCounted = "alreadyCounted";
 
+    /// <summary>The session's id of the cell (review commands name it): unique in the session; an alreadyCounted
+    /// detection has the id of the cell counted earlier. 0 only past the ledger's bound.</summary>
+    public long CellId { get; init; }
+
     /// <summary>Only on a new detection whose cell an earlier field counted cut by its edge: that count moves here, where
     /// the cell is whole (that field's <c>label</c> is taken off the totals, this one's added); absent otherwise.</summary>
     [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
@@ -24,6 +28,7 @@ public sealed record DetectionPayload(string Label, string Class, double Score, 
     {
         Status = mark.AlreadyCounted ? AlreadyCounted : New,
         CountedInField = mark.AlreadyCounted ? mark.CountedInField : fieldId,
+        CellId = mark.CellId,
         MovedFrom = mark.Moved ? new MovedFromPayload(mark.MovedFrom, mark.MovedFromLabel!) : null,
     };
 }
@@ -77,6 +82,9 @@ public sealed record FieldMessage(
     /// <summary>Where this field's annotated JPEG is published (retained, the latest field's); null when images are not published.</summary>
     public string? ImageTopic { get; init; }
 }
+
+/// <summary>P/session/correction: one audit-trail entry of a session.</summary>
+public sealed record CorrectionMessage(string SessionId, Counting.CellCorrection Correction);
 
 /// <summary>P/session/error: why a command changed nothing. Raw is the received text, truncated.</summary>
 public sealed record SessionErrorMessage(string Error, string Raw, DateTimeOffset At)

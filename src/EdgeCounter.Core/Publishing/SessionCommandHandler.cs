@@ -23,6 +23,9 @@ public sealed class SessionCommandHandler : IDisposable
         _publisher.SessionCommandReceived += HandleAsync;
     }
 
+    /// <summary>Raised after a finalize, and after each amendment of a final result (the report is due).</summary>
+    public event Action<SessionReview>? ResultChanged;
+
     /// <summary>Queues the current state and counts (retained), e.g. at service start so dashboards have them at once.</summary>
     public void PublishCurrentState()
     {
@@ -43,9 +46,18 @@ public sealed class SessionCommandHandler : IDisposable
             return;
         }
 
-        var snapshot = _counting.Apply(parsed.Command!);
-        _publisher.EnqueueSessionState(snapshot);
-        _publisher.EnqueueCounts(snapshot);
+        var result = _counting.Apply(parsed.Command!);
+        if (!result.Applied)
+        {
+            _logger.LogWarning("Session command {Action} refused: {Error}", parsed.Command!.Action, result.Error);
+            await _publisher.PublishSessionErrorAsync(SessionErrorMessage.Create(result.Error!, payload.Span, _clock.GetUtcNow()), cancellationToken)
+                .ConfigureAwait(false);
+            return;
+        }
+        _publisher.EnqueueSessionState(result.Counts);
+        _publisher.EnqueueCounts(result.Counts);
+        if (result.Correction is { } correction) _publisher.EnqueueCorrection(correction, result.Counts.SessionId);
+        if (result.ResultChanged) ResultChanged?.Invoke(_counting.Review());
     }
 
     public void Dispose() => _publisher.SessionCommandReceived -= HandleAsync;

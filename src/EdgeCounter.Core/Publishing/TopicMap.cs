@@ -34,7 +34,7 @@ public sealed class TopicMap
     /// a plain topic level ('/', '+', '#') has those characters replaced by '_'.</summary>
     public string CountOf(string label) => $"{Counts}/{label.Replace('/', '_').Replace('+', '_').Replace('#', '_')}";
 
-    /// <summary>Commands in: start, stop, reset.</summary>
+    /// <summary>Commands in: start, stop, reset, reclassify, reject, finalize.</summary>
     public string SessionSet => $"{Prefix}/session/set";
 
     /// <summary>Retained JSON: the session state after the last accepted command (and at start).</summary>
@@ -42,6 +42,15 @@ public sealed class TopicMap
 
     /// <summary>JSON: why a command was refused.</summary>
     public string SessionError => $"{Prefix}/session/error";
+
+    /// <summary>QoS 1, not retained: one JSON message per reclassify or reject (the audit trail as it grows).</summary>
+    public string SessionCorrection => $"{Prefix}/session/correction";
+
+    /// <summary>Retained JSON: the signed result of the last finalized session (re-sent on each amendment).</summary>
+    public string Report => $"{Prefix}/report";
+
+    /// <summary>Retained JSON: the same result as a FHIR R4 Bundle (DiagnosticReport + Observations).</summary>
+    public string ReportFhir => $"{Prefix}/report/fhir";
 
     /// <summary>Periodic JSON: throughput, latency, connection and outbox figures.</summary>
     public string Stats => $"{Prefix}/stats";

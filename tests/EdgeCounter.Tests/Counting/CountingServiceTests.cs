@@ -67,7 +67,7 @@ public sealed class CountingServiceTests : IDisposable
         service.CountField(Field(("neutrophil", 3)));
         var firstId = service.Snapshot().SessionId;
 
-        var started = service.Apply(new SessionCommand(SessionAction.Start, "S-42", 200));
+        var started = service.Apply(new SessionCommand(SessionAction.Start, "S-42", 200)).Counts;
         Assert.NotEqual(firstId, started.SessionId);
         Assert.Equal("S-42", started.SampleId);
         Assert.Equal(200, started.Target);
@@ -75,7 +75,7 @@ public sealed class CountingServiceTests : IDisposable
         Assert.Equal(0, started.Totals["neutrophil"]);
 
         service.CountField(Field(("neutrophil", 5)));
-        var stopped = service.Apply(new SessionCommand(SessionAction.Stop));
+        var stopped = service.Apply(new SessionCommand(SessionAction.Stop)).Counts;
         Assert.Equal(SessionState.Stopped, stopped.State);
         Assert.Equal(5, stopped.Totals["neutrophil"]);
         var refused = service.CountField(Field(("neutrophil", 5)));
@@ -83,7 +83,7 @@ public sealed class CountingServiceTests : IDisposable
         Assert.Null(refused.Tally);
         Assert.Equal(5, service.Snapshot().Totals["neutrophil"]);
 
-        var reset = service.Apply(new SessionCommand(SessionAction.Reset));
+        var reset = service.Apply(new SessionCommand(SessionAction.Reset)).Counts;
         Assert.Equal(SessionState.Running, reset.State);
         Assert.Equal("S-42", reset.SampleId);
         Assert.Equal(200, reset.Target);

@@ -13,16 +13,19 @@ public class CountingSessionTests
         var session = CountingSession.Start(Catalog(), "s1", "S-1", 1000, T0);
         session.TryAddField(Field(("neutrophil", 2), ("RBC", 3)), T0, out var first);
         // Field 2 shows whole a cell field 1 counted cut as a neutrophil: it is a lymphocyte; and a red cell, moved too.
-        Assert.True(session.TryAddField(Field(("lymphocyte", 1), ("RBC", 1), ("monocyte", 1)), T0, out var second, ["neutrophil", "RBC"]));
+        Assert.True(session.TryAddField(Field(("lymphocyte", 1), ("RBC", 1), ("monocyte", 1)), T0, out var second, [new CellMove(1, 0), new CellMove(3, 1)]));
         Assert.Equal(new Dictionary<string, int> { ["neutrophil"] = -1, ["lymphocyte"] = 1, ["monocyte"] = 1 }, second.Counts);
         Assert.Equal(1, session.Total("neutrophil"));
         Assert.Equal(3, session.Total("RBC"));
         Assert.Equal(3, session.WhiteCells); // a move never changes how many cells were counted
         foreach (var label in new[] { "neutrophil", "lymphocyte", "monocyte", "RBC" })
             Assert.Equal(session.Total(label), first.Counts.GetValueOrDefault(label) + second.Counts.GetValueOrDefault(label));
-        // A label with nothing to take from (not counted in this session) is never driven below zero.
-        session.TryAddField(Field(("basophil", 1)), T0, out _, ["eosinophil"]);
-        Assert.Equal(0, session.Total("eosinophil"));
+        // The ledger knows where each count went: cells 1 and 3 moved to field 2's cells 6 and 7.
+        Assert.True(session.Cells.TryGet(1, out var moved));
+        Assert.Equal((CellStatus.Moved, 6L), (moved.Status, moved.MovedTo));
+        // A cell whose count moved already takes nothing from any label again.
+        session.TryAddField(Field(("basophil", 1)), T0, out _, [new CellMove(1, 0)]);
+        Assert.Equal(1, session.Total("neutrophil"));
     }
 
     [Fact]

@@ -37,7 +37,9 @@ public sealed class FieldProcessorTests : IDisposable
         Assert.Equal(FieldFate.Counted, counted.Fate);
         Assert.True(counted.Count!.Accepted);
         Assert.Equal(3, counted.Count.Tally!.Counts.Values.Sum());
-        Assert.All(counted.Marks!, m => Assert.Equal(new DetectionMark(false, counted.Count.Tally.FieldId), m));
+        Assert.All(counted.Marks!, m => Assert.Equal(new DetectionMark(false, counted.Count.Tally.FieldId), m with { CellId = 0 }));
+        // Each new cell has its own id, in detection order from the field's first.
+        Assert.Equal(Enumerable.Range(0, counted.Marks!.Count).Select(i => counted.Count.Tally.FirstCellId + i), counted.Marks!.Select(m => m.CellId));
 
         var again = _processor.Process(field);
         Assert.Equal(FieldFate.Revisit, again.Fate);

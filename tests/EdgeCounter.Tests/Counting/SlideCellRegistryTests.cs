@@ -73,9 +73,29 @@ public class SlideCellRegistryTests
         Count(registry, At(0, 0), 1, new Cell_("RBC", "RBC", 0.8f, new BoxF(610, 160, 640, 240)));
         // The same cell boxed twice, a few pixels apart.
         var plan = registry.Mark(At(500, 0), [Cell("RBC", 125, 200), Cell("RBC", 128, 203)], W, H);
-        Assert.Equal(["RBC"], plan.MovedOut);
+        Assert.Equal([new CellMove(0, 0)], plan.MovedOut);
         var marks = registry.Commit(plan, 2);
         Assert.Equal([new DetectionMark(false, 2, 1, "RBC"), new DetectionMark(true, 2)], marks);
+    }
+
+    [Fact]
+    public void Cell_ids_follow_the_count_an_already_counted_cell_has_the_id_it_was_counted_with_and_a_moved_count_the_new_one()
+    {
+        var registry = new SlideCellRegistry();
+        // Field 1 (cells 1, 2): a whole red cell and a white cell cut by the right edge.
+        var first = registry.Commit(registry.Mark(At(0, 0), [Cell("RBC", 125, 200), new Cell_("neutrophil", "WBC", 0.8f, new BoxF(610, 160, 640, 240))], W, H), 1, 1);
+        Assert.Equal([1L, 2], first.Select(m => m.CellId));
+        // Field 2 (next id 3) shows the red cell again and the white cell whole: its count moves to cell 3.
+        var plan = registry.Mark(At(100, 0), [Cell("RBC", 25, 200), Cell("WBC", 550, 200, label: "lymphocyte")], W, H);
+        Assert.Equal([new CellMove(2, 0)], plan.MovedOut);
+        var second = registry.Commit(plan, 2, 3);
+        Assert.Equal(1, second[0].CellId);
+        Assert.True(second[0].AlreadyCounted);
+        Assert.Equal(3, second[1].CellId);
+        Assert.Equal(1, second[1].MovedFrom); // the field it was counted in
+        // Seen once more from field 3: it is cell 3 now.
+        var third = registry.Commit(registry.Mark(At(150, 0), [Cell("WBC", 500, 200, label: "lymphocyte")], W, H), 3, 4);
+        Assert.Equal(new DetectionMark(true, 2) { CellId = 3 }, third[0]);
     }
 
     [Fact]
