@@ -86,7 +86,7 @@ public sealed class FieldPublisher : IFieldOutcomeSink, IFieldResultKeeper
         var tally = result.Tally!;
         return new FieldMessage(
             tally.SessionId, result.Counts.SampleId, tally.FieldId, field.CapturedAt,
-            detections.Select((d, i) => marks is null ? DetectionPayload.From(d) with { CountedInField = tally.FieldId } : DetectionPayload.From(d, marks[i], tally.FieldId)).ToArray(),
+            detections.Select((d, i) => marks is null ? DetectionPayload.From(d) with { CountedInField = tally.FieldId, CellId = tally.FirstCellId + i } : DetectionPayload.From(d, marks[i], tally.FieldId)).ToArray(),
             tally.Counts, Math.Round(field.Score.Focus, 3), Math.Round(field.Score.Motion, 3), Math.Round(detection.InferenceMs, 2),
             _model, _executionProvider)
         {

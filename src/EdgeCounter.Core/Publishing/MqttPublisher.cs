@@ -225,12 +225,9 @@ public sealed class MqttPublisher : IAsyncDisposable
     public long EnqueueCorrection(CellCorrection correction, string sessionId) =>
         Enqueue(new OutboxMessage(Topics.SessionCorrection, PublishingJson.Serialize(new CorrectionMessage(sessionId, correction)), Retain: false, OutboxKind.Result));
 
-    /// <summary>Queues the signed report (retained; only the newest unsent one is kept) and its FHIR form.</summary>
-    public void EnqueueReport(byte[] reportJson, byte[] fhirJson)
-    {
+    /// <summary>Queues the signed report (retained; only the newest unsent one is kept).</summary>
+    public long EnqueueReport(byte[] reportJson) =>
         Enqueue(new OutboxMessage(Topics.Report, reportJson, Retain: true, OutboxKind.Result, CoalesceKey: "report"));
-        Enqueue(new OutboxMessage(Topics.ReportFhir, fhirJson, Retain: true, OutboxKind.Result, CoalesceKey: "report/fhir"));
-    }
 
     /// <summary>Replies to a refused command on P/session/error (QoS 1, not retained). Returns false when not connected.</summary>
     public Task<bool> PublishSessionErrorAsync(SessionErrorMessage error, CancellationToken cancellationToken = default) =>

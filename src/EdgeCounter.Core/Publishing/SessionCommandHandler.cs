@@ -12,19 +12,20 @@ public sealed class SessionCommandHandler : IDisposable
     private readonly MqttPublisher _publisher;
     private readonly TimeProvider _clock;
     private readonly ILogger _logger;
+    private readonly ReportPublisher? _reports;
 
     /// <summary>Attaches to <see cref="MqttPublisher.SessionCommandReceived"/>.</summary>
-    public SessionCommandHandler(CountingService counting, MqttPublisher publisher, TimeProvider? clock = null, ILogger<SessionCommandHandler>? logger = null)
+    /// <param name="reports">Issues the report at finalize and at each amendment after it; null: none issued.</param>
+    public SessionCommandHandler(CountingService counting, MqttPublisher publisher, TimeProvider? clock = null, ILogger<SessionCommandHandler>? logger = null,
+        ReportPublisher? reports = null)
     {
+        _reports = reports;
         _counting = counting ?? throw new ArgumentNullException(nameof(counting));
         _publisher = publisher ?? throw new ArgumentNullException(nameof(publisher));
         _clock = clock ?? TimeProvider.System;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         _publisher.SessionCommandReceived += HandleAsync;
     }
-
-    /// <summary>Raised after a finalize, and after each amendment of a final result (the report is due).</summary>
-    public event Action<SessionReview>? ResultChanged;
 
     /// <summary>Queues the current state and counts (retained), e.g. at service start so dashboards have them at once.</summary>
     public void PublishCurrentState()
@@ -57,7 +58,7 @@ public sealed class SessionCommandHandler : IDisposable
         _publisher.EnqueueSessionState(result.Counts);
         _publisher.EnqueueCounts(result.Counts);
         if (result.Correction is { } correction) _publisher.EnqueueCorrection(correction, result.Counts.SessionId);
-        if (result.ResultChanged) ResultChanged?.Invoke(_counting.Review());
+        if (result.ResultChanged) _reports?.Issue(_counting.Review());
     }
 
     public void Dispose() => _publisher.SessionCommandReceived -= HandleAsync;

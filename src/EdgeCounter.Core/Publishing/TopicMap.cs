@@ -49,9 +49,6 @@ public sealed class TopicMap
     /// <summary>Retained JSON: the signed result of the last finalized session (re-sent on each amendment).</summary>
     public string Report => $"{Prefix}/report";
 
-    /// <summary>Retained JSON: the same result as a FHIR R4 Bundle (DiagnosticReport + Observations).</summary>
-    public string ReportFhir => $"{Prefix}/report/fhir";
-
     /// <summary>Periodic JSON: throughput, latency, connection and outbox figures.</summary>
     public string Stats => $"{Prefix}/stats";
 

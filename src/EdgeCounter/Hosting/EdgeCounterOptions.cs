@@ -32,6 +32,7 @@ public sealed class EdgeCounterOptions
     public FieldOptions Fields { get; set; } = new();
     public DetectorOptions Detector { get; set; } = new();
     public CountingOptions Counting { get; set; } = new();
+    public Reporting.ReportOptions Report { get; set; } = new();
     public MqttOptions Mqtt { get; set; } = new();
     public Web.WebOptions Web { get; set; } = new();
 
@@ -52,6 +53,7 @@ public sealed class EdgeCounterOptions
         errors.AddRange(Fields.Validate());
         try { Detector.Validate(); } catch (ArgumentException e) { errors.Add(e.Message); }
         errors.AddRange(Counting.Validate());
+        errors.AddRange(Report.Validate());
         errors.AddRange(Mqtt.Validate());
         errors.AddRange(Web.Validate());
         return errors.Select(e => e.StartsWith(SectionName + ":", StringComparison.Ordinal) ? e : $"{SectionName}:{e}").ToList();

@@ -99,8 +99,14 @@ public static class ServiceHost
                 sp.GetService<MQTTnet.AspNetCore.MqttWebSocketServerAdapter>() is { } webSockets ? [webSockets] : null,
                 remotePassword: settings.Web.Token));
         }
-        services.AddSingleton(sp => new SessionCommandHandler(sp.GetRequiredService<CountingService>(), sp.GetRequiredService<MqttPublisher>(),
-            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<SessionCommandHandler>>()));
+        services.AddSingleton(sp =>
+        {
+            var model = sp.GetRequiredService<ICellDetector>().Model;
+            var reports = new ReportPublisher(sp.GetRequiredService<MqttPublisher>(), new ModelPayload(model.Name, model.Version), settings.Report,
+                settings.EffectiveStateDirectory, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<ReportPublisher>>());
+            return new SessionCommandHandler(sp.GetRequiredService<CountingService>(), sp.GetRequiredService<MqttPublisher>(),
+                sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<SessionCommandHandler>>(), reports);
+        });
         services.AddSingleton(sp =>
         {
             var detector = sp.GetRequiredService<ICellDetector>();

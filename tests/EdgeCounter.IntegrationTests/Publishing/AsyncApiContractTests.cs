@@ -63,6 +63,11 @@ public sealed partial class AsyncApiContractTests(ITestOutputHelper output)
             // A refused command, then a good one: session/error and session/state.
             await device.PublishAsync($"{p}/session/set", "{\"action\":\"jump\"}"u8.ToArray());
             await device.WaitForAsync(m => m.Topic == $"{p}/session/error", TimeSpan.FromSeconds(30), "session error");
+            // Review: a rejected cell (session/correction), then sign-off (report).
+            await device.PublishAsync($"{p}/session/set", "{\"action\":\"reject\",\"cellId\":1,\"reviewer\":\"A. Tech\"}"u8.ToArray());
+            await device.WaitForAsync(m => m.Topic == $"{p}/session/correction", TimeSpan.FromSeconds(30), "session correction");
+            await device.PublishAsync($"{p}/session/set", "{\"action\":\"finalize\",\"reviewer\":\"Dr B\"}"u8.ToArray());
+            await device.WaitForAsync(m => m.Topic == $"{p}/report", TimeSpan.FromSeconds(30), "report");
             await device.PublishAsync($"{p}/session/set", "{\"action\":\"start\",\"sampleId\":\"S-7\",\"target\":50}"u8.ToArray());
             await device.WaitForAsync(m => m.Topic == $"{p}/session/state" && m.Text.Contains("S-7"), TimeSpan.FromSeconds(30), "session state");
             await discovery.WaitForAsync(m => m.Topic.StartsWith("homeassistant/button/", StringComparison.Ordinal), TimeSpan.FromSeconds(30), "discovery");
@@ -81,7 +86,7 @@ public sealed partial class AsyncApiContractTests(ITestOutputHelper output)
             }
             output.WriteLine(string.Join(", ", seen.OrderBy(s => s.Key).Select(s => $"{s.Key} {s.Value}")));
             // Every channel the service sends on was seen, and so the whole contract was checked.
-            foreach (var name in new[] { "available", "field", "fieldImage", "slideImage", "counts", "countOfLabel", "sessionSet", "sessionState", "sessionError", "stats", "homeAssistantConfig" })
+            foreach (var name in new[] { "available", "field", "fieldImage", "slideImage", "counts", "countOfLabel", "sessionSet", "sessionState", "sessionError", "sessionCorrection", "report", "stats", "homeAssistantConfig" })
                 Assert.True(seen.ContainsKey(name), $"no message on {name}");
         }
         finally

@@ -338,7 +338,9 @@ internal sealed class ServiceUnderTest : IAsyncDisposable
         StateDirectory = stateDirectory;
         Counting = new CountingService(CountingCatalog.FromModel(Model), new CountingOptions { DefaultTarget = target }, new SessionStore(stateDirectory));
         Publisher = MqttPublisher.Create(options, stateDirectory);
-        Commands = new SessionCommandHandler(Counting, Publisher);
+        Reports = new ReportPublisher(Publisher, new ModelPayload(Model.Name, Model.Version),
+            new Reporting.ReportOptions { ReferenceRanges = { ["lymphocyte"] = [20, 40], ["monocyte"] = [2, 10] } }, stateDirectory);
+        Commands = new SessionCommandHandler(Counting, Publisher, reports: Reports);
         Fields = new FieldPublisher(Publisher, options, Model, "CPU");
     }
 
@@ -347,6 +349,7 @@ internal sealed class ServiceUnderTest : IAsyncDisposable
     public CountingService Counting { get; }
     public MqttPublisher Publisher { get; }
     public SessionCommandHandler Commands { get; }
+    public ReportPublisher Reports { get; }
     public FieldPublisher Fields { get; }
     public TopicMap Topics => Publisher.Topics;
 

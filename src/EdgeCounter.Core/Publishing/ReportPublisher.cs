@@ -1,0 +1,67 @@
+using System.Text;
+using EdgeCounter.Counting;
+using EdgeCounter.Reporting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace EdgeCounter.Publishing;
+
+/// <summary>Issues the signed result: at finalize and at each amendment after it, the report is saved under the state
+/// directory (reports/&lt;sessionId&gt;.json and .csv, replaced atomically) and queued on P/report (retained).</summary>
+public sealed class ReportPublisher
+{
+    private readonly MqttPublisher _publisher;
+    private readonly ModelPayload _model;
+    private readonly ReportOptions _options;
+    private readonly string _stateDirectory;
+    private readonly TimeProvider _clock;
+    private readonly ILogger _logger;
+
+    public ReportPublisher(MqttPublisher publisher, ModelPayload model, ReportOptions options, string stateDirectory, TimeProvider? clock = null,
+        ILogger<ReportPublisher>? logger = null)
+    {
+        _publisher = publisher ?? throw new ArgumentNullException(nameof(publisher));
+        _model = model ?? throw new ArgumentNullException(nameof(model));
+        _options = options ?? throw new ArgumentNullException(nameof(options));
+        ArgumentException.ThrowIfNullOrWhiteSpace(stateDirectory);
+        _stateDirectory = stateDirectory;
+        _clock = clock ?? TimeProvider.System;
+        _logger = (ILogger?)logger ?? NullLogger.Instance;
+    }
+
+    /// <summary>Where reports are saved.</summary>
+    public string Directory => Path.Combine(_stateDirectory, "reports");
+
+    public SessionReport Issue(SessionReview review)
+    {
+        var csvName = Path.Combine("reports", review.Counts.SessionId + ".csv");
+        var report = SessionReport.Create(review, _model.Name, _model.Version, _options, _clock.GetUtcNow()) with { Csv = csvName };
+        var json = PublishingJson.Serialize(report);
+        try
+        {
+            System.IO.Directory.CreateDirectory(Directory);
+            WriteAtomically(Path.Combine(_stateDirectory, csvName), Encoding.UTF8.GetBytes(ReportCsv.Format(report)));
+            WriteAtomically(Path.Combine(Directory, review.Counts.SessionId + ".json"), json);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // The result still goes out on P/report (through the outbox); the files can be issued again by an amendment.
+            _logger.LogError(e, "The report of session {SessionId} could not be saved under {Directory}; it is still published", report.SessionId, Directory);
+        }
+        _publisher.EnqueueReport(json);
+        _logger.LogInformation("Report of session {SessionId} (sample {SampleId}) issued: {State}, signed by {Reviewer}, {Amendments} amendments",
+            report.SessionId, report.SampleId, report.State, report.Reviewer, report.Amendments.Count);
+        return report;
+    }
+
+    private static void WriteAtomically(string path, byte[] bytes)
+    {
+        var temp = path + ".tmp";
+        using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
+        {
+            stream.Write(bytes);
+            stream.Flush(flushToDisk: true);
+        }
+        File.Move(temp, path, overwrite: true);
+    }
+}

@@ -1,0 +1,21 @@
+namespace EdgeCounter.Reporting;
+
+/// <summary>Configuration section "Report": what the signed result is checked against.</summary>
+public sealed class ReportOptions
+{
+    public const string SectionName = "Report";
+
+    /// <summary>Per differential label, the lab's reference interval in percent of white cells, [low, high]
+    /// (e.g. "lymphocyte": [20, 40]); a result outside it is flagged <c>low</c> or <c>high</c>. None by default: the
+    /// lab sets its own (they depend on age, method and population).</summary>
+    public Dictionary<string, double[]> ReferenceRanges { get; set; } = new(StringComparer.Ordinal);
+
+    public IReadOnlyList<string> Validate()
+    {
+        var errors = new List<string>();
+        foreach (var (label, range) in ReferenceRanges)
+            if (range is not [var low, var high] || low < 0 || high > 100 || low > high || double.IsNaN(low) || double.IsNaN(high))
+                errors.Add($"Report:ReferenceRanges:{label} must be two percentages [low, high] with 0 <= low <= high <= 100.");
+        return errors;
+    }
+}
