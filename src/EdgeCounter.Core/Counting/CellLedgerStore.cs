@@ -43,33 +43,24 @@ public sealed class CellLedgerStore
         if (!File.Exists(path)) return new CellLedger();
         var kept = new List<LedgerField>();
         var keptLines = new StringBuilder();
+        var dropped = false;
         foreach (var text in File.ReadLines(path))
         {
             LineDto? line;
             try { line = JsonSerializer.Deserialize<LineDto>(text, Json); }
-            catch (JsonException) { break; }
-            if (line is null || line.F != kept.Count + 1 || line.F > fields) break;
+            catch (JsonException) { line = null; }
+            if (line is null || line.F != kept.Count + 1 || line.F > fields)
+            {
+                dropped = true; // this line and every one after it
+                break;
+            }
             kept.Add(new LedgerField(line.F, line.C,
                 [.. (line.Cells ?? []).Select(c => new Detection.Detection(c.L, c.L, c.S, c.B is [var x1, var y1, var x2, var y2] ? new BoxF(x1, y1, x2, y2) : default))],
                 [.. (line.M ?? []).Select(m => new CellMove(m[0], (int)m[1]))]));
             keptLines.Append(text).Append('\n');
         }
-        var all = File.ReadAllText(path);
-        if (all.Length != keptLines.Length) File.WriteAllText(path, keptLines.ToString());
+        if (dropped) File.WriteAllText(path, keptLines.ToString());
         return CellLedger.Replay(kept);
-    }
-
-    /// <summary>Deletes the ledgers of sessions other than <paramref name="keep"/> last written before <paramref name="before"/>.</summary>
-    public int DeleteOlderThan(DateTimeOffset before, string keep)
-    {
-        var deleted = 0;
-        foreach (var file in Directory.EnumerateFiles(_directory, "*.jsonl"))
-        {
-            if (Path.GetFileNameWithoutExtension(file) == keep || File.GetLastWriteTimeUtc(file) >= before.UtcDateTime) continue;
-            try { File.Delete(file); deleted++; }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
-        }
-        return deleted;
     }
 
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);

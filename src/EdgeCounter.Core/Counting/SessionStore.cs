@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using EdgeCounter.Storage;
 
 namespace EdgeCounter.Counting;
 
@@ -43,21 +44,6 @@ public sealed class SessionStore
     public void Save(SessionRecord record)
     {
         ArgumentNullException.ThrowIfNull(record);
-        var temp = FilePath + ".tmp";
-        try
-        {
-            using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 4096, FileOptions.None))
-            {
-                JsonSerializer.Serialize(stream, record, Json);
-                stream.Flush(flushToDisk: true);
-            }
-            File.Move(temp, FilePath, overwrite: true);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            // A half-written temp file would only take space from the next attempt.
-            try { File.Delete(temp); } catch (Exception cleanup) when (cleanup is IOException or UnauthorizedAccessException) { }
-            throw;
-        }
+        AtomicFile.Write(FilePath, JsonSerializer.SerializeToUtf8Bytes(record, Json), flushToDisk: true);
     }
 }

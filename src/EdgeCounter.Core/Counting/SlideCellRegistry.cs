@@ -140,6 +140,8 @@ public sealed class SlideCellRegistry
         var next = firstCellId;
         for (var i = 0; i < cellIds.Length; i++)
             cellIds[i] = plan.Marks[i].AlreadyCounted ? 0 : firstCellId == 0 ? 0 : next++;
+        for (var i = 0; i < cellIds.Length; i++)
+            if (plan.Marks[i].Moved) plan.Matched[i]!.CellId = cellIds[i];
         foreach (var (cell, box, whole, movedLabel) in plan.Upgrades)
         {
             Remove(plan.Placement!.Segment, cell);
@@ -149,9 +151,6 @@ public sealed class SlideCellRegistry
             {
                 cell.Label = movedLabel;
                 cell.FieldId = fieldId;
-                var moved = Array.FindIndex(plan.Matched, m => ReferenceEquals(m, cell));
-                while (moved >= 0 && !plan.Marks[moved].Moved) moved = Array.FindIndex(plan.Matched, moved + 1, m => ReferenceEquals(m, cell));
-                if (moved >= 0) cell.CellId = cellIds[moved];
             }
             Insert(plan.Placement.Segment, cell);
         }

@@ -1,6 +1,7 @@
 using System.Text;
 using EdgeCounter.Counting;
 using EdgeCounter.Reporting;
+using EdgeCounter.Storage;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -40,8 +41,8 @@ public sealed class ReportPublisher
         try
         {
             System.IO.Directory.CreateDirectory(Directory);
-            WriteAtomically(Path.Combine(_stateDirectory, csvName), Encoding.UTF8.GetBytes(ReportCsv.Format(report)));
-            WriteAtomically(Path.Combine(Directory, review.Counts.SessionId + ".json"), json);
+            AtomicFile.Write(Path.Combine(_stateDirectory, csvName), Encoding.UTF8.GetBytes(ReportCsv.Format(report)), flushToDisk: true);
+            AtomicFile.Write(Path.Combine(Directory, review.Counts.SessionId + ".json"), json, flushToDisk: true);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -52,16 +53,5 @@ public sealed class ReportPublisher
         _logger.LogInformation("Report of session {SessionId} (sample {SampleId}) issued: {State}, signed by {Reviewer}, {Amendments} amendments",
             report.SessionId, report.SampleId, report.State, report.Reviewer, report.Amendments.Count);
         return report;
-    }
-
-    private static void WriteAtomically(string path, byte[] bytes)
-    {
-        var temp = path + ".tmp";
-        using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
-        {
-            stream.Write(bytes);
-            stream.Flush(flushToDisk: true);
-        }
-        File.Move(temp, path, overwrite: true);
     }
 }

@@ -40,25 +40,29 @@ public sealed class SessionCommandHandler : IDisposable
         var parsed = SessionCommandParser.Parse(payload.Span);
         if (!parsed.IsValid)
         {
-            _logger.LogWarning("Session command refused: {Error}", parsed.Error);
-            var sent = await _publisher.PublishSessionErrorAsync(SessionErrorMessage.Create(parsed.Error!, payload.Span, _clock.GetUtcNow()), cancellationToken)
-                .ConfigureAwait(false);
-            if (!sent) _logger.LogWarning("Could not send the session error reply (not connected)");
+            await RefuseAsync(parsed.Error!, payload, cancellationToken).ConfigureAwait(false);
             return;
         }
 
         var result = _counting.Apply(parsed.Command!);
         if (!result.Applied)
         {
-            _logger.LogWarning("Session command {Action} refused: {Error}", parsed.Command!.Action, result.Error);
-            await _publisher.PublishSessionErrorAsync(SessionErrorMessage.Create(result.Error!, payload.Span, _clock.GetUtcNow()), cancellationToken)
-                .ConfigureAwait(false);
+            await RefuseAsync(result.Error!, payload, cancellationToken).ConfigureAwait(false);
             return;
         }
         _publisher.EnqueueSessionState(result.Counts);
         _publisher.EnqueueCounts(result.Counts);
         if (result.Correction is { } correction) _publisher.EnqueueCorrection(correction, result.Counts.SessionId);
         if (result.ResultChanged) _reports?.Issue(_counting.Review());
+    }
+
+    /// <summary>A command that changes nothing: said in the log and on P/session/error.</summary>
+    private async Task RefuseAsync(string error, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
+    {
+        _logger.LogWarning("Session command refused: {Error}", error);
+        var sent = await _publisher.PublishSessionErrorAsync(SessionErrorMessage.Create(error, payload.Span, _clock.GetUtcNow()), cancellationToken)
+            .ConfigureAwait(false);
+        if (!sent) _logger.LogWarning("Could not send the session error reply (not connected)");
     }
 
     public void Dispose() => _publisher.SessionCommandReceived -= HandleAsync;

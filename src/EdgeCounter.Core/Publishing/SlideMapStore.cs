@@ -1,3 +1,5 @@
+using EdgeCounter.Storage;
+
 namespace EdgeCounter.Publishing;
 
 /// <summary>
@@ -34,18 +36,7 @@ public sealed class SlideMapStore
         var path = PathFor(sessionId);
         var newSession = _savedSession != sessionId;
         Directory.CreateDirectory(_directory);
-        var temp = path + ".tmp";
-        try
-        {
-            File.WriteAllBytes(temp, jpeg);
-            File.Move(temp, path, overwrite: true);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            // A half-written temp file would only take space from the outbox and the session file.
-            try { File.Delete(temp); } catch (Exception cleanup) when (cleanup is IOException or UnauthorizedAccessException) { }
-            throw;
-        }
+        AtomicFile.Write(path, jpeg, flushToDisk: false);
         // Once per session, not once per field: later saves of the same session find no other map.
         if (!newSession) return;
         foreach (var other in Directory.EnumerateFiles(_directory, Prefix + "*.jpg"))
