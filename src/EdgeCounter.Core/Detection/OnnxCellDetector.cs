@@ -62,7 +62,7 @@ public sealed class OnnxCellDetector : ICellDetector
         try
         {
             // Inside the try: a model ONNX Runtime refuses must not leave the run options and Mats to the finalizer.
-            (_session, ExecutionProvider) = OnnxSessions.Create(modelPath, options.ExecutionProvider, threads, options.AllowSpinning, _logger);
+            (_session, ExecutionProvider) = OnnxSessions.Create(modelPath, options.ExecutionProvider, threads, options.AllowSpinning, options.CpuMemoryArena, _logger);
             labels ??= LabelsFromMetadata(_session, modelPath, labelsPath);
             _labels = labels;
             _evaluationMode = options.EvaluationScoreFloor is not null;
@@ -205,7 +205,7 @@ public sealed class OnnxCellDetector : ICellDetector
         foreach (var d in stageLabels.Differential)
             if (!labels.Subtypes.Contains(d, StringComparer.Ordinal))
                 throw new ModelLoadException($"Subtype stage {stagePath} names '{d}', which is not a subtype of {labelsPath} ({string.Join(", ", labels.Subtypes)})");
-        var stage = new SubtypeClassifier(stagePath, stageLabels, options.ExecutionProvider, threads, options.AllowSpinning, _logger);
+        var stage = new SubtypeClassifier(stagePath, stageLabels, options.ExecutionProvider, threads, options.AllowSpinning, options.CpuMemoryArena, _logger);
         _logger.LogInformation("Subtype stage {Name} {Version} loaded from {Path} on {Provider}: {Classes}; unidentified below {Threshold:0.##}",
             stageLabels.Name, stageLabels.Version, stagePath, stage.ExecutionProvider, string.Join(",", stageLabels.Classes), stageLabels.UnidentifiedBelow);
         return stage;

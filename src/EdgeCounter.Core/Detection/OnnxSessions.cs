@@ -8,7 +8,7 @@ public static class OnnxSessions
 {
     /// <summary>An inference session on CUDA when it loads (and is allowed), else on CPU; and the provider's name.</summary>
     /// <exception cref="ModelLoadException">CUDA was required and did not load, or ONNX Runtime refuses the model.</exception>
-    public static (InferenceSession Session, string Provider) Create(string modelPath, ExecutionProviderPreference preference, int threads, bool allowSpinning, ILogger logger)
+    public static (InferenceSession Session, string Provider) Create(string modelPath, ExecutionProviderPreference preference, int threads, bool allowSpinning, bool cpuMemoryArena, ILogger logger)
     {
         // In Auto mode, look for the CUDA runtime first: without it ONNX Runtime prints a native error to stderr on
         // every start before failing, which on a CPU kiosk is noise, not news.
@@ -22,7 +22,7 @@ public static class OnnxSessions
             SessionOptions? cudaOptions = null;
             try
             {
-                cudaOptions = NewSessionOptions(threads, allowSpinning);
+                cudaOptions = NewSessionOptions(threads, allowSpinning, cpuMemoryArena);
                 cudaOptions.AppendExecutionProvider_CUDA(0);
                 var session = new InferenceSession(modelPath, cudaOptions);
                 logger.LogInformation("ONNX Runtime ({Model}): CUDA execution provider loaded", model);
@@ -41,7 +41,7 @@ public static class OnnxSessions
                 cudaOptions?.Dispose();
             }
         }
-        using var cpuOptions = NewSessionOptions(threads, allowSpinning);
+        using var cpuOptions = NewSessionOptions(threads, allowSpinning, cpuMemoryArena);
         try
         {
             var session = new InferenceSession(modelPath, cpuOptions);
@@ -54,7 +54,7 @@ public static class OnnxSessions
         }
     }
 
-    private static SessionOptions NewSessionOptions(int threads, bool allowSpinning)
+    private static SessionOptions NewSessionOptions(int threads, bool allowSpinning, bool cpuMemoryArena)
     {
         var options = new SessionOptions
         {
@@ -62,6 +62,7 @@ public static class OnnxSessions
             IntraOpNumThreads = threads,
             // One image at a time: inter-op parallelism would only add threads that compete with intra-op ones.
             ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
+            EnableCpuMemArena = cpuMemoryArena,
         };
         options.AddSessionConfigEntry("session.intra_op.allow_spinning", allowSpinning ? "1" : "0");
         return options;

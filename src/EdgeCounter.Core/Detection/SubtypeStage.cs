@@ -93,13 +93,13 @@ public sealed class SubtypeClassifier : IDisposable
     private float[] _output = [];
     private bool _disposed;
 
-    public SubtypeClassifier(string modelPath, SubtypeStageLabels labels, ExecutionProviderPreference provider, int threads, bool allowSpinning, ILogger logger)
+    public SubtypeClassifier(string modelPath, SubtypeStageLabels labels, ExecutionProviderPreference provider, int threads, bool allowSpinning, bool cpuMemoryArena, ILogger logger)
     {
         Labels = labels;
         if (!File.Exists(modelPath)) throw new ModelLoadException($"Subtype stage model not found: {modelPath}");
         try
         {
-            (_session, ExecutionProvider) = OnnxSessions.Create(modelPath, provider, threads, allowSpinning, logger);
+            (_session, ExecutionProvider) = OnnxSessions.Create(modelPath, provider, threads, allowSpinning, cpuMemoryArena, logger);
             if (!_session.InputMetadata.TryGetValue(labels.InputName, out var input) || input.Dimensions.Length != 4 || input.Dimensions[1] != 3)
                 throw new ModelLoadException($"Subtype stage {modelPath} does not fit its sidecar: expected input '{labels.InputName}' [N, 3, {labels.Size}, {labels.Size}]");
             if (!_session.OutputMetadata.TryGetValue(labels.OutputName, out var output) || output.Dimensions.Length != 2 ||

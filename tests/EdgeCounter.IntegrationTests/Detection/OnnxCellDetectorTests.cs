@@ -195,6 +195,27 @@ public class OnnxCellDetectorTests : IDisposable
     }
 
     [RequiresModelFact]
+    public void WithoutOnnxRuntimesMemoryArenaTheDetectionsAreTheSameRunAfterRun()
+    {
+        using var pooled = RealModel.Load(o => o.CpuMemoryArena = true);
+        using var unpooled = RealModel.Load(o => o.CpuMemoryArena = false);
+        using var field = Field();
+        var expected = pooled.Detect(field).Detections;
+        Assert.NotEmpty(expected);
+        // Several runs: buffers allocated afresh each time must not carry anything from the run before.
+        for (var run = 0; run < 3; run++)
+        {
+            var got = unpooled.Detect(field).Detections;
+            Assert.Equal(expected.Count, got.Count);
+            for (var i = 0; i < got.Count; i++)
+            {
+                Assert.Equal(expected[i].Label, got[i].Label);
+                Assert.Equal(expected[i].Score, got[i].Score, 5);
+            }
+        }
+    }
+
+    [RequiresModelFact]
     public void DetectionsAreInTheFrameAboveTheirThresholdsAndLabelled()
     {
         var labels = ModelLabels.Load(RealModel.LabelsPath);

@@ -16,7 +16,7 @@ public class SubtypeStageTests
     private static string Fixture => Path.Combine(RealModel.RepositoryRoot ?? ".", "tests", "fixtures", "parity-subtypes");
 
     private static SubtypeClassifier LoadStage() =>
-        new(StageModel, SubtypeStageLabels.Load(DetectorOptions.DefaultLabelsPath(StageModel)), ExecutionProviderPreference.Cpu, 2, false, NullLogger.Instance);
+        new(StageModel, SubtypeStageLabels.Load(DetectorOptions.DefaultLabelsPath(StageModel)), ExecutionProviderPreference.Cpu, 2, allowSpinning: false, cpuMemoryArena: true, NullLogger.Instance);
 
     [RequiresModelFact]
     public void ProbabilitiesMatchPyTorchOnTheFixtureIncludingACropReachingPastTheImage()
