@@ -33,9 +33,9 @@ public sealed class DetectorOptions
     public bool AllowSpinning { get; set; }
 
     /// <summary>ONNX Runtime's CPU memory arena: buffers kept for the next run (it grows to its peak and never gives
-    /// memory back). Off by default: a long run's memory sat ~35 MB (13 %) lower and flatter without it, for ~8 % more
-    /// time per inference (docs/reliability.md, "Long runs").</summary>
-    public bool CpuMemoryArena { get; set; }
+    /// memory back). False: a long run's memory sits ~40 MB lower, but each inference takes ~30 % longer and the memory
+    /// still drifts (docs/reliability.md, "Long runs"); a kiosk short of memory, not of time, may turn it off.</summary>
+    public bool CpuMemoryArena { get; set; } = true;
 
     /// <summary>Resize factor applied to a frame before inference (frame pixels × factor = model pixels).
     /// When null: camera µm/px ÷ model µm/px if <see cref="CameraMicrometresPerPixel"/> is set, else 1.</summary>
