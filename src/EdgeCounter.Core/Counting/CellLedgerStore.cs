@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using EdgeCounter.Detection;
+using EdgeCounter.Storage;
 
 namespace EdgeCounter.Counting;
 
@@ -59,7 +60,7 @@ public sealed class CellLedgerStore
                 [.. (line.M ?? []).Select(m => new CellMove(m[0], (int)m[1]))]));
             keptLines.Append(text).Append('\n');
         }
-        if (dropped) File.WriteAllText(path, keptLines.ToString());
+        if (dropped) AtomicFile.Write(path, Encoding.UTF8.GetBytes(keptLines.ToString()), flushToDisk: true);
         return CellLedger.Replay(kept);
     }
 

@@ -139,9 +139,10 @@ public sealed class SlideCellRegistry
         var cellIds = new long[plan.Marks.Count];
         var next = firstCellId;
         for (var i = 0; i < cellIds.Length; i++)
+        {
             cellIds[i] = plan.Marks[i].AlreadyCounted ? 0 : firstCellId == 0 ? 0 : next++;
-        for (var i = 0; i < cellIds.Length; i++)
             if (plan.Marks[i].Moved) plan.Matched[i]!.CellId = cellIds[i];
+        }
         foreach (var (cell, box, whole, movedLabel) in plan.Upgrades)
         {
             Remove(plan.Placement!.Segment, cell);
