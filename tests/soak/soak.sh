@@ -25,7 +25,7 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 ${SOAK_ENV:-env MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072 DOTNET_GCgen0size=0x1000000} dotnet "$out/bin/EdgeCounter.dll" \
   --EdgeCounter:StateDirectory="$out/state" --EdgeCounter:Mqtt:Port="$port" --EdgeCounter:DeviceId=soak \
   --EdgeCounter:Counting:DefaultTarget="${SOAK_TARGET:-200}" --EdgeCounter:Mqtt:StatsInterval=00:00:30 \
-  --EdgeCounter:Web:Urls=http://127.0.0.1:0 ${SOAK_ARGS:-} >"$out/service.log" 2>&1 &
+  --EdgeCounter:Web:Urls=http://127.0.0.1:0 --Logging:LogLevel:EdgeCounter.Hosting.MemoryTrimService=Debug ${SOAK_ARGS:-} >"$out/service.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; pkill -P $sessions 2>/dev/null; kill $sub $sessions 2>/dev/null || true' EXIT
 sleep 5
@@ -37,12 +37,13 @@ mosquitto_sub -p "$port" -t 'edgecounter/soak/stats' >"$out/stats.jsonl" 2>/dev/
      mosquitto_pub -p "$port" -t 'edgecounter/soak/session/set' -m '{"action":"start","sampleId":"soak"}' ;;
    esac
  done) & sessions=$!
-echo "minute,rss_mb" >"$out/rss.csv"
+# RSS split as the kernel counts it: anonymous (heaps, GC regions, arenas) and file-backed (mapped libraries, the model).
+echo "minute,rss_mb,anon_mb,file_mb" >"$out/rss.csv"
 end=$(( $(date +%s) + minutes * 60 ))
 start=$(date +%s)
 while [ "$(date +%s)" -lt "$end" ]; do
   kill -0 $pid 2>/dev/null || { echo "service exited early"; tail -20 "$out/service.log"; exit 1; }
-  rss=$(awk '/VmRSS/ {print $2/1024}' /proc/$pid/status)
+  rss=$(awk '/^VmRSS/ {r=$2/1024} /^RssAnon/ {a=$2/1024} /^RssFile/ {f=$2/1024} END {print r "," a "," f}' /proc/$pid/status)
   echo "$(( ($(date +%s) - start) / 60 )),$rss" >>"$out/rss.csv"
   sleep 30
 done

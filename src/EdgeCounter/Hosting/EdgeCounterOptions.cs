@@ -28,6 +28,10 @@ public sealed class EdgeCounterOptions
     /// <summary>A field in detection longer than this is reported as stuck (and the watchdog is no longer fed).</summary>
     public TimeSpan StuckDetectionAfter { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>How often free memory is handed back to the system (a compacting collection and malloc_trim), so a
+    /// long run's resident memory stays flat; 0 turns it off.</summary>
+    public TimeSpan MemoryTrimInterval { get; set; } = TimeSpan.FromMinutes(2);
+
     public SourceOptions Source { get; set; } = new();
     public FieldOptions Fields { get; set; } = new();
     public DetectorOptions Detector { get; set; } = new();
@@ -49,6 +53,8 @@ public sealed class EdgeCounterOptions
         if (DeviceId.IndexOfAny(['/', '+', '#', ' ']) >= 0) errors.Add($"EdgeCounter:DeviceId must not contain '/', '+', '#' or spaces (got '{DeviceId}')");
         if (StateDiskReserveBytes < 0) errors.Add($"EdgeCounter:StateDiskReserveBytes must be 0 or more (is {StateDiskReserveBytes})");
         if (StuckDetectionAfter <= TimeSpan.Zero) errors.Add("EdgeCounter:StuckDetectionAfter must be positive");
+        if (MemoryTrimInterval < TimeSpan.Zero || (MemoryTrimInterval > TimeSpan.Zero && MemoryTrimInterval < TimeSpan.FromSeconds(10)))
+            errors.Add($"EdgeCounter:MemoryTrimInterval must be 0 (off) or at least 10 seconds (is {MemoryTrimInterval})");
         errors.AddRange(Source.Validate());
         errors.AddRange(Fields.Validate());
         try { Detector.Validate(); } catch (ArgumentException e) { errors.Add(e.Message); }

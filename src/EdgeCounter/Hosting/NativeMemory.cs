@@ -13,7 +13,7 @@ namespace EdgeCounter.Hosting;
 /// own: by default glibc raises that threshold after the first such block is freed and then carves them from the heap,
 /// where a long run fragments it (MALLOC_MMAP_THRESHOLD_ does the same from the environment).
 /// </summary>
-internal static class NativeMemory
+public static class NativeMemory
 {
     private const int M_ARENA_MAX = -8;
     private const int M_MMAP_THRESHOLD = -3;
@@ -21,6 +21,9 @@ internal static class NativeMemory
 
     [DllImport("libc", EntryPoint = "mallopt")]
     private static extern int MallOpt(int parameter, int value);
+
+    [DllImport("libc", EntryPoint = "malloc_trim")]
+    private static extern int MallocTrim(nuint pad);
 
     public static void LimitMallocArenas(int arenas = 2)
     {
@@ -33,6 +36,23 @@ internal static class NativeMemory
         catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException)
         {
             // Not glibc (e.g. musl): nothing to tune.
+        }
+    }
+
+    /// <summary>
+    /// Hands memory that is free but still held back to the system: a blocking, compacting collection that also
+    /// decommits the GC's free regions (the GC otherwise keeps what a busy minute made it commit), then glibc's
+    /// malloc_trim, which returns the free pages inside every arena (glibc only trims the top of the main heap by itself).
+    /// Frees nothing that is in use, so a run's resident memory follows what it holds, not what it once held.
+    /// </summary>
+    public static void Trim()
+    {
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        if (!OperatingSystem.IsLinux()) return;
+        try { MallocTrim(0); }
+        catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException)
+        {
+            // Not glibc: its allocator returns memory its own way.
         }
     }
 }

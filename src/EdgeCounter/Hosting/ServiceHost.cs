@@ -124,6 +124,7 @@ public static class ServiceHost
         services.AddHostedService(sp => sp.GetRequiredService<CountingWorker>());
         services.AddHostedService<CaptureWorker>();
         services.AddHostedService<WatchdogService>();
+        services.AddHostedService<MemoryTrimService>();
         if (settings.Web.Enabled)
         {
             services.AddSingleton<Web.WebEndpoints>();
