@@ -43,6 +43,10 @@ public sealed class CountingCatalog
 
     public IReadOnlyList<string> DifferentialLabels { get; }
 
+    /// <summary>The marrow differential this catalog reports (its groups are the paper's categories, its differential
+    /// the nucleated cells); null in blood mode.</summary>
+    public MarrowDifferential? Marrow { get; private init; }
+
     /// <summary>Sum over the differential labels (the white cells a target counts), given a count per label.</summary>
     public long DifferentialTotal(Func<string, long> countOf) => DifferentialLabels.Sum(countOf);
 
@@ -65,14 +69,16 @@ public sealed class CountingCatalog
         return result;
     }
 
-    /// <summary>The model's labels, groups and differential, plus extra report groups from configuration
-    /// (an extra group with the same name as a model group replaces it).</summary>
-    public static CountingCatalog FromModel(ModelInfo model, IReadOnlyDictionary<string, string[]>? extraGroups = null)
+    /// <summary>Blood: the model's labels, groups and differential (white cells). Marrow: the paper's seven categories
+    /// over the model's labels as groups, and the nucleated cells as the differential (<see cref="MarrowDifferential"/>).
+    /// Then extra report groups from configuration (an extra group with the same name as a group replaces it).</summary>
+    public static CountingCatalog FromModel(ModelInfo model, IReadOnlyDictionary<string, string[]>? extraGroups = null, CountingMode mode = CountingMode.Blood)
     {
         ArgumentNullException.ThrowIfNull(model);
+        var marrow = mode == CountingMode.Marrow ? MarrowDifferential.For(model) : null;
         var groups = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
         var order = new List<string>();
-        foreach (var (name, members) in model.Groups) { groups[name] = members; order.Add(name); }
+        foreach (var (name, members) in marrow?.Members ?? model.Groups) { groups[name] = members; order.Add(name); }
         if (extraGroups is not null)
             foreach (var (name, members) in extraGroups)
             {
@@ -80,7 +86,7 @@ public sealed class CountingCatalog
                 groups[name] = members;
             }
         var ordered = order.ToDictionary(n => n, n => groups[n], StringComparer.Ordinal);
-        return new CountingCatalog(model.Labels, new OrderedGroups(order, ordered), model.DifferentialLabels);
+        return new CountingCatalog(model.Labels, new OrderedGroups(order, ordered), marrow?.NucleatedLabels ?? model.DifferentialLabels) { Marrow = marrow };
     }
 
     /// <summary>Keeps configured group order (Dictionary enumeration order is not guaranteed after removals).</summary>

@@ -6,8 +6,15 @@ public sealed class CountingOptions
     public const string SectionName = "Counting";
     public const int MaxTarget = 100_000;
 
-    /// <summary>White cells (sum over the differential labels) after which a session completes by itself.</summary>
-    public int DefaultTarget { get; set; } = 100;
+    /// <summary>Blood: the model's groups and a white-cell differential. Marrow: the paper's seven categories, the M:E
+    /// ratio and the plasma-cell percentage over nucleated cells (<see cref="MarrowDifferential"/>).</summary>
+    public CountingMode Mode { get; set; } = CountingMode.Blood;
+
+    /// <summary>Cells (sum over the differential labels: white cells, or nucleated cells in marrow mode) after which a
+    /// session completes by itself; unset: 100 in blood mode, 500 in marrow mode.</summary>
+    public int? DefaultTarget { get; set; }
+
+    public int EffectiveDefaultTarget => DefaultTarget ?? (Mode == CountingMode.Marrow ? MarrowDifferential.DefaultTarget : 100);
 
     /// <summary>Sample id of the session opened automatically at first start.</summary>
     public string DefaultSampleId { get; set; } = "";
@@ -21,7 +28,8 @@ public sealed class CountingOptions
     public IReadOnlyList<string> Validate()
     {
         var errors = new List<string>();
-        if (DefaultTarget < 1 || DefaultTarget > MaxTarget)
+        if (!Enum.IsDefined(Mode)) errors.Add($"Counting:Mode must be blood or marrow (is {Mode}).");
+        if (DefaultTarget is < 1 or > MaxTarget)
             errors.Add($"Counting:DefaultTarget must be 1..{MaxTarget} (is {DefaultTarget}).");
         if (DefaultSampleId.Length > SessionCommandParser.MaxSampleIdLength)
             errors.Add($"Counting:DefaultSampleId is longer than {SessionCommandParser.MaxSampleIdLength} characters.");

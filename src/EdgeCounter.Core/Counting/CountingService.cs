@@ -118,7 +118,7 @@ public sealed class CountingService
                 case SessionAction.Start:
                     _lastFieldResult = null;
                     _session = CountingSession.Start(_catalog, NewSessionId(now), command.SampleId ?? _options.DefaultSampleId,
-                        command.Target ?? _options.DefaultTarget, now);
+                        command.Target ?? _options.EffectiveDefaultTarget, now);
                     break;
                 case SessionAction.Reset:
                     _lastFieldResult = null;
@@ -181,7 +181,7 @@ public sealed class CountingService
         }
 
         var now = _clock.GetUtcNow();
-        var session = CountingSession.Start(_catalog, NewSessionId(now), _options.DefaultSampleId, _options.DefaultTarget, now);
+        var session = CountingSession.Start(_catalog, NewSessionId(now), _options.DefaultSampleId, _options.EffectiveDefaultTarget, now);
         Save(session);
         _logger.LogInformation("Opened session {SessionId} with target {Target}", session.SessionId, session.Target);
         return session;

@@ -245,6 +245,7 @@ public sealed class CountingSession
         FinalizedAt = FinalizedAt,
         Corrections = _corrections.Count,
         Amendments = _corrections.Count(c => c.Amendment),
+        Marrow = Catalog.Marrow?.Summarize(Total),
     };
 
     /// <summary>Each differential label's 95 % interval in percent, [low, high] rounded to 0.01 (Wilson score; [0, 100]
@@ -335,4 +336,8 @@ public sealed record CountsSnapshot(
 
     /// <summary>Of those, made after the result was final.</summary>
     public int Amendments { get; init; }
+
+    /// <summary>The marrow differential (Counting:Mode marrow); null in blood mode. There <see cref="WhiteCells"/> and
+    /// <see cref="Target"/> count nucleated cells.</summary>
+    public MarrowSummary? Marrow { get; init; }
 }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using EdgeCounter.Counting;
 using OpenCvSharp;
 
@@ -117,8 +118,10 @@ public sealed class FieldAnnotator
         var sample = string.IsNullOrEmpty(counts.SampleId) ? "" : $"sample {counts.SampleId}  ";
         return
         [
-            $"{sample}field {fieldId}  white cells {counts.WhiteCells}/{counts.Target} ({counts.Progress * 100:0}%)  {counts.State.ToString().ToLowerInvariant()}",
-            string.Join("  ", counts.Groups.Select(g => $"{g.Key} {g.Value}")),
+            $"{sample}field {fieldId}  {(counts.Marrow is null ? "white" : "nucleated")} cells {counts.WhiteCells}/{counts.Target} ({counts.Progress * 100:0}%)  {counts.State.ToString().ToLowerInvariant()}",
+            string.Join("  ", counts.Groups.Select(g => $"{g.Key} {g.Value}")
+                .Concat(counts.Marrow is { } m ? [$"M:E {m.MyeloidErythroidRatio?.ToString("0.##", CultureInfo.InvariantCulture) ?? "-"}",
+                    $"plasma cells {(m.PlasmaCellPercent is { } p ? p.ToString("0.#", CultureInfo.InvariantCulture) + "%" : "not measured")}"] : [])),
             string.Join("  ", counts.Totals.Where(t => t.Value > 0).Select(t => $"{t.Key} {t.Value}")),
         ];
     }

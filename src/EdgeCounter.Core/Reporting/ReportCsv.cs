@@ -1,3 +1,4 @@
+using EdgeCounter.Counting;
 using System.Globalization;
 using System.Text;
 
@@ -19,6 +20,15 @@ public static class ReportCsv
                     d.ReferenceRange is { } r ? N(r[0]) : "", d.ReferenceRange is { } r2 ? N(r2[1]) : "", d.Flag ?? ""));
             else csv.AppendLine(Row(label, N(count), "", "", "", "", "", ""));
         }
+        if (report.Marrow is { } marrow)
+        {
+            // The marrow differential: one row per category (its share of the nucleated cells; empty: not measured).
+            csv.AppendLine();
+            csv.AppendLine("marrow_category,count,percent_of_nucleated");
+            foreach (var category in MarrowDifferential.Categories)
+                csv.AppendLine(Row(category, report.Groups.TryGetValue(category, out var n) ? N(n) : "",
+                    marrow.Percent.GetValueOrDefault(category) is { } p ? N(p) : ""));
+        }
         csv.AppendLine();
         csv.AppendLine("key,value");
         foreach (var (key, value) in new (string, string?)[]
@@ -28,7 +38,12 @@ public static class ReportCsv
                      ("reviewer", report.Reviewer), ("fields", N(report.Fields)), ("whiteCells", N(report.WhiteCells)),
                      ("corrections", N(report.Corrections)), ("amendments", N(report.Amendments.Count)),
                      ("model", $"{report.ModelName} {report.ModelVersion}"), ("issuedAt", Time(report.IssuedAt)), ("precision", report.Precision),
-                 })
+                 }.Concat(report.Marrow is { } m
+                     ? [("nucleatedCells", N(m.NucleatedCells)), ("myeloidErythroidRatio", m.MyeloidErythroidRatio is { } r ? N(r) : ""),
+                        ("plasmaCellPercent", m.PlasmaCellPercent is { } pc ? N(pc) : ""),
+                        ("plasmaCellPercentCi95", m.PlasmaCellPercentCi95 is [var lo, var hi] ? $"{N(lo)}-{N(hi)}" : ""),
+                        ("notMeasured", string.Join(" ", m.NotMeasured))]
+                     : Array.Empty<(string, string?)>()))
             csv.AppendLine(Row(key, value ?? ""));
         return csv.ToString();
     }

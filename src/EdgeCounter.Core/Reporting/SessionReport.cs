@@ -38,6 +38,9 @@ public sealed record SessionReport(
     /// <summary>The CSV of this report, relative to the state directory.</summary>
     public string? Csv { get; init; }
 
+    /// <summary>The marrow differential (Counting:Mode marrow); null for blood. There <see cref="WhiteCells"/> counts nucleated cells.</summary>
+    public MarrowSummary? Marrow { get; init; }
+
     public static SessionReport Create(SessionReview review, string modelName, string modelVersion, ReportOptions options, DateTimeOffset issuedAt)
     {
         ArgumentNullException.ThrowIfNull(review);
@@ -51,18 +54,21 @@ public sealed record SessionReport(
             lines[label] = new DifferentialLine(counts.Totals.GetValueOrDefault(label), percent, counts.DifferentialCi95[label], range, flag);
         }
         return new SessionReport(counts.SessionId, counts.SampleId, counts.State, counts.StartedAt, counts.EndedAt, counts.FinalizedAt,
-            counts.Reviewer, counts.Fields, counts.WhiteCells, counts.Totals, counts.Groups, lines, PrecisionNote(counts.WhiteCells),
-            review.Corrections.Count, [.. review.Corrections.Where(c => c.Amendment)], modelName, modelVersion, issuedAt);
+            counts.Reviewer, counts.Fields, counts.WhiteCells, counts.Totals, counts.Groups, lines, PrecisionNote(counts.WhiteCells, counts.Marrow is null ? "white cells" : "nucleated cells"),
+            review.Corrections.Count, [.. review.Corrections.Where(c => c.Amendment)], modelName, modelVersion, issuedAt)
+        {
+            Marrow = counts.Marrow,
+        };
     }
 
     /// <summary>What the white-cell count means for the percentages, as Rümke's tables say it: the widest 95 % interval
     /// (at 50 %) for this many cells.</summary>
-    public static string PrecisionNote(long whiteCells)
+    public static string PrecisionNote(long whiteCells, string cells = "white cells")
     {
-        if (whiteCells == 0) return "No white cells were counted: the differential is undefined.";
+        if (whiteCells == 0) return $"No {cells} were counted: the differential is undefined.";
         var (low, high) = ProportionInterval.Wilson95Percent(whiteCells / 2, whiteCells);
         var half = (high - low) / 2;
-        return $"{whiteCells} white cells counted: a percentage near 50 % is known to about ±{half:F0} points (95 %), smaller " +
+        return $"{whiteCells} {cells} counted: a percentage near 50 % is known to about ±{half:F0} points (95 %), smaller " +
             "ones less widely (see each interval)." + (whiteCells < 200 ? " Under 200 cells the intervals are wide; count more cells for a " +
             "tighter differential." : "");
     }

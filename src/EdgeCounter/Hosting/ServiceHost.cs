@@ -72,10 +72,18 @@ public static class ServiceHost
         services.AddSingleton(sp =>
         {
             var model = sp.GetRequiredService<ICellDetector>().Model;
-            var catalog = CountingCatalog.FromModel(model, settings.Counting.ExtraGroups);
+            CountingCatalog catalog;
+            try { catalog = CountingCatalog.FromModel(model, settings.Counting.ExtraGroups, settings.Counting.Mode); }
+            catch (ArgumentException e) // groups or a mode that this model's labels cannot fill
+            {
+                throw new ConfigurationProblemException([$"EdgeCounter:Counting (model {model.Name} {model.Version}): {e.Message}"]);
+            }
             var store = new SessionStore(settings.EffectiveStateDirectory, settings.Counting.StateFileName);
-            return new CountingService(catalog, settings.Counting, store, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<CountingService>>(),
-                sp.GetRequiredService<StorageMonitor>());
+            var logger = sp.GetRequiredService<ILogger<CountingService>>();
+            if (catalog.Marrow is { NotMeasured.Count: > 0 } marrow)
+                logger.LogWarning("Marrow differential: model {Model} {Version} has no label for {Categories}; they are reported as not measured (null), not as 0",
+                    model.Name, model.Version, string.Join(", ", marrow.NotMeasured));
+            return new CountingService(catalog, settings.Counting, store, sp.GetRequiredService<TimeProvider>(), logger, sp.GetRequiredService<StorageMonitor>());
         });
         services.AddSingleton(sp =>
         {
@@ -146,6 +154,11 @@ public static class ServiceHost
         {
             host.Dispose();
             throw new ConfigurationProblemException([$"EdgeCounter:Detector:ModelPath: {e.Message}"]);
+        }
+        catch (ConfigurationProblemException)
+        {
+            host.Dispose();
+            throw;
         }
         return host;
     }

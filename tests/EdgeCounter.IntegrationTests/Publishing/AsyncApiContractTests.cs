@@ -96,6 +96,43 @@ public sealed partial class AsyncApiContractTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task In_marrow_mode_the_counts_session_state_and_report_match_the_contract()
+    {
+        var channels = Channels(Load());
+        var port = FreePort.Next();
+        var state = Directory.CreateTempSubdirectory("edgecounter-asyncapi-marrow-").FullName;
+        try
+        {
+            using var host = ServiceHost.Build(ServiceEndToEndTests.Args(port, state, "--EdgeCounter:Counting:Mode=marrow", "--EdgeCounter:Source:Simulator:Profile=marrow"));
+            await host.StartAsync();
+            const string p = "edgecounter/scope-test";
+            await using var device = await RecordingSubscriber.ConnectAsync(port, $"{p}/#");
+            await device.WaitForAsync(m => m.Topic == $"{p}/counts" && m.Text.Contains("\"nucleatedCells\":", StringComparison.Ordinal)
+                && !m.Text.Contains("\"nucleatedCells\":0", StringComparison.Ordinal), TimeSpan.FromSeconds(90), "marrow counts");
+            await device.PublishAsync($"{p}/session/set", "{\"action\":\"finalize\",\"reviewer\":\"Dr B\"}"u8.ToArray());
+            await device.WaitForAsync(m => m.Topic == $"{p}/report", TimeSpan.FromSeconds(30), "report");
+            await host.StopAsync();
+
+            foreach (var name in new[] { "counts", "sessionState", "report" })
+            {
+                var channel = channels.Single(c => c.Name == name);
+                var messages = device.Messages.Where(m => channel.Address.IsMatch(m.Topic)).ToList();
+                Assert.NotEmpty(messages);
+                foreach (var message in messages)
+                {
+                    Assert.Contains("\"marrow\":{", message.Text, StringComparison.Ordinal);
+                    var problems = Check(channel, message.Payload);
+                    Assert.True(problems.Count == 0, $"{message.Topic} does not match channel {name}: {string.Join("; ", problems)}\n{message.Text[..Math.Min(600, message.Text.Length)]}");
+                }
+            }
+        }
+        finally
+        {
+            Directory.Delete(state, true);
+        }
+    }
+
+    [Fact]
     public void The_schemas_refuse_what_the_service_must_not_send_and_the_documented_command_passes()
     {
         var channels = Channels(Load());

@@ -78,6 +78,38 @@ public class DashboardBrowserTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task In_marrow_mode_the_page_shows_nucleated_cells_and_says_which_lineages_the_model_cannot_see()
+    {
+        var state = Directory.CreateTempSubdirectory("edgecounter-dash-marrow-").FullName;
+        try
+        {
+            using var host = ServiceHost.Build(ServiceEndToEndTests.Args(FreePort.Next(), state, "--EdgeCounter:Counting:Mode=marrow",
+                "--EdgeCounter:Source:Simulator:Profile=marrow"));
+            await host.StartAsync();
+            var url = host.Services.GetRequiredService<WebEndpoints>().BoundUrls.Single();
+            await using var browser = await Puppeteer.LaunchAsync(new LaunchOptions
+            {
+                ExecutablePath = Chromium, Headless = true, Args = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+            });
+            await using var page = await browser.NewPageAsync();
+            var errors = new List<string>();
+            page.PageError += (_, e) => errors.Add(e.Message);
+            await page.GoToAsync(url + "/");
+            var wait = new WaitForFunctionOptions { Timeout = 60_000, PollingInterval = 200 };
+            await page.WaitForFunctionAsync("() => Number(document.querySelector('#groups tr[data-label=\"granulocyte\"] td.count')?.textContent) > 0", wait);
+            Assert.Equal("nucleated cells", await page.EvaluateExpressionAsync<string>("document.getElementById('cell-kind').textContent"));
+            Assert.Equal("500", await page.EvaluateExpressionAsync<string>("document.getElementById('target').textContent"));
+            Assert.False(await page.EvaluateExpressionAsync<bool>("document.getElementById('marrow').hidden"));
+            // The shipped blood model sees no plasma cells: the page says "not measured", not "0 %".
+            Assert.Equal("not measured", await page.EvaluateExpressionAsync<string>("document.getElementById('plasma-percent').textContent"));
+            Assert.Equal("erythroid, megakaryocyte, plasma_cell", await page.EvaluateExpressionAsync<string>("document.getElementById('not-measured').textContent"));
+            Assert.Empty(errors);
+            await host.StopAsync();
+        }
+        finally { Directory.Delete(state, recursive: true); }
+    }
+
+    [Fact]
     public async Task From_another_machine_the_page_asks_for_the_web_token_and_goes_live_only_with_the_right_one()
     {
         const string token = "ward-token-for-the-browser-test";

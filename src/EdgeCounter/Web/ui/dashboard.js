@@ -30,6 +30,18 @@
     $('state').textContent = s.state;
     $('fields').textContent = s.fields;
     $('white-cells').textContent = s.whiteCells;
+    // Marrow mode: the target and the differential are over nucleated cells, the groups are the marrow categories.
+    $('cell-kind').textContent = s.marrow ? 'nucleated cells' : 'white cells';
+    $('differential-title').textContent = s.marrow ? 'Marrow differential (% of nucleated cells)' : 'White-cell differential';
+    $('marrow').hidden = !s.marrow;
+    if (s.marrow) {
+      const m = s.marrow;
+      $('me-ratio').textContent = m.myeloidErythroidRatio == null ? '–' : m.myeloidErythroidRatio.toFixed(2);
+      $('plasma-percent').textContent = m.plasmaCellPercent == null
+        ? (m.notMeasured.includes('plasma_cell') ? 'not measured' : '–')
+        : `${m.plasmaCellPercent.toFixed(1)} % (${m.plasmaCellPercentCi95[0].toFixed(1)}-${m.plasmaCellPercentCi95[1].toFixed(1)})`;
+      $('not-measured').textContent = m.notMeasured.length ? m.notMeasured.join(', ') : 'none';
+    }
     $('target').textContent = s.target;
     $('progress-bar').style.width = `${Math.round((s.progress || 0) * 100)}%`;
   };
@@ -48,7 +60,7 @@
       const ci = (msg.differentialCi95 || {})[label];
       const interval = document.createElement('span'); interval.className = 'ci';
       interval.textContent = ci ? `(${ci[0].toFixed(1)}-${ci[1].toFixed(1)})` : '';
-      interval.title = '95 % confidence interval (Wilson) for this share at this many white cells';
+      interval.title = `95 % confidence interval (Wilson) for this share at this many ${msg.marrow ? 'nucleated' : 'white'} cells`;
       bar.append(name, fill, value, interval); return bar;
     }));
   };
