@@ -229,6 +229,10 @@ public sealed class MqttPublisher : IAsyncDisposable
     public long EnqueueReport(byte[] reportJson) =>
         Enqueue(new OutboxMessage(Topics.Report, reportJson, Retain: true, OutboxKind.Result, CoalesceKey: "report"));
 
+    /// <summary>Queues the signed report as FHIR R4 JSON on P/report/fhir (retained; only the newest unsent one is kept).</summary>
+    public long EnqueueReportFhir(byte[] bundleJson) =>
+        Enqueue(new OutboxMessage(Topics.ReportFhir, bundleJson, Retain: true, OutboxKind.Result, CoalesceKey: "report/fhir"));
+
     /// <summary>Replies to a refused command on P/session/error (QoS 1, not retained). Returns false when not connected.</summary>
     public Task<bool> PublishSessionErrorAsync(SessionErrorMessage error, CancellationToken cancellationToken = default) =>
         PublishNowAsync(Topics.SessionError, PublishingJson.Serialize(error), retain: false, qos: 1, cancellationToken);

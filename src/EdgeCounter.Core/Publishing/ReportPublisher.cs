@@ -8,7 +8,8 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace EdgeCounter.Publishing;
 
 /// <summary>Issues the signed result: at finalize and at each amendment after it, the report is saved under the state
-/// directory (reports/&lt;sessionId&gt;.json and .csv, replaced atomically) and queued on P/report (retained).</summary>
+/// directory (reports/&lt;sessionId&gt;.json, .csv and .fhir.json, replaced atomically) and queued on P/report and, as FHIR
+/// R4, on P/report/fhir (both retained).</summary>
 public sealed class ReportPublisher
 {
     private readonly MqttPublisher _publisher;
@@ -38,10 +39,12 @@ public sealed class ReportPublisher
         var csvName = Path.Combine("reports", review.Counts.SessionId + ".csv");
         var report = SessionReport.Create(review, _model.Name, _model.Version, _options, _clock.GetUtcNow()) with { Csv = csvName };
         var json = PublishingJson.Serialize(report);
+        var fhir = Encoding.UTF8.GetBytes(FhirReport.ToJson(report));
         try
         {
             System.IO.Directory.CreateDirectory(Directory);
             AtomicFile.Write(Path.Combine(_stateDirectory, csvName), Encoding.UTF8.GetBytes(ReportCsv.Format(report)), flushToDisk: true);
+            AtomicFile.Write(Path.Combine(Directory, review.Counts.SessionId + ".fhir.json"), fhir, flushToDisk: true);
             AtomicFile.Write(Path.Combine(Directory, review.Counts.SessionId + ".json"), json, flushToDisk: true);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -50,6 +53,7 @@ public sealed class ReportPublisher
             _logger.LogError(e, "The report of session {SessionId} could not be saved under {Directory}; it is still published", report.SessionId, Directory);
         }
         _publisher.EnqueueReport(json);
+        _publisher.EnqueueReportFhir(fhir);
         _logger.LogInformation("Report of session {SessionId} (sample {SampleId}) issued: {State}, signed by {Reviewer}, {Amendments} amendments",
             report.SessionId, report.SampleId, report.State, report.Reviewer, report.Amendments.Count);
         return report;

@@ -49,6 +49,9 @@ public sealed class TopicMap
     /// <summary>Retained JSON: the signed result of the last finalized session (re-sent on each amendment).</summary>
     public string Report => $"{Prefix}/report";
 
+    /// <summary>Retained FHIR R4 JSON (a transaction Bundle): the same result for a lab's information system.</summary>
+    public string ReportFhir => $"{Prefix}/report/fhir";
+
     /// <summary>Periodic JSON: throughput, latency, connection and outbox figures.</summary>
     public string Stats => $"{Prefix}/stats";
 

@@ -86,7 +86,7 @@ public sealed partial class AsyncApiContractTests(ITestOutputHelper output)
             }
             output.WriteLine(string.Join(", ", seen.OrderBy(s => s.Key).Select(s => $"{s.Key} {s.Value}")));
             // Every channel the service sends on was seen, and so the whole contract was checked.
-            foreach (var name in new[] { "available", "field", "fieldImage", "slideImage", "counts", "countOfLabel", "sessionSet", "sessionState", "sessionError", "sessionCorrection", "report", "stats", "homeAssistantConfig" })
+            foreach (var name in new[] { "available", "field", "fieldImage", "slideImage", "counts", "countOfLabel", "sessionSet", "sessionState", "sessionError", "sessionCorrection", "report", "reportFhir", "stats", "homeAssistantConfig" })
                 Assert.True(seen.ContainsKey(name), $"no message on {name}");
         }
         finally

@@ -1,3 +1,4 @@
+using Hl7.Fhir.Serialization;
 using System.Text.Json;
 using EdgeCounter.Counting;
 using EdgeCounter.Publishing;
@@ -84,5 +85,15 @@ public class ReviewAndReportTests
         Assert.Contains(csv, l => l.StartsWith("monocyte,2,20,", StringComparison.Ordinal) && l.EndsWith(",2,10,high", StringComparison.Ordinal));
         Assert.Contains("reviewer,Dr B", csv);
         Assert.Contains("amendments,1", csv);
+
+        // The same result as FHIR R4 on P/report/fhir (retained) and beside the JSON: amended, with the reviewed numbers.
+        var fhirMessages = await live.WaitForCountAsync(m => m.Topic == topics.ReportFhir, 2, Wait, "FHIR reports");
+        var bundle = new Hl7.Fhir.Serialization.FhirJsonDeserializer().Deserialize<Hl7.Fhir.Model.Bundle>(fhirMessages[1].Text);
+        var diagnostic = Assert.IsType<Hl7.Fhir.Model.DiagnosticReport>(bundle.Entry[0].Resource);
+        Assert.Equal(Hl7.Fhir.Model.DiagnosticReport.DiagnosticReportStatus.Amended, diagnostic.Status);
+        var monocytes = bundle.Entry.Select(e => e.Resource).OfType<Hl7.Fhir.Model.Observation>()
+            .Single(o => o.Code.Coding.Any(c => c.System == "http://loinc.org" && c.Code == "5905-5"));
+        Assert.Equal(20m, ((Hl7.Fhir.Model.Quantity)monocytes.Value!).Value);
+        Assert.Equal(fhirMessages[1].Text, File.ReadAllText(Path.Combine(service.StateDirectory, "reports", sessionId + ".fhir.json")));
     }
 }
