@@ -10,12 +10,16 @@ public sealed class ReportOptions
     /// lab sets its own (they depend on age, method and population).</summary>
     public Dictionary<string, double[]> ReferenceRanges { get; set; } = new(StringComparer.Ordinal);
 
+    /// <summary>The review gallery's crop of every counted cell (Report:CellCrops).</summary>
+    public Publishing.CellCropOptions CellCrops { get; set; } = new();
+
     public IReadOnlyList<string> Validate()
     {
         var errors = new List<string>();
         foreach (var (label, range) in ReferenceRanges)
             if (range is not [var low, var high] || low < 0 || high > 100 || low > high || double.IsNaN(low) || double.IsNaN(high))
                 errors.Add($"Report:ReferenceRanges:{label} must be two percentages [low, high] with 0 <= low <= high <= 100.");
+        errors.AddRange(CellCrops.Validate());
         return errors;
     }
 }

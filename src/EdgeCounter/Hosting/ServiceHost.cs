@@ -121,9 +121,12 @@ public static class ServiceHost
             return new FieldPublisher(sp.GetRequiredService<MqttPublisher>(), settings.Mqtt, detector.Model, detector.ExecutionProvider,
                 sp.GetRequiredService<ILogger<FieldPublisher>>(), new SlideMapStore(settings.EffectiveStateDirectory));
         });
-        // One field path: the processor counts, publishing is its sink.
+        services.AddSingleton(sp => new CellCropStore(settings.EffectiveStateDirectory, settings.Report.CellCrops, sp.GetRequiredService<StorageMonitor>(),
+            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<CellCropStore>>()));
+        // One field path: the processor counts; publishing and the review gallery's crops are its sinks.
         services.AddSingleton(sp => new FieldProcessor(sp.GetRequiredService<ICellDetector>(), sp.GetRequiredService<CountingService>(), settings.Fields,
-            settings.Mqtt.EffectiveTopicPrefix + "/session/set", [sp.GetRequiredService<FieldPublisher>()], sp.GetRequiredService<ILogger<FieldProcessor>>()));
+            settings.Mqtt.EffectiveTopicPrefix + "/session/set", [sp.GetRequiredService<FieldPublisher>(), sp.GetRequiredService<CellCropStore>()],
+            sp.GetRequiredService<ILogger<FieldProcessor>>()));
         services.AddSingleton<CountingWorker>();
 
         // Order matters: publishing first (so results have somewhere to go), then detection, then capture;

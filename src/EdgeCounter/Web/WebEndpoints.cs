@@ -22,6 +22,7 @@ public sealed class WebEndpoints(
     MqttPublisher publisher,
     CountingService counting,
     FieldPublisher fields,
+    CellCropStore crops,
     IOptions<EdgeCounterOptions> options,
     ILoggerFactory loggerFactory,
     TimeProvider clock,
@@ -76,6 +77,7 @@ public sealed class WebEndpoints(
         app.UseStaticFiles(new StaticFileOptions { FileProvider = pages });
         app.MapGet("/", (HttpContext context) => Page(context, pages, "index.html"));
         app.MapGet("/ward", (HttpContext context) => Page(context, pages, "ward.html"));
+        app.MapGet("/review", (HttpContext context) => Page(context, pages, "review.html"));
         app.MapGet("/config.json", (HttpContext context) => Json(context, StatusCodes.Status200OK, new
         {
             deviceId = options.Value.EffectiveDeviceId,
@@ -112,6 +114,37 @@ public sealed class WebEndpoints(
             if (!Authorised(context)) return;
             await Json(context, StatusCodes.Status200OK, counting.Snapshot());
         });
+        // The review gallery: the open session's counted cells (with their crops) and the labels a cell can be given.
+        app.MapGet("/cells.json", async (HttpContext context) =>
+        {
+            if (!Authorised(context)) return;
+            var review = counting.Review();
+            var sessionId = review.Counts.SessionId;
+            await Json(context, StatusCodes.Status200OK, new
+            {
+                sessionId,
+                state = review.Counts.State,
+                labels = counting.Catalog.Labels,
+                cells = review.Cells.Where(c => c.Status != CellStatus.Moved).Select(c => new
+                {
+                    c.CellId, c.FieldId, c.Label, c.DetectedLabel, Score = Math.Round(c.Score, 3),
+                    Status = c.Status == CellStatus.Rejected ? "rejected" : "counted",
+                    Crop = crops.PathOf(sessionId, c.CellId) is null ? null : $"/cells/{sessionId}/{c.CellId}.jpg",
+                }),
+            });
+        });
+        app.MapGet("/cells/{sessionId}/{cellId:long}.jpg", async (HttpContext context, string sessionId, long cellId) =>
+        {
+            if (!Authorised(context)) return;
+            if (crops.PathOf(sessionId, cellId) is not { } path)
+            {
+                context.Response.StatusCode = StatusCodes.Status404NotFound;
+                return;
+            }
+            context.Response.ContentType = "image/jpeg";
+            context.Response.Headers.CacheControl = "private, max-age=86400"; // a cell's crop never changes
+            await context.Response.SendFileAsync(path, context.RequestAborted);
+        });
         app.MapGet("/latest.jpg", async (HttpContext context) =>
         {
             if (!Authorised(context)) return;
@@ -141,9 +174,9 @@ public sealed class WebEndpoints(
         }
         _app = app;
         BoundUrls = app.Urls.ToList();
-        _logger.LogInformation("Web endpoints on {Urls}: /healthz /readyz /metrics /counts.json /latest.jpg{Mqtt}{Token}", string.Join(" ", BoundUrls),
+        _logger.LogInformation("Web endpoints on {Urls}: / /review /ward /healthz /readyz /metrics /counts.json /cells.json /latest.jpg{Mqtt}{Token}", string.Join(" ", BoundUrls),
             mqttWebSockets is null ? "" : " /mqtt (MQTT over WebSockets)",
-            string.IsNullOrEmpty(web.Token) ? "" : " (token required for /metrics, /counts.json and /latest.jpg)");
+            string.IsNullOrEmpty(web.Token) ? "" : " (token required for /metrics, /counts.json, /cells.json, the crops and /latest.jpg)");
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)

@@ -78,6 +78,77 @@ public class DashboardBrowserTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task The_review_page_shows_each_counted_cell_and_a_technologist_reclassifies_rejects_and_signs_off_there()
+    {
+        var state = Directory.CreateTempSubdirectory("edgecounter-review-").FullName;
+        try
+        {
+            using var host = ServiceHost.Build(ServiceEndToEndTests.Args(FreePort.Next(), state, "--EdgeCounter:Counting:DefaultTarget=5"));
+            await host.StartAsync();
+            var counting = host.Services.GetRequiredService<Counting.CountingService>();
+            var url = host.Services.GetRequiredService<WebEndpoints>().BoundUrls.Single();
+            await using var browser = await Puppeteer.LaunchAsync(new LaunchOptions
+            {
+                ExecutablePath = Chromium, Headless = true, Args = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+            });
+            var deadline = DateTime.UtcNow.AddSeconds(90);
+            while (counting.Snapshot().State != Counting.SessionState.Completed && DateTime.UtcNow < deadline) await Task.Delay(200);
+            Assert.Equal(Counting.SessionState.Completed, counting.Snapshot().State);
+
+            await using var page = await browser.NewPageAsync();
+            var errors = new List<string>();
+            page.PageError += (_, e) => errors.Add(e.Message);
+            await page.SetViewportAsync(new ViewPortOptions { Width = 1280, Height = 1000 });
+            await page.GoToAsync(url + "/review");
+            var wait = new WaitForFunctionOptions { Timeout = 60_000, PollingInterval = 200 };
+            try
+            {
+                // Every counted cell has its tile, and its crop shows (fetched from /cells/<session>/<cell>.jpg).
+                var cells = counting.Review().Cells.Where(c => c.Status != Counting.CellStatus.Moved).ToList();
+                await page.WaitForFunctionAsync($"() => document.querySelectorAll('figure.cell').length === {cells.Count}", wait);
+                await page.WaitForFunctionAsync("() => [...document.querySelectorAll('figure.cell img')].every(i => i.naturalWidth > 0)", wait);
+                // Grouped by label, unidentified first, least confident first within a group.
+                var groups = await page.EvaluateExpressionAsync<string[]>("[...document.querySelectorAll('#gallery .group')].map(g => g.dataset.label)");
+                Assert.Equal(cells.Select(c => c.Label).Distinct().Count(), groups.Length);
+                if (groups.Contains("unidentified")) Assert.Equal("unidentified", groups[0]);
+                foreach (var label in groups)
+                {
+                    var shown = await page.EvaluateExpressionAsync<long[]>($"[...document.querySelectorAll('#gallery .group[data-label=\"{label}\"] figure')].map(f => Number(f.dataset.cellId))");
+                    Assert.Equal(cells.Where(c => c.Label == label).OrderBy(c => Math.Round(c.Score, 3)).ThenBy(c => c.CellId).Select(c => c.CellId), shown);
+                }
+
+                await page.TypeAsync("#reviewer", "A. Tech");
+                var white = cells.First(c => c.Label != "lymphocyte" && c.Label is not ("RBC" or "Platelets"));
+                var red = cells.First(c => c.Label == "RBC");
+                await page.SelectAsync($"figure[data-cell-id=\"{white.CellId}\"] select.relabel", "lymphocyte");
+                await page.WaitForFunctionAsync($"() => document.querySelector('figure[data-cell-id=\"{white.CellId}\"]')?.dataset.label === 'lymphocyte'", wait);
+                await page.ClickAsync($"figure[data-cell-id=\"{red.CellId}\"] button.reject");
+                await page.WaitForFunctionAsync($"() => document.querySelector('figure[data-cell-id=\"{red.CellId}\"]')?.classList.contains('rejected')", wait);
+                var review = counting.Review();
+                Assert.Equal("lymphocyte", review.Cells.Single(c => c.CellId == white.CellId).Label);
+                Assert.Equal(Counting.CellStatus.Rejected, review.Cells.Single(c => c.CellId == red.CellId).Status);
+                Assert.Equal(["A. Tech", "A. Tech"], review.Corrections.Select(c => c.Reviewer));
+
+                await page.ClickAsync("#finalize");
+                await page.WaitForFunctionAsync("() => document.getElementById('state').textContent === 'final'", wait);
+                Assert.Equal(Counting.SessionState.Final, counting.Snapshot().State);
+                Assert.Equal("A. Tech", counting.Snapshot().Reviewer);
+                if (Environment.GetEnvironmentVariable("EDGECOUNTER_REVIEW_SCREENSHOT") is { Length: > 0 } shot)
+                    await page.ScreenshotAsync(shot, new ScreenshotOptions { FullPage = true });
+            }
+            catch (WaitTaskTimeoutException)
+            {
+                output.WriteLine("browser errors: " + string.Join(" | ", errors));
+                output.WriteLine(await page.GetContentAsync());
+                throw;
+            }
+            Assert.Empty(errors);
+            await host.StopAsync();
+        }
+        finally { Directory.Delete(state, recursive: true); }
+    }
+
+    [Fact]
     public async Task In_marrow_mode_the_page_shows_nucleated_cells_and_says_which_lineages_the_model_cannot_see()
     {
         var state = Directory.CreateTempSubdirectory("edgecounter-dash-marrow-").FullName;
