@@ -30,7 +30,7 @@ public sealed class EdgeCounterOptions
 
     /// <summary>How often free memory is handed back to the system (a compacting collection and malloc_trim), so a
     /// long run's resident memory stays flat; 0 turns it off.</summary>
-    public TimeSpan MemoryTrimInterval { get; set; } = TimeSpan.FromMinutes(2);
+    public TimeSpan MemoryTrimInterval { get; set; } = TimeSpan.FromSeconds(30);
 
     public SourceOptions Source { get; set; } = new();
     public FieldOptions Fields { get; set; } = new();
