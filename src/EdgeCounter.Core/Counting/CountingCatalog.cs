@@ -86,21 +86,6 @@ public sealed class CountingCatalog
                 groups[name] = members;
             }
         var ordered = order.ToDictionary(n => n, n => groups[n], StringComparer.Ordinal);
-        return new CountingCatalog(model.Labels, new OrderedGroups(order, ordered), marrow?.NucleatedLabels ?? model.DifferentialLabels) { Marrow = marrow };
-    }
-
-    /// <summary>Keeps configured group order (Dictionary enumeration order is not guaranteed after removals).</summary>
-    private sealed class OrderedGroups(IReadOnlyList<string> order, IReadOnlyDictionary<string, IReadOnlyList<string>> map)
-        : IReadOnlyDictionary<string, IReadOnlyList<string>>
-    {
-        public IReadOnlyList<string> this[string key] => map[key];
-        public IEnumerable<string> Keys => order;
-        public IEnumerable<IReadOnlyList<string>> Values => order.Select(k => map[k]);
-        public int Count => order.Count;
-        public bool ContainsKey(string key) => map.ContainsKey(key);
-        public bool TryGetValue(string key, [System.Diagnostics.CodeAnalysis.MaybeNullWhen(false)] out IReadOnlyList<string> value) => map.TryGetValue(key, out value);
-        public IEnumerator<KeyValuePair<string, IReadOnlyList<string>>> GetEnumerator() =>
-            order.Select(k => new KeyValuePair<string, IReadOnlyList<string>>(k, map[k])).GetEnumerator();
-        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+        return new CountingCatalog(model.Labels, new OrderedMap<IReadOnlyList<string>>(order, ordered), marrow?.NucleatedLabels ?? model.DifferentialLabels) { Marrow = marrow };
     }
 }

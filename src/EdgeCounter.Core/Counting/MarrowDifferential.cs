@@ -89,7 +89,7 @@ public sealed class MarrowDifferential
         var nucleated = labels.Where(l => members.Any(m => m.Key != Megakaryocyte && m.Value.Contains(l))).ToArray();
         if (nucleated.Length == 0)
             throw new ArgumentException($"None of the model's labels ({string.Join(", ", labels)}) is a nucleated marrow cell: a marrow differential needs at least one.");
-        return new MarrowDifferential(new OrderedMap(members), nucleated);
+        return new MarrowDifferential(new OrderedMap<IReadOnlyList<string>>(Categories.Where(members.ContainsKey).ToArray(), members), nucleated);
     }
 
     public static MarrowDifferential For(ModelInfo model) => For(model.Labels, model.DifferentialLabels);
@@ -119,20 +119,6 @@ public sealed class MarrowDifferential
     }
 
     private static string Normalise(string label) => label.Trim().ToLowerInvariant().Replace(' ', '_').Replace('-', '_');
-
-    /// <summary>Keeps the paper's category order when enumerated.</summary>
-    private sealed class OrderedMap(Dictionary<string, IReadOnlyList<string>> map) : IReadOnlyDictionary<string, IReadOnlyList<string>>
-    {
-        public IReadOnlyList<string> this[string key] => map[key];
-        public IEnumerable<string> Keys => Categories.Where(map.ContainsKey);
-        public IEnumerable<IReadOnlyList<string>> Values => Keys.Select(k => map[k]);
-        public int Count => map.Count;
-        public bool ContainsKey(string key) => map.ContainsKey(key);
-        public bool TryGetValue(string key, [System.Diagnostics.CodeAnalysis.MaybeNullWhen(false)] out IReadOnlyList<string> value) => map.TryGetValue(key, out value);
-        public IEnumerator<KeyValuePair<string, IReadOnlyList<string>>> GetEnumerator() =>
-            Keys.Select(k => new KeyValuePair<string, IReadOnlyList<string>>(k, map[k])).GetEnumerator();
-        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
-    }
 }
 
 /// <summary>A session's marrow differential, as P/counts and the report carry it (<c>marrow</c>).</summary>
