@@ -1,5 +1,6 @@
 using System.Text;
 using EdgeCounter.Counting;
+using EdgeCounter.Lis;
 using EdgeCounter.Reporting;
 using EdgeCounter.Storage;
 using Microsoft.Extensions.Logging;
@@ -8,7 +9,8 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace EdgeCounter.Publishing;
 
 /// <summary>Issues the signed result: at finalize and at each amendment after it, the report is saved under the state
-/// directory (reports/&lt;sessionId&gt;.json and .csv, replaced atomically) and queued on P/report (retained).</summary>
+/// directory (reports/&lt;sessionId&gt;.json and .csv, replaced atomically), queued on P/report (retained) and, when
+/// Report:Hl7 is set, queued for the LIS as an HL7 ORU^R01 message.</summary>
 public sealed class ReportPublisher
 {
     private readonly MqttPublisher _publisher;
@@ -17,10 +19,13 @@ public sealed class ReportPublisher
     private readonly string _stateDirectory;
     private readonly TimeProvider _clock;
     private readonly ILogger _logger;
+    private readonly Hl7Delivery? _lis;
 
+    /// <param name="lis">Delivers each report to the LIS (HL7 over MLLP); null: no HL7 export.</param>
     public ReportPublisher(MqttPublisher publisher, ModelPayload model, ReportOptions options, string stateDirectory, TimeProvider? clock = null,
-        ILogger<ReportPublisher>? logger = null)
+        ILogger<ReportPublisher>? logger = null, Hl7Delivery? lis = null)
     {
+        _lis = lis;
         _publisher = publisher ?? throw new ArgumentNullException(nameof(publisher));
         _model = model ?? throw new ArgumentNullException(nameof(model));
         _options = options ?? throw new ArgumentNullException(nameof(options));
@@ -50,6 +55,7 @@ public sealed class ReportPublisher
             _logger.LogError(e, "The report of session {SessionId} could not be saved under {Directory}; it is still published", report.SessionId, Directory);
         }
         _publisher.EnqueueReport(json);
+        _lis?.Enqueue(report);
         _logger.LogInformation("Report of session {SessionId} (sample {SampleId}) issued: {State}, signed by {Reviewer}, {Amendments} amendments",
             report.SessionId, report.SampleId, report.State, report.Reviewer, report.Amendments.Count);
         return report;
