@@ -88,7 +88,18 @@ public sealed class Hl7Delivery : IDisposable
                     await wake.WaitAsync(cancellationToken).ConfigureAwait(false);
                     continue;
                 }
-                var retryAfter = await TryDeliverAsync(next, cancellationToken).ConfigureAwait(false);
+                TimeSpan retryAfter;
+                try
+                {
+                    retryAfter = await TryDeliverAsync(next, cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    // Whatever went wrong, the LIS export must not stop the service: the message stays queued.
+                    _logger.LogError(e, "HL7: sending ORU^R01 {ControlId} failed unexpectedly; tried again in {Retry}", next.Message.Topic, _options.RetryInterval);
+                    Volatile.Write(ref _lastError, e.Message);
+                    retryAfter = _options.RetryInterval;
+                }
                 if (retryAfter > TimeSpan.Zero) await Task.Delay(retryAfter, _clock, cancellationToken).ConfigureAwait(false);
             }
         }

@@ -67,7 +67,7 @@ public static class Hl7OruMessage
                 line.ReferenceRange is [var low, var high] ? $"{N(low)}-{N(high)}" : "",
                 line.Flag switch { "low" => "L", "high" => "H", _ => "" });
         foreach (var (label, count) in report.Totals)
-            Observation("NM", $"EC-COUNT-{E(label)}^{E(label)} cells counted^{LocalCodingSystem}", N(count), "{cells}^cells^UCUM");
+            Observation("NM", $"EC-COUNT-{E(label)}^Cells counted as {E(label)}^{LocalCodingSystem}", N(count), "{cells}^cells^UCUM");
         Observation("NM", marrow ? $"EC-NUCLEATED-COUNTED^Nucleated cells counted^{LocalCodingSystem}" : $"EC-WBC-COUNTED^White cells counted^{LocalCodingSystem}",
             N(report.WhiteCells), "{cells}^cells^UCUM");
         if (report.Marrow is { } summary)

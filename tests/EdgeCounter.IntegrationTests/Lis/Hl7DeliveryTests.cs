@@ -75,6 +75,8 @@ public sealed class Hl7DeliveryTests : IDisposable
         Assert.Equal(1, delivery.Pending);
         var both = await lis.WaitForAsync(2, Wait);
         Assert.Equal(both[0], both[1]); // the same text, control id included: the LIS can tell a repeat
+        var waited = lis.Arrivals[1] - lis.Arrivals[0];
+        Assert.True(waited >= TimeSpan.FromMilliseconds(firstAnswer == "AR" ? 380 : 180), $"retried after {waited.TotalMilliseconds:0} ms"); // AR waits longer
         await UntilAsync(() => delivery.Delivered == 1 && delivery.Pending == 0, "acknowledged on the retry");
         await Task.Delay(600); // longer than both retry intervals: delivered once, not sent again
         Assert.Equal(2, lis.Received.Count);

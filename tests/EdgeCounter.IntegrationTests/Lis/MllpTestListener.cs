@@ -13,6 +13,7 @@ internal sealed class MllpTestListener : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _accepting;
     private readonly List<string> _received = [];
+    private readonly List<DateTime> _arrivals = [];
     private readonly SemaphoreSlim _arrived = new(0);
 
     /// <param name="answer">Attempt number (1, 2, ...) to the MSA-1 code answered; default: always AA.</param>
@@ -28,6 +29,9 @@ internal sealed class MllpTestListener : IAsyncDisposable
     public int Port { get; }
 
     public IReadOnlyList<string> Received { get { lock (_received) return [.. _received]; } }
+
+    /// <summary>When each message arrived (UTC), in the order of <see cref="Received"/>.</summary>
+    public IReadOnlyList<DateTime> Arrivals { get { lock (_received) return [.. _arrivals]; } }
 
     /// <summary>Waits until <paramref name="count"/> messages came in; returns them all.</summary>
     public async Task<IReadOnlyList<string>> WaitForAsync(int count, TimeSpan timeout)
@@ -81,6 +85,7 @@ internal sealed class MllpTestListener : IAsyncDisposable
                 lock (_received)
                 {
                     _received.Add(message);
+                    _arrivals.Add(DateTime.UtcNow);
                     attempt = _received.Count;
                 }
                 _arrived.Release();
