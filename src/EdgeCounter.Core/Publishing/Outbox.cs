@@ -34,7 +34,7 @@ public sealed record OutboxEntry(long Sequence, OutboxMessage Message);
 public sealed class Outbox : IDisposable
 {
     public const long DefaultMemoryMaxBytes = 32L * 1024 * 1024;
-    private const string Writer = "the MQTT outbox";
+    private readonly string _writer;
     private const int PersistBatch = 64;
     private static readonly TimeSpan RetryInterval = TimeSpan.FromSeconds(1);
 
@@ -59,9 +59,12 @@ public sealed class Outbox : IDisposable
 
     /// <param name="storage">The state directory's monitor (free space, reserve, episodes); default: one for this file's directory.</param>
     /// <param name="memoryMaxBytes">Bound of the in-memory queue used while the disk refuses writes (messages: <paramref name="maxMessages"/>).</param>
+    /// <param name="writer">How the storage monitor names this queue in its reports (the HL7 queue is an outbox too).</param>
     public Outbox(string path, int maxMessages, long maxBytes, ILogger<Outbox>? logger = null, StorageMonitor? storage = null,
-        long memoryMaxBytes = DefaultMemoryMaxBytes, TimeProvider? clock = null)
+        long memoryMaxBytes = DefaultMemoryMaxBytes, TimeProvider? clock = null, string writer = "the MQTT outbox")
     {
+        ArgumentException.ThrowIfNullOrWhiteSpace(writer);
+        _writer = writer;
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
         ArgumentOutOfRangeException.ThrowIfLessThan(maxMessages, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(maxBytes, 1);
@@ -163,7 +166,7 @@ public sealed class Outbox : IDisposable
                 {
                     // An unreadable disk: what memory holds still goes out live, ahead of the disk's older messages
                     // (live results over order), which follow once it reads again.
-                    Storage.Failed(Writer, e, "messages wait in memory (bounded) and are still sent live");
+                    Storage.Failed(_writer, e, "messages wait in memory (bounded) and are still sent live");
                 }
             }
             return onDisk.Concat(_inMemory.Take(max).Select(m => new OutboxEntry(m.Key, m.Value)))
@@ -239,7 +242,7 @@ public sealed class Outbox : IDisposable
         {
             _writesFailing = true;
             _lastAttempt = _clock.GetTimestamp();
-            Storage.Failed(Writer, e, "it cannot be opened; messages wait in memory (bounded) and are still sent live");
+            Storage.Failed(_writer, e, "it cannot be opened; messages wait in memory (bounded) and are still sent live");
             return null;
         }
     }
@@ -363,7 +366,7 @@ public sealed class Outbox : IDisposable
         {
             _writesFailing = true;
             _lastAttempt = _clock.GetTimestamp();
-            Storage.Failed(Writer, e, "messages wait in memory (bounded) and are still sent live");
+            Storage.Failed(_writer, e, "messages wait in memory (bounded) and are still sent live");
             ShrinkWriteAheadLog();
             return false;
         }
@@ -375,7 +378,7 @@ public sealed class Outbox : IDisposable
             if (_inMemory.Remove(sequence, out var moved)) _memoryBytes -= moved.Payload.LongLength;
         foreach (var drop in changes.Dropped) CountDrop(drop.Kind, drop.Sequence, fromMemory: false);
         _writesFailing = false;
-        Storage.Succeeded(Writer);
+        Storage.Succeeded(_writer);
         return true;
     }
 

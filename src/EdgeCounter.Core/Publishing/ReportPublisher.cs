@@ -1,5 +1,6 @@
 using System.Text;
 using EdgeCounter.Counting;
+using EdgeCounter.Lis;
 using EdgeCounter.Reporting;
 using EdgeCounter.Storage;
 using Microsoft.Extensions.Logging;
@@ -8,8 +9,8 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace EdgeCounter.Publishing;
 
 /// <summary>Issues the signed result: at finalize and at each amendment after it, the report is saved under the state
-/// directory (reports/&lt;sessionId&gt;.json, .csv and .fhir.json, replaced atomically) and queued on P/report and, as FHIR
-/// R4, on P/report/fhir (both retained).</summary>
+/// directory (reports/&lt;sessionId&gt;.json, .csv and .fhir.json, replaced atomically), queued on P/report and, as FHIR
+/// R4, on P/report/fhir (both retained) and, when Report:Hl7 is set, queued for the LIS as an HL7 ORU^R01 message.</summary>
 public sealed class ReportPublisher
 {
     private readonly MqttPublisher _publisher;
@@ -18,10 +19,13 @@ public sealed class ReportPublisher
     private readonly string _stateDirectory;
     private readonly TimeProvider _clock;
     private readonly ILogger _logger;
+    private readonly Hl7Delivery? _lis;
 
+    /// <param name="lis">Delivers each report to the LIS (HL7 over MLLP); null: no HL7 export.</param>
     public ReportPublisher(MqttPublisher publisher, ModelPayload model, ReportOptions options, string stateDirectory, TimeProvider? clock = null,
-        ILogger<ReportPublisher>? logger = null)
+        ILogger<ReportPublisher>? logger = null, Hl7Delivery? lis = null)
     {
+        _lis = lis;
         _publisher = publisher ?? throw new ArgumentNullException(nameof(publisher));
         _model = model ?? throw new ArgumentNullException(nameof(model));
         _options = options ?? throw new ArgumentNullException(nameof(options));
@@ -54,6 +58,7 @@ public sealed class ReportPublisher
         }
         _publisher.EnqueueReport(json);
         _publisher.EnqueueReportFhir(fhir);
+        _lis?.Enqueue(report);
         _logger.LogInformation("Report of session {SessionId} (sample {SampleId}) issued: {State}, signed by {Reviewer}, {Amendments} amendments",
             report.SessionId, report.SampleId, report.State, report.Reviewer, report.Amendments.Count);
         return report;

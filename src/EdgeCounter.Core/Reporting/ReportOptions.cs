@@ -1,6 +1,6 @@
 namespace EdgeCounter.Reporting;
 
-/// <summary>Configuration section "Report": what the signed result is checked against.</summary>
+/// <summary>Configuration section "Report": what the signed result is checked against, and where it is delivered.</summary>
 public sealed class ReportOptions
 {
     public const string SectionName = "Report";
@@ -13,9 +13,12 @@ public sealed class ReportOptions
     /// <summary>The review gallery's crop of every counted cell (Report:CellCrops).</summary>
     public Publishing.CellCropOptions CellCrops { get; set; } = new();
 
+    /// <summary>HL7 v2 ORU^R01 delivery to a lab information system over MLLP; off while its Host is empty.</summary>
+    public Hl7Options Hl7 { get; set; } = new();
+
     public IReadOnlyList<string> Validate()
     {
-        var errors = new List<string>();
+        var errors = new List<string>(Hl7.Validate());
         foreach (var (label, range) in ReferenceRanges)
             if (range is not [var low, var high] || low < 0 || high > 100 || low > high || double.IsNaN(low) || double.IsNaN(high))
                 errors.Add($"Report:ReferenceRanges:{label} must be two percentages [low, high] with 0 <= low <= high <= 100.");

@@ -2,6 +2,7 @@ using EdgeCounter.Acquisition;
 using EdgeCounter.Counting;
 using EdgeCounter.Detection;
 using EdgeCounter.Fields;
+using EdgeCounter.Lis;
 using EdgeCounter.Publishing;
 using EdgeCounter.Simulation;
 using EdgeCounter.Storage;
@@ -107,11 +108,15 @@ public static class ServiceHost
                 sp.GetService<MQTTnet.AspNetCore.MqttWebSocketServerAdapter>() is { } webSockets ? [webSockets] : null,
                 remotePassword: settings.Web.Token));
         }
+        if (settings.Report.Hl7.Enabled)
+            services.AddSingleton(sp => new Hl7Delivery(settings.Report.Hl7, settings.EffectiveDeviceId, settings.EffectiveStateDirectory,
+                sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>(), sp.GetRequiredService<StorageMonitor>()));
         services.AddSingleton(sp =>
         {
             var model = sp.GetRequiredService<ICellDetector>().Model;
             var reports = new ReportPublisher(sp.GetRequiredService<MqttPublisher>(), new ModelPayload(model.Name, model.Version), settings.Report,
-                settings.EffectiveStateDirectory, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<ReportPublisher>>());
+                settings.EffectiveStateDirectory, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<ReportPublisher>>(),
+                sp.GetService<Hl7Delivery>());
             return new SessionCommandHandler(sp.GetRequiredService<CountingService>(), sp.GetRequiredService<MqttPublisher>(),
                 sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<SessionCommandHandler>>(), reports);
         });
@@ -136,6 +141,7 @@ public static class ServiceHost
         services.AddHostedService<CaptureWorker>();
         services.AddHostedService<WatchdogService>();
         services.AddHostedService<MemoryTrimService>();
+        if (settings.Report.Hl7.Enabled) services.AddHostedService<LisDeliveryService>();
         if (settings.Web.Enabled)
         {
             services.AddSingleton<Web.WebEndpoints>();
