@@ -10,7 +10,7 @@ namespace EdgeCounter.Publishing;
 
 /// <summary>Issues the signed result: at finalize and at each amendment after it, the report is saved under the state
 /// directory (reports/&lt;sessionId&gt;.json, .csv and .fhir.json, replaced atomically), queued on P/report and, as FHIR
-/// R4, on P/report/fhir (both retained) and, when Report:Hl7 is set, queued for the LIS as an HL7 ORU^R01 message.</summary>
+/// R4, on P/report/fhir (both retained) and queued for the lab's systems that are configured (Report:Hl7, Report:Fhir).</summary>
 public sealed class ReportPublisher
 {
     private readonly MqttPublisher _publisher;
@@ -19,13 +19,13 @@ public sealed class ReportPublisher
     private readonly string _stateDirectory;
     private readonly TimeProvider _clock;
     private readonly ILogger _logger;
-    private readonly Hl7Delivery? _lis;
+    private readonly IReadOnlyList<ReportDelivery> _deliveries;
 
-    /// <param name="lis">Delivers each report to the LIS (HL7 over MLLP); null: no HL7 export.</param>
+    /// <param name="deliveries">Deliver each report to the lab's systems (HL7 over MLLP, FHIR over HTTP); none: no export.</param>
     public ReportPublisher(MqttPublisher publisher, ModelPayload model, ReportOptions options, string stateDirectory, TimeProvider? clock = null,
-        ILogger<ReportPublisher>? logger = null, Hl7Delivery? lis = null)
+        ILogger<ReportPublisher>? logger = null, IEnumerable<ReportDelivery>? deliveries = null)
     {
-        _lis = lis;
+        _deliveries = deliveries?.ToArray() ?? [];
         _publisher = publisher ?? throw new ArgumentNullException(nameof(publisher));
         _model = model ?? throw new ArgumentNullException(nameof(model));
         _options = options ?? throw new ArgumentNullException(nameof(options));
@@ -58,7 +58,7 @@ public sealed class ReportPublisher
         }
         _publisher.EnqueueReport(json);
         _publisher.EnqueueReportFhir(fhir);
-        _lis?.Enqueue(report);
+        foreach (var delivery in _deliveries) delivery.Enqueue(report);
         _logger.LogInformation("Report of session {SessionId} (sample {SampleId}) issued: {State}, signed by {Reviewer}, {Amendments} amendments",
             report.SessionId, report.SampleId, report.State, report.Reviewer, report.Amendments.Count);
         return report;

@@ -16,9 +16,13 @@ public sealed class ReportOptions
     /// <summary>HL7 v2 ORU^R01 delivery to a lab information system over MLLP; off while its Host is empty.</summary>
     public Hl7Options Hl7 { get; set; } = new();
 
+    /// <summary>The report POSTed to a FHIR server as an R4 transaction Bundle; off while its Url is empty.</summary>
+    public FhirOptions Fhir { get; set; } = new();
+
     public IReadOnlyList<string> Validate()
     {
         var errors = new List<string>(Hl7.Validate());
+        errors.AddRange(Fhir.Validate());
         foreach (var (label, range) in ReferenceRanges)
             if (range is not [var low, var high] || low < 0 || high > 100 || low > high || double.IsNaN(low) || double.IsNaN(high))
                 errors.Add($"Report:ReferenceRanges:{label} must be two percentages [low, high] with 0 <= low <= high <= 100.");

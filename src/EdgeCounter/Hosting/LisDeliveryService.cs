@@ -1,22 +1,21 @@
 using EdgeCounter.Lis;
-using Microsoft.Extensions.Options;
 
 namespace EdgeCounter.Hosting;
 
-/// <summary>Sends the queued HL7 result messages to the LIS (Report:Hl7) in the background; registered only when
-/// Report:Hl7:Host is set. Stopping leaves what is unacknowledged in the durable queue for the next start.</summary>
-public sealed class LisDeliveryService(Hl7Delivery delivery, IOptions<EdgeCounterOptions> options, ILogger<LisDeliveryService> logger) : BackgroundService
+/// <summary>Sends the queued reports to the lab's systems (Report:Hl7, Report:Fhir) in the background, each from its own
+/// queue; registered only when one is configured. Stopping leaves what is not yet taken in the durable queues for the
+/// next start.</summary>
+public sealed class LisDeliveryService(IEnumerable<ReportDelivery> deliveries, ILogger<LisDeliveryService> logger) : BackgroundService
 {
-    protected override Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        var hl7 = options.Value.Report.Hl7;
-        logger.LogInformation("HL7: reports go to the LIS at {Host}:{Port} as ORU^R01 over MLLP ({Pending} queued)", hl7.Host, hl7.Port, delivery.Pending);
-        return delivery.RunAsync(stoppingToken);
-    }
+    private readonly IReadOnlyList<ReportDelivery> _deliveries = deliveries.ToArray();
+
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        Task.WhenAll(_deliveries.Select(d => d.RunAsync(stoppingToken)));
 
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
         await base.StopAsync(cancellationToken);
-        if (delivery.Pending > 0) logger.LogWarning("HL7: {Pending} result messages not yet acknowledged by the LIS stay queued for the next start", delivery.Pending);
+        foreach (var delivery in _deliveries.Where(d => d.Pending > 0))
+            logger.LogWarning("{Pending} reports not yet taken by {Delivery} stay queued for the next start", delivery.Pending, delivery.GetType().Name);
     }
 }

@@ -108,15 +108,19 @@ public static class ServiceHost
                 sp.GetService<MQTTnet.AspNetCore.MqttWebSocketServerAdapter>() is { } webSockets ? [webSockets] : null,
                 remotePassword: settings.Web.Token));
         }
+        // The lab's systems, each with its own durable queue: HL7 v2 over MLLP, FHIR over HTTP (docs/lis.md).
         if (settings.Report.Hl7.Enabled)
-            services.AddSingleton(sp => new Hl7Delivery(settings.Report.Hl7, settings.EffectiveDeviceId, settings.EffectiveStateDirectory,
+            services.AddSingleton<ReportDelivery>(sp => new Hl7Delivery(settings.Report.Hl7, settings.EffectiveDeviceId, settings.EffectiveStateDirectory,
+                sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>(), sp.GetRequiredService<StorageMonitor>()));
+        if (settings.Report.Fhir.Enabled)
+            services.AddSingleton<ReportDelivery>(sp => new FhirDelivery(settings.Report.Fhir, settings.EffectiveStateDirectory,
                 sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>(), sp.GetRequiredService<StorageMonitor>()));
         services.AddSingleton(sp =>
         {
             var model = sp.GetRequiredService<ICellDetector>().Model;
             var reports = new ReportPublisher(sp.GetRequiredService<MqttPublisher>(), new ModelPayload(model.Name, model.Version), settings.Report,
                 settings.EffectiveStateDirectory, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<ReportPublisher>>(),
-                sp.GetService<Hl7Delivery>());
+                sp.GetServices<ReportDelivery>());
             return new SessionCommandHandler(sp.GetRequiredService<CountingService>(), sp.GetRequiredService<MqttPublisher>(),
                 sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<SessionCommandHandler>>(), reports);
         });
@@ -141,7 +145,7 @@ public static class ServiceHost
         services.AddHostedService<CaptureWorker>();
         services.AddHostedService<WatchdogService>();
         services.AddHostedService<MemoryTrimService>();
-        if (settings.Report.Hl7.Enabled) services.AddHostedService<LisDeliveryService>();
+        if (settings.Report.Hl7.Enabled || settings.Report.Fhir.Enabled) services.AddHostedService<LisDeliveryService>();
         if (settings.Web.Enabled)
         {
             services.AddSingleton<Web.WebEndpoints>();

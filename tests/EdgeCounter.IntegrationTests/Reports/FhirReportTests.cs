@@ -21,7 +21,7 @@ public class FhirReportTests(ITestOutputHelper output)
         return new Validator(source.AsAsync(), new LocalTerminologyService(source.AsAsync()));
     });
 
-    internal static SessionReport SignedReport(bool amended = false, MarrowSummary? marrow = null)
+    public static SessionReport SignedReport(bool amended = false, MarrowSummary? marrow = null)
     {
         var at = new DateTimeOffset(2026, 12, 3, 9, 0, 0, TimeSpan.Zero);
         var differential = new Dictionary<string, DifferentialLine>
