@@ -91,16 +91,23 @@ public static class ReportPdf
         ];
         var lineHeight = fonts.Body.GetHeight() * 1.45;
         var half = flow.Width / 2;
+        var leftValues = flow.Left + KeyWidth(flow, fonts, left);
+        var rightKeys = flow.Left + half + 10;
+        var rightValues = rightKeys + KeyWidth(flow, fonts, right);
         for (var i = 0; i < left.Length; i++)
         {
             flow.Text(left[i].Item1, fonts.Body, flow.Left, Muted);
-            flow.Text(left[i].Item2, i == 0 ? fonts.Bold : fonts.Body, flow.Left + 110);
-            flow.Text(right[i].Item1, fonts.Body, flow.Left + half + 10, Muted);
-            flow.Text(right[i].Item2, fonts.Body, flow.Left + half + 85);
+            flow.Text(left[i].Item2, i == 0 ? fonts.Bold : fonts.Body, leftValues);
+            flow.Text(right[i].Item1, fonts.Body, rightKeys, Muted);
+            flow.Text(right[i].Item2, fonts.Body, rightValues);
             flow.Y += lineHeight;
         }
         flow.Y += 6;
     }
+
+    /// <summary>The width of the key column: the widest key and a gap, so no value runs into its key.</summary>
+    private static double KeyWidth(PdfPageFlow flow, Fonts fonts, (string Key, string Value)[] pairs) =>
+        pairs.Max(p => flow.Graphics.MeasureString(p.Key, fonts.Body).Width) + 14;
 
     private static void Section(PdfPageFlow flow, Fonts fonts, string title)
     {
@@ -177,11 +184,12 @@ public static class ReportPdf
                 ? $"{P(pc)} %" + (marrow.PlasmaCellPercentCi95 is [var lo, var hi] ? $"  (95 % interval {P(lo)}–{P(hi)})" : "")
                 : "not measured"),
         ];
+        var values = flow.Left + KeyWidth(flow, fonts, figures);
         foreach (var (key, value) in figures)
         {
             flow.Reserve(lineHeight);
             flow.Text(key, fonts.Body, flow.Left, Muted);
-            flow.Text(value, fonts.Body, flow.Left + 110);
+            flow.Text(value, fonts.Body, values);
             flow.Y += lineHeight;
         }
         flow.Y += 4;
@@ -189,8 +197,9 @@ public static class ReportPdf
             MarrowDifferential.Categories.Select(c => (new[]
             {
                 c, report.Groups.TryGetValue(c, out var n) ? N(n) : "",
-                marrow.Percent.GetValueOrDefault(c) is { } p ? P(p) : marrow.NotMeasured.Contains(c) ? "not measured" : "",
+                marrow.Percent.GetValueOrDefault(c) is { } p ? P(p) : marrow.NotMeasured.Contains(c) ? "not measured" : "–",
             }, false)));
+        flow.Paragraph("Megakaryocytes are counted but left out of the nucleated cells: they have no percentage.", fonts.Body, brush: Muted);
         if (marrow.NotMeasured.Count > 0)
             flow.Paragraph("Not measured (the model has no label for them; not zero): " + string.Join(", ", marrow.NotMeasured) + ".", fonts.Body, brush: Muted);
     }
