@@ -55,14 +55,21 @@ public sealed class ReportFonts : IFontResolver
         lock (Gate)
         {
             if (_installed is not null) return _installed;
-            var (regular, bold) = Candidates().FirstOrDefault(c => File.Exists(c.Regular) && File.Exists(c.Bold));
-            if (regular is null)
-                throw new ReportFontMissingException("The report's PDF needs the DejaVu Sans font: install it with " +
-                    "'apt-get install fonts-dejavu-core' (looked for " + string.Join(", ", Candidates().Select(c => c.Regular)) + ")");
+            var (regular, bold) = Locate(Candidates());
             _installed = new ReportFonts(File.ReadAllBytes(regular), File.ReadAllBytes(bold)) { RegularPath = regular };
             GlobalFontSettings.FontResolver = _installed;
             return _installed;
         }
+    }
+
+    /// <summary>The first pair whose two files exist; throws, saying what to install, when none does.</summary>
+    internal static (string Regular, string Bold) Locate(IEnumerable<(string Regular, string Bold)> candidates)
+    {
+        var list = candidates.ToList();
+        foreach (var pair in list)
+            if (File.Exists(pair.Regular) && File.Exists(pair.Bold)) return pair;
+        throw new ReportFontMissingException("The report's PDF needs the DejaVu Sans font: install it with " +
+            "'apt-get install fonts-dejavu-core' (looked for " + string.Join(", ", list.Select(c => c.Regular)) + ")");
     }
 
     public FontResolverInfo ResolveTypeface(string familyName, bool isBold, bool isItalic) =>

@@ -101,4 +101,15 @@ public sealed class ReportPdfTests
             Assert.Contains($"page {page.Number} of {document.NumberOfPages}", string.Join(" ", page.GetWords().Select(w => w.Text)));
         Assert.Contains("label60 60", Text(pdf));
     }
+
+    [Fact]
+    public void Without_a_font_file_the_error_says_which_package_to_install()
+    {
+        var nowhere = Path.Combine(Path.GetTempPath(), "edgecounter-no-fonts-" + Guid.NewGuid().ToString("N"));
+        var e = Assert.Throws<ReportFontMissingException>(() =>
+            ReportFonts.Locate([(Path.Combine(nowhere, "DejaVuSans.ttf"), Path.Combine(nowhere, "DejaVuSans-Bold.ttf"))]));
+        Assert.Contains("apt-get install fonts-dejavu-core", e.Message);
+        Assert.Contains(nowhere, e.Message);
+        Assert.Equal("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", ReportFonts.Install().RegularPath); // as Debian's package installs it
+    }
 }
