@@ -26,10 +26,12 @@ internal sealed class PdfPageFlow : IDisposable
     public PdfPage Page { get; private set; } = null!;
     private double Bottom => Page.Height.Point - Margin - FooterHeight;
 
-    /// <summary>Starts a new page unless <paramref name="height"/> points still fit on this one.</summary>
-    public void Reserve(double height)
+    /// <summary>Starts a new page unless <paramref name="height"/> points still fit on this one; true when it did.</summary>
+    public bool Reserve(double height)
     {
-        if (Y + height > Bottom) NewPage();
+        if (Y + height <= Bottom) return false;
+        NewPage();
+        return true;
     }
 
     public void NewPage()

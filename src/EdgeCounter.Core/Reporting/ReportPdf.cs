@@ -8,7 +8,7 @@ namespace EdgeCounter.Reporting;
 /// <summary>
 /// The report as a PDF a lab files (reports/&lt;sessionId&gt;.pdf): A4, the session's facts, the differential with its
 /// intervals, reference ranges and flags, the other totals, the precision note, the marrow figures (marrow mode) and the
-/// amendments. Pure: the same report gives the same pages. Fonts come from <see cref="ReportFonts"/>.
+/// amendments. Pure but for reading the font files once (<see cref="ReportFonts"/>): the same report gives the same pages.
 /// </summary>
 public static class ReportPdf
 {
@@ -144,11 +144,7 @@ public static class ReportPdf
         Header();
         foreach (var (cells, flagged) in rows)
         {
-            if (flow.Y + rowHeight > flow.Page.Height.Point - PdfPageFlow.Margin - 40)
-            {
-                flow.NewPage();
-                Header();
-            }
+            if (flow.Reserve(rowHeight)) Header();
             Row(cells, flagged ? fonts.Bold : fonts.Body, flagged ? FlagBrush : null);
         }
         flow.Y += 2;
