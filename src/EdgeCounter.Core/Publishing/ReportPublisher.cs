@@ -9,8 +9,8 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace EdgeCounter.Publishing;
 
 /// <summary>Issues the signed result: at finalize and at each amendment after it, the report is saved under the state
-/// directory (reports/&lt;sessionId&gt;.json, .csv and .fhir.json, replaced atomically), queued on P/report and, as FHIR
-/// R4, on P/report/fhir (both retained) and queued for the lab's systems that are configured (Report:Hl7, Report:Fhir).</summary>
+/// directory (reports/&lt;sessionId&gt;.json, .csv, .pdf and .fhir.json, replaced atomically), queued on P/report and, as
+/// FHIR R4, on P/report/fhir (both retained) and queued for the lab's systems that are configured (Report:Hl7, Report:Fhir).</summary>
 public sealed class ReportPublisher
 {
     private readonly MqttPublisher _publisher;
@@ -40,27 +40,59 @@ public sealed class ReportPublisher
 
     public SessionReport Issue(SessionReview review)
     {
-        var csvName = Path.Combine("reports", review.Counts.SessionId + ".csv");
+        var sessionId = review.Counts.SessionId;
+        var csvName = Path.Combine("reports", sessionId + ".csv");
+        var pdfName = Path.Combine("reports", sessionId + ".pdf");
         var report = SessionReport.Create(review, _model.Name, _model.Version, _options, _clock.GetUtcNow()) with { Csv = csvName };
+        Save(report, csvName, Encoding.UTF8.GetBytes(ReportCsv.Format(report)));
+        // The JSON names the PDF only once it is on disk: a lab system that follows "pdf" finds the file.
+        if (BuildPdf(report) is { } pdf && Save(report, pdfName, pdf)) report = report with { Pdf = pdfName };
         var json = PublishingJson.Serialize(report);
+        Save(report, Path.Combine("reports", sessionId + ".json"), json);
         var fhir = Encoding.UTF8.GetBytes(FhirReport.ToJson(report));
-        try
-        {
-            System.IO.Directory.CreateDirectory(Directory);
-            AtomicFile.Write(Path.Combine(_stateDirectory, csvName), Encoding.UTF8.GetBytes(ReportCsv.Format(report)), flushToDisk: true);
-            AtomicFile.Write(Path.Combine(Directory, review.Counts.SessionId + ".fhir.json"), fhir, flushToDisk: true);
-            AtomicFile.Write(Path.Combine(Directory, review.Counts.SessionId + ".json"), json, flushToDisk: true);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            // The result still goes out on P/report (through the outbox); the files can be issued again by an amendment.
-            _logger.LogError(e, "The report of session {SessionId} could not be saved under {Directory}; it is still published", report.SessionId, Directory);
-        }
+        Save(report, Path.Combine("reports", sessionId + ".fhir.json"), fhir);
         _publisher.EnqueueReport(json);
         _publisher.EnqueueReportFhir(fhir);
         foreach (var delivery in _deliveries) delivery.Enqueue(report);
         _logger.LogInformation("Report of session {SessionId} (sample {SampleId}) issued: {State}, signed by {Reviewer}, {Amendments} amendments",
             report.SessionId, report.SampleId, report.State, report.Reviewer, report.Amendments.Count);
         return report;
+    }
+
+    /// <summary>Writes one of the report's files atomically; false (logged) when it could not be saved.</summary>
+    private bool Save(SessionReport report, string relativePath, byte[] bytes)
+    {
+        try
+        {
+            System.IO.Directory.CreateDirectory(Directory);
+            AtomicFile.Write(Path.Combine(_stateDirectory, relativePath), bytes, flushToDisk: true);
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // The result still goes out on P/report (through the outbox); the files can be issued again by an amendment.
+            _logger.LogError(e, "{File} of session {SessionId} could not be saved; the report is still published", relativePath, report.SessionId);
+            return false;
+        }
+    }
+
+    /// <summary>The PDF's bytes; null (logged) when it cannot be built. The PDF is a copy for filing: no font, or a
+    /// layout fault, must never hold back the signed result itself.</summary>
+    private byte[]? BuildPdf(SessionReport report)
+    {
+        try
+        {
+            return ReportPdf.Build(report);
+        }
+        catch (ReportFontMissingException e)
+        {
+            _logger.LogError("The PDF of session {SessionId} was not written: {Reason}", report.SessionId, e.Message);
+            return null;
+        }
+        catch (Exception e)
+        {
+            _logger.LogError(e, "The PDF of session {SessionId} could not be built; the report is still published without it", report.SessionId);
+            return null;
+        }
     }
 }

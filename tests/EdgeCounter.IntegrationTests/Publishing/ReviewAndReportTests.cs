@@ -6,7 +6,7 @@ using EdgeCounter.Publishing;
 namespace EdgeCounter.IntegrationTests.Publishing;
 
 /// <summary>A technologist reviews a session over MQTT (reclassify, reject, finalize, an amendment) through the
-/// embedded broker; the audit trail, the errors and the signed report (P/report, its JSON and CSV files) follow.</summary>
+/// embedded broker; the audit trail, the errors and the signed report (P/report, its JSON, CSV and PDF files) follow.</summary>
 public class ReviewAndReportTests
 {
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(15);
@@ -95,5 +95,15 @@ public class ReviewAndReportTests
             .Single(o => o.Code.Coding.Any(c => c.System == "http://loinc.org" && c.Code == "5905-5"));
         Assert.Equal(20m, ((Hl7.Fhir.Model.Quantity)monocytes.Value!).Value);
         Assert.Equal(fhirMessages[1].Text, File.ReadAllText(Path.Combine(service.StateDirectory, "reports", sessionId + ".fhir.json")));
+
+        // And the PDF a lab files, named by the JSON: the reviewed numbers, the signer and the amendment on the page.
+        Assert.Equal(Path.Combine("reports", sessionId + ".pdf"), amended.GetProperty("pdf").GetString());
+        var text = PdfText.Of(File.ReadAllBytes(Path.Combine(service.StateDirectory, amended.GetProperty("pdf").GetString()!)));
+        Assert.Contains($"Session id {sessionId}", text);
+        Assert.Contains("Reviewer Dr B", text);
+        var monocyte = amended.GetProperty("differential").GetProperty("monocyte");
+        var ci = monocyte.GetProperty("ci95").EnumerateArray().Select(v => v.GetDouble().ToString("0.0", System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        Assert.Contains($"monocyte 2 20.0 {ci[0]}–{ci[1]} 2.0–10.0 high", text);
+        Assert.Contains($"eosinophil → monocyte Dr B", text);
     }
 }

@@ -110,6 +110,42 @@ public class ServiceEndToEndTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_finalized_session_is_filed_as_a_pdf_that_p_report_names_and_that_names_the_sample()
+    {
+        var port = FreePort.Next();
+        var state = Directory.CreateTempSubdirectory("edgecounter-pdf-").FullName;
+        try
+        {
+            using var host = ServiceHost.Build(Args(port, state));
+            await host.StartAsync();
+            await using var watcher = await RecordingSubscriber.ConnectAsync(port, "edgecounter/scope-test/#");
+            const string p = "edgecounter/scope-test";
+            await watcher.WaitForAsync(m => m.Topic == $"{p}/available" && m.Text == "online", what: "available=online");
+
+            await watcher.PublishAsync($"{p}/session/set", "{\"action\":\"start\",\"sampleId\":\"S-PDF-1\",\"target\":20}"u8.ToArray());
+            var started = Json(await watcher.WaitForAsync(m => m.Topic == $"{p}/session/state" && m.Text.Contains("S-PDF-1"), what: "state echo"));
+            var sessionId = started.GetProperty("sessionId").GetString()!;
+            await watcher.WaitForAsync(m => m.Topic == $"{p}/field" && Json(m).GetProperty("sessionId").GetString() == sessionId,
+                TimeSpan.FromSeconds(60), "a field of the session");
+            await watcher.PublishAsync($"{p}/session/set", "{\"action\":\"finalize\",\"reviewer\":\"Dr B\"}"u8.ToArray());
+            var report = Json(await watcher.WaitForAsync(m => m.Topic == $"{p}/report" && Json(m).GetProperty("sessionId").GetString() == sessionId,
+                TimeSpan.FromSeconds(30), "report"));
+
+            Assert.Equal(Path.Combine("reports", sessionId + ".pdf"), report.GetProperty("pdf").GetString());
+            var pdf = Path.Combine(state, report.GetProperty("pdf").GetString()!);
+            Assert.True(File.Exists(pdf), $"{pdf} was not written");
+            var text = PdfText.Of(File.ReadAllBytes(pdf));
+            Assert.Contains("Sample id S-PDF-1", text);
+            Assert.Contains("Reviewer Dr B", text);
+            await host.StopAsync();
+        }
+        finally
+        {
+            Directory.Delete(state, true);
+        }
+    }
+
+    [Fact]
     public async Task Publishes_to_an_external_mosquitto_broker()
     {
         await using var mosquitto = await MosquittoBroker.StartAsync();
