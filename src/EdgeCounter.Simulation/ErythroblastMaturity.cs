@@ -31,7 +31,12 @@ internal static class ErythroblastMaturity
         _ => 7 + 2 * u,
     };
 
-    /// <summary>Haemoglobin content 0..1: none while basophilic, rising through polychromatic, near a red cell's when orthochromatic.</summary>
-    public static float Haemoglobin(double maturity) =>
-        (float)Math.Clamp((maturity - BasophilicUpTo * 0.6) / (PolychromaticUpTo + 0.1 - BasophilicUpTo * 0.6), 0, 1);
+    /// <summary>Haemoglobin content 0..1: a trace while basophilic, about half (grey-lilac) through polychromatic,
+    /// near a red cell's when orthochromatic.</summary>
+    public static float Haemoglobin(double maturity) => StageOf(maturity) switch
+    {
+        ErythroblastStage.Basophilic => (float)(0.1 * maturity / BasophilicUpTo),
+        ErythroblastStage.Polychromatic => (float)(0.3 + 0.45 * (maturity - BasophilicUpTo) / (PolychromaticUpTo - BasophilicUpTo)),
+        _ => (float)(0.8 + 0.2 * (maturity - PolychromaticUpTo) / (1 - PolychromaticUpTo)),
+    };
 }

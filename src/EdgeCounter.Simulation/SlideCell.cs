@@ -210,11 +210,12 @@ internal sealed class SlideCell
                 var off = r * rng.Range(0.1, 0.18);
                 var (cx0, cy0) = (off * Math.Cos(t), off * Math.Sin(t) * _aspect);
                 var (px, py) = (Math.Cos(t + Math.PI / 2), Math.Sin(t + Math.PI / 2));
-                var stretch = nr * rng.Range(0.3, 0.42);
-                nucleus.Add(new Blob((float)(cx0 + stretch * px), (float)(cy0 + stretch * py), (float)(nr * 0.82)));
-                nucleus.Add(new Blob((float)(cx0 - stretch * px), (float)(cy0 - stretch * py), (float)(nr * 0.82)));
-                var bite = nr * rng.Range(0.85, 1.0);
-                _notch = new Blob((float)(cx0 - bite * Math.Cos(t)), (float)(cy0 - bite * Math.Sin(t)), (float)(nr * rng.Range(0.42, 0.55)));
+                var stretch = nr * rng.Range(0.38, 0.5);
+                nucleus.Add(new Blob((float)(cx0 + stretch * px), (float)(cy0 + stretch * py), (float)(nr * 0.8)));
+                nucleus.Add(new Blob((float)(cx0 - stretch * px), (float)(cy0 - stretch * py), (float)(nr * 0.8)));
+                // A wide, shallow bay (not a round bite): a big notch centred well outside the nucleus.
+                var bite = nr * rng.Range(1.12, 1.25);
+                _notch = new Blob((float)(cx0 - bite * Math.Cos(t)), (float)(cy0 - bite * Math.Sin(t)), (float)(nr * rng.Range(0.66, 0.76)));
                 break;
             }
             case CellType.BandNeutrophil:
@@ -223,8 +224,8 @@ internal sealed class SlideCell
                 a2 = rng.Range(0, 0.03);
                 a3 = rng.Range(0, 0.02);
                 // A C/U-shaped band of even width: many small overlapping blobs along an arc, no filaments.
-                var width = r * rng.Range(0.14, 0.18);
-                var pathR = r * rng.Range(0.36, 0.44);
+                var width = r * rng.Range(0.18, 0.22);
+                var pathR = r * rng.Range(0.42, 0.5);
                 var span = rng.Range(0.9 * Math.PI, 1.4 * Math.PI);
                 var start = rng.Range(0, 2 * Math.PI);
                 var shift = r * 0.08;
@@ -329,7 +330,7 @@ internal sealed class SlideCell
     private static float NucleusRoughness(CellType type) => type switch
     {
         CellType.Lymphocyte or CellType.PlasmaCell or CellType.Erythroblast or CellType.Blast or CellType.Myelocyte => 0.12f,
-        CellType.BandNeutrophil => 0.25f,
+        CellType.BandNeutrophil or CellType.Metamyelocyte => 0.22f,
         _ => 0.4f,
     };
 
@@ -337,7 +338,7 @@ internal sealed class SlideCell
     private static float SoftCoverage(Blob b, float u, float v)
     {
         var d = MathF.Sqrt((u - b.X) * (u - b.X) + (v - b.Y) * (v - b.Y));
-        return 1 - Smoothstep(b.R * 0.7f, b.R * 1.3f, d);
+        return 1 - Smoothstep(b.R * 0.5f, b.R * 1.4f, d);
     }
 
     private static float Coverage(Blob b, float u, float v)
@@ -475,9 +476,9 @@ internal sealed class SlideCell
                 var hb = ErythroblastMaturity.Haemoglobin(_maturity);
                 cyto = p.ErythroblastRna * ((1 - hb) * (0.92f + 0.16f * fine)) + p.Erythrocyte * (hb * (0.9f + 0.1f * fine));
                 // Checkerboard: dense clumps between paler channels, fusing into one dark mass when pyknotic.
-                var clumps = Smoothstep(0.3f, 0.62f, tex.Medium.At(tx, ty));
-                var contrast = 0.5f * (1 - 0.75f * (float)_maturity);
-                nucleus = p.ErythroblastNucleus * ((1 - contrast + 1.3f * contrast * clumps) * (1 + 0.25f * (float)_maturity));
+                var clumps = Smoothstep(0.25f, 0.7f, 0.6f * tex.Medium.At(tx, ty) + 0.4f * fine);
+                var contrast = 0.3f * (1 - 0.7f * (float)_maturity);
+                nucleus = p.ErythroblastNucleus * ((1 - contrast + 1.4f * contrast * clumps) * (1 + 0.2f * (float)_maturity));
                 break;
             }
             case CellType.Myelocyte:
@@ -485,7 +486,7 @@ internal sealed class SlideCell
                 cyto = p.MyelocyteCytoplasm * (0.85f + 0.3f * fine) + p.NeutrophilCytoplasm * 0.5f;
                 granules = p.NeutrophilGranule * (1.0f * tex.FineGranules.At(tx, ty))
                            + p.AzurophilGranule * (0.8f * Smoothstep(0.55f, 0.95f, tex.Granule.At(tx, ty)) * Smoothstep(0.6f, 0.8f, tex.Coarse.At(tx + 53, ty + 17)));
-                nucleus = p.Nucleus * (chromatin * 0.92f);
+                nucleus = p.Nucleus * ((0.75f + 0.45f * tex.Medium.At(tx, ty)) * (0.9f + 0.15f * fine));
                 break;
             case CellType.Metamyelocyte:
                 cyto = p.NeutrophilCytoplasm * (0.95f + 0.3f * fine) + p.MyelocyteCytoplasm * 0.3f;
@@ -503,7 +504,8 @@ internal sealed class SlideCell
                 cyto = p.BlastCytoplasm * ((0.85f + 0.2f * fine) * (0.9f + 0.3f * Smoothstep(0.75f, 1f, rho)));
                 var nucleolus = 0f;
                 foreach (var n in _nucleoli) nucleolus = Math.Max(nucleolus, SoftCoverage(n, u, v));
-                nucleus = p.BlastNucleus * ((0.9f + 0.2f * fine) * (1 - 0.5f * nucleolus)) + p.BlastCytoplasm * (0.25f * nucleolus);
+                var sieve = 0.78f + 0.3f * fine + 0.25f * tex.FineGranules.At(tx, ty);
+                nucleus = p.BlastNucleus * (sieve * (1 - 0.45f * nucleolus)) + p.BlastCytoplasm * (0.2f * nucleolus);
                 break;
             }
             default:

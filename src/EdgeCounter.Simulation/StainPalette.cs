@@ -63,11 +63,11 @@ internal sealed class StainPalette
 
         // Marrow lineages. Erythroblast cytoplasm mixes RNA blue with the red cell's haemoglobin as it matures.
         ErythroblastRna = A(84, 100, 176);
-        ErythroblastNucleus = A(58, 32, 100);
+        ErythroblastNucleus = A(52, 26, 92);
         MyelocyteCytoplasm = A(208, 196, 224);
         AzurophilGranule = A(150, 72, 150);
         BlastCytoplasm = A(126, 150, 206);
-        BlastNucleus = A(140, 108, 186);
+        BlastNucleus = A(128, 90, 176);
 
         // Lamp: colour temperature tilts red against blue.
         var i0R = 252 * brightness * (1 + 0.04 * temperature);
