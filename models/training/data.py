@@ -33,8 +33,10 @@ LABEL_MAP = {"wbc": (WBC, -1), "rbc": (RBC, -1), "platelets": (PLATELETS, -1),
              "platelet": (PLATELETS, -1), "erythrocyte": (RBC, -1)}
 for _s in SUBTYPES:
     LABEL_MAP[_s] = (WBC, SUBTYPE_INDEX[_s])
-# Marrow-only white cells: a WBC whose subtype is not one of the five.
-for _s in ("plasma cell", "plasmacell", "plasma_cell", "megakaryocyte"):
+# Marrow-only nucleated cells (the simulator's marrow profile among them): a WBC whose subtype is not one of the
+# five. A band neutrophil is left without the neutrophil subtype: the five are the blood differential's, segmented.
+for _s in ("plasma cell", "plasmacell", "plasma_cell", "megakaryocyte",
+           "erythroblast", "myelocyte", "metamyelocyte", "band_neutrophil", "blast"):
     LABEL_MAP[_s] = (WBC, -1)
 # Single-cell crop classes (PBC, LISC) -> what the centred cell teaches the detector: (class, subtype, role).
 # An erythroblast is a nucleated red cell: neither a white cell nor a red cell the way the detector counts them,

@@ -14,6 +14,17 @@ public enum CellType
     Monocyte,
     PlasmaCell,
     Megakaryocyte,
+
+    // Marrow lineages (marrow profile only). Appended so the existing values keep their numbers.
+
+    /// <summary>Nucleated red-cell precursor, basophilic to orthochromatic (its maturity is drawn per cell).</summary>
+    Erythroblast,
+    Myelocyte,
+    Metamyelocyte,
+
+    /// <summary>Neutrophil with a non-segmented band nucleus; <see cref="Neutrophil"/> is the segmented one.</summary>
+    BandNeutrophil,
+    Blast,
 }
 
 /// <summary>One cell seen in a frame: its identity on the slide, its type and its box in frame pixels.</summary>

@@ -6,7 +6,7 @@ public enum SlideProfile
     /// <summary>Peripheral blood: RBC, platelets and the five white-cell types.</summary>
     Blood,
 
-    /// <summary>Bone marrow: more white-lineage cells, plasma cells and occasional megakaryocytes.</summary>
+    /// <summary>Bone marrow: more nucleated cells (granulocytic precursors, erythroblasts, blasts), plasma cells and occasional megakaryocytes.</summary>
     Marrow,
 }
 

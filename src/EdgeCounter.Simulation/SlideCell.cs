@@ -26,6 +26,8 @@ internal sealed class SlideCell
     private readonly Blob? _notch;
     private readonly Blob? _halo;
     private readonly Blob[] _vacuoles;
+    private readonly Blob[] _nucleoli = [];
+    private readonly double _maturity;
     private readonly double _pallorRadius, _pallorDepth, _density, _chromatinContrast;
     private readonly int _textureX, _textureY;
 
@@ -167,6 +169,98 @@ internal sealed class SlideCell
                 }
                 break;
             }
+            case CellType.Erythroblast:
+            {
+                _maturity = ErythroblastMaturity.Of(hash);
+                _aspect = rng.Range(0.92, 1.0);
+                a2 = rng.Range(0, 0.025);
+                a3 = rng.Range(0, 0.015);
+                // Round and central, shrinking as it condenses (small and pyknotic when orthochromatic, a little
+                // off centre before it is pushed out).
+                var nr = r * (0.72 - 0.28 * _maturity) * rng.Range(0.94, 1.05);
+                var off = r * rng.Range(0, 0.06 + 0.12 * _maturity);
+                var t = rng.Range(0, 2 * Math.PI);
+                nucleus.Add(new Blob((float)(off * Math.Cos(t)), (float)(off * Math.Sin(t) * _aspect), (float)nr));
+                break;
+            }
+            case CellType.Myelocyte:
+            {
+                _aspect = rng.Range(0.85, 1.0);
+                a2 = rng.Range(0, 0.03);
+                a3 = rng.Range(0, 0.02);
+                // Round to oval and eccentric, leaving a crescent of granular cytoplasm on one side.
+                var nr = r * rng.Range(0.5, 0.6);
+                var t = rng.Range(0, 2 * Math.PI);
+                var off = r * rng.Range(0.16, 0.26);
+                var (cx0, cy0) = (off * Math.Cos(t), off * Math.Sin(t) * _aspect);
+                var (px, py) = (Math.Cos(t + Math.PI / 2), Math.Sin(t + Math.PI / 2) * _aspect);
+                var stretch = nr * rng.Range(0.1, 0.3);
+                nucleus.Add(new Blob((float)(cx0 + stretch * px), (float)(cy0 + stretch * py), (float)(nr * 0.9)));
+                nucleus.Add(new Blob((float)(cx0 - stretch * px), (float)(cy0 - stretch * py), (float)(nr * 0.9)));
+                break;
+            }
+            case CellType.Metamyelocyte:
+            {
+                _aspect = rng.Range(0.88, 1.0);
+                a2 = rng.Range(0, 0.03);
+                a3 = rng.Range(0, 0.02);
+                // Kidney: a bean of two blobs with a notch bitten out of the side that faces the cell centre.
+                var nr = r * rng.Range(0.46, 0.54);
+                var t = rng.Range(0, 2 * Math.PI);
+                var off = r * rng.Range(0.1, 0.18);
+                var (cx0, cy0) = (off * Math.Cos(t), off * Math.Sin(t) * _aspect);
+                var (px, py) = (Math.Cos(t + Math.PI / 2), Math.Sin(t + Math.PI / 2));
+                var stretch = nr * rng.Range(0.38, 0.5);
+                nucleus.Add(new Blob((float)(cx0 + stretch * px), (float)(cy0 + stretch * py), (float)(nr * 0.8)));
+                nucleus.Add(new Blob((float)(cx0 - stretch * px), (float)(cy0 - stretch * py), (float)(nr * 0.8)));
+                // A wide, shallow bay (not a round bite): a big notch centred well outside the nucleus.
+                var bite = nr * rng.Range(1.12, 1.25);
+                _notch = new Blob((float)(cx0 - bite * Math.Cos(t)), (float)(cy0 - bite * Math.Sin(t)), (float)(nr * rng.Range(0.66, 0.76)));
+                break;
+            }
+            case CellType.BandNeutrophil:
+            {
+                _aspect = rng.Range(0.9, 1.0);
+                a2 = rng.Range(0, 0.03);
+                a3 = rng.Range(0, 0.02);
+                // A C/U-shaped band of even width: many small overlapping blobs along an arc, no filaments.
+                var width = r * rng.Range(0.18, 0.22);
+                var pathR = r * rng.Range(0.42, 0.5);
+                var span = rng.Range(0.9 * Math.PI, 1.4 * Math.PI);
+                var start = rng.Range(0, 2 * Math.PI);
+                var shift = r * 0.08;
+                var (sx, sy) = (-shift * Math.Cos(start), -shift * Math.Sin(start));
+                var steps = (int)Math.Ceiling(span * pathR / (width * 0.35));
+                for (var i = 0; i <= steps; i++)
+                {
+                    var a = start + (i / (double)steps - 0.5) * span;
+                    // Ends a touch fuller, as band nuclei often are.
+                    var end = Math.Abs(i / (double)steps - 0.5) > 0.42 ? 1.1 : 1.0;
+                    nucleus.Add(new Blob((float)(sx + pathR * Math.Cos(a)), (float)((sy + pathR * Math.Sin(a)) * _aspect), (float)(width * end)));
+                }
+                break;
+            }
+            case CellType.Blast:
+            {
+                _aspect = rng.Range(0.88, 1.0);
+                a2 = rng.Range(0, 0.03);
+                a3 = rng.Range(0, 0.02);
+                // High N:C ratio: a large round nucleus leaving a thin rim of cytoplasm, with 1-3 nucleoli.
+                var nr = r * _aspect * rng.Range(0.78, 0.86);
+                var t = rng.Range(0, 2 * Math.PI);
+                var off = r * rng.Range(0.03, 0.1);
+                var (cx0, cy0) = (off * Math.Cos(t), off * Math.Sin(t));
+                nucleus.Add(new Blob((float)cx0, (float)cy0, (float)nr));
+                var nucleoli = new Blob[1 + rng.Next(3)];
+                for (var i = 0; i < nucleoli.Length; i++)
+                {
+                    var nt = rng.Range(0, 2 * Math.PI);
+                    var nd = nr * rng.Range(0.1, 0.5);
+                    nucleoli[i] = new Blob((float)(cx0 + nd * Math.Cos(nt)), (float)(cy0 + nd * Math.Sin(nt)), (float)(r * rng.Range(0.08, 0.13)));
+                }
+                _nucleoli = nucleoli;
+                break;
+            }
             default:
                 throw new ArgumentOutOfRangeException(nameof(type));
         }
@@ -230,6 +324,21 @@ internal sealed class SlideCell
             if (c > a) a = c;
         }
         return a;
+    }
+
+    /// <summary>How much a nucleus's outline wobbles: lymphoid, plasma, erythroid and blast nuclei are smooth and round.</summary>
+    private static float NucleusRoughness(CellType type) => type switch
+    {
+        CellType.Lymphocyte or CellType.PlasmaCell or CellType.Erythroblast or CellType.Blast or CellType.Myelocyte => 0.12f,
+        CellType.BandNeutrophil or CellType.Metamyelocyte => 0.22f,
+        _ => 0.4f,
+    };
+
+    /// <summary>A blob with a soft edge a third of its radius wide (nucleoli have no sharp outline).</summary>
+    private static float SoftCoverage(Blob b, float u, float v)
+    {
+        var d = MathF.Sqrt((u - b.X) * (u - b.X) + (v - b.Y) * (v - b.Y));
+        return 1 - Smoothstep(b.R * 0.5f, b.R * 1.4f, d);
     }
 
     private static float Coverage(Blob b, float u, float v)
@@ -307,8 +416,7 @@ internal sealed class SlideCell
 
     private Density ShadeWhite(float u, float v, float rho, int tx, int ty, StainPalette p, SlideTextures tex)
     {
-        // Lymphocyte and plasma-cell nuclei are smooth and round; the others irregular.
-        var rough = (tex.Coarse.At(tx, ty) - 0.5f) * (Type is CellType.Lymphocyte or CellType.PlasmaCell ? 0.12f : 0.4f);
+        var rough = (tex.Coarse.At(tx, ty) - 0.5f) * NucleusRoughness(Type);
         var nuc = BlobCoverage(_nucleus, u, v, rough);
         if (_notch is { } notch) nuc *= 1 - Coverage(notch, u, v);
         var chromatin = 1 - (float)_chromatinContrast * 0.5f + (float)_chromatinContrast * tex.Medium.At(tx, ty);
@@ -362,6 +470,44 @@ internal sealed class SlideCell
                 cyto = p.MegakaryocyteCytoplasm * (0.8f + 0.5f * Smoothstep(0.4f, 0.8f, fine));
                 nucleus = p.Nucleus * (chromatin * 1.05f);
                 break;
+            case CellType.Erythroblast:
+            {
+                // Polychromasia: RNA blue fades as haemoglobin pink rises, so the cytoplasm goes deep blue, grey-lilac, pink.
+                var hb = ErythroblastMaturity.Haemoglobin(_maturity);
+                cyto = p.ErythroblastRna * ((1 - hb) * (0.92f + 0.16f * fine)) + p.Erythrocyte * (hb * (0.9f + 0.1f * fine));
+                // Checkerboard: dense clumps between paler channels, fusing into one dark mass when pyknotic.
+                var clumps = Smoothstep(0.25f, 0.7f, 0.6f * tex.Medium.At(tx, ty) + 0.4f * fine);
+                var contrast = 0.3f * (1 - 0.7f * (float)_maturity);
+                nucleus = p.ErythroblastNucleus * ((1 - contrast + 1.4f * contrast * clumps) * (1 + 0.2f * (float)_maturity));
+                break;
+            }
+            case CellType.Myelocyte:
+                // Lilac cytoplasm full of fine specific granules, with a few coarser azurophilic ones left over.
+                cyto = p.MyelocyteCytoplasm * (0.85f + 0.3f * fine) + p.NeutrophilCytoplasm * 0.5f;
+                granules = p.NeutrophilGranule * (1.0f * tex.FineGranules.At(tx, ty))
+                           + p.AzurophilGranule * (0.8f * Smoothstep(0.55f, 0.95f, tex.Granule.At(tx, ty)) * Smoothstep(0.6f, 0.8f, tex.Coarse.At(tx + 53, ty + 17)));
+                nucleus = p.Nucleus * ((0.75f + 0.45f * tex.Medium.At(tx, ty)) * (0.9f + 0.15f * fine));
+                break;
+            case CellType.Metamyelocyte:
+                cyto = p.NeutrophilCytoplasm * (0.95f + 0.3f * fine) + p.MyelocyteCytoplasm * 0.3f;
+                granules = p.NeutrophilGranule * (0.85f * tex.FineGranules.At(tx, ty));
+                nucleus = p.Nucleus * chromatin;
+                break;
+            case CellType.BandNeutrophil:
+                cyto = p.NeutrophilCytoplasm * (0.9f + 0.3f * fine);
+                granules = p.NeutrophilGranule * (0.7f * tex.FineGranules.At(tx, ty));
+                nucleus = p.Nucleus * chromatin;
+                break;
+            case CellType.Blast:
+            {
+                // Basophilic rim, deeper at the membrane; fine, open chromatin with paler nucleoli.
+                cyto = p.BlastCytoplasm * ((0.85f + 0.2f * fine) * (0.9f + 0.3f * Smoothstep(0.75f, 1f, rho)));
+                var nucleolus = 0f;
+                foreach (var n in _nucleoli) nucleolus = Math.Max(nucleolus, SoftCoverage(n, u, v));
+                var sieve = 0.78f + 0.3f * fine + 0.25f * tex.FineGranules.At(tx, ty);
+                nucleus = p.BlastNucleus * (sieve * (1 - 0.45f * nucleolus)) + p.BlastCytoplasm * (0.2f * nucleolus);
+                break;
+            }
             default:
                 throw new InvalidOperationException();
         }

@@ -53,7 +53,8 @@ internal sealed class SlideLayout
         if (profile == SlideProfile.Marrow)
         {
             _specs[(int)Layer.Megakaryocyte] = new LayerSpec(Px(220), 0.2, 0.35, Px(30));
-            _specs[(int)Layer.White] = new LayerSpec(Px(30), 0.15, 0.75, Px(9));
+            // Blasts reach 20 um, so the marrow white layer's largest radius is 10 um (blood keeps 9).
+            _specs[(int)Layer.White] = new LayerSpec(Px(30), 0.15, 0.75, Px(10));
             _specs[(int)Layer.Red] = new LayerSpec(Px(12), 0.2, 0.62, Px(4.2));
             _specs[(int)Layer.Platelet] = new LayerSpec(Px(24), 0.35, 0.5, Px(1.8));
         }
@@ -160,7 +161,9 @@ internal sealed class SlideLayout
             Layer.Platelet => CellType.Platelet,
             _ => WhiteType(Hashing.Unit(Hashing.Mix(h + 1))),
         };
-        var diameterUm = Diameter(type, Hashing.Unit(Hashing.Mix(h + 2)), Hashing.Unit(Hashing.Mix(h + 5)));
+        var diameterUm = type == CellType.Erythroblast
+            ? ErythroblastMaturity.Diameter(ErythroblastMaturity.Of(h), Hashing.Unit(Hashing.Mix(h + 2)))
+            : Diameter(type, Hashing.Unit(Hashing.Mix(h + 2)), Hashing.Unit(Hashing.Mix(h + 5)));
         var r = diameterUm / 2 / _mpp;
         // Whole cells only: keep them (with their outline wobble) inside the slide.
         var margin = r * 1.15 + 1;
@@ -183,12 +186,23 @@ internal sealed class SlideLayout
         return a + (b - a) * ty;
     }
 
+    private static readonly (CellType Type, double Weight)[] BloodMix =
+        [(CellType.Neutrophil, 0.60), (CellType.Eosinophil, 0.03), (CellType.Basophil, 0.01), (CellType.Lymphocyte, 0.30), (CellType.Monocyte, 0.06)];
+
+    /// <summary>Shares of the marrow's white layer (nucleated cells but megakaryocytes); they sum to 1.</summary>
+    internal static readonly (CellType Type, double Weight)[] MarrowMix =
+    [
+        (CellType.Neutrophil, 0.20), (CellType.BandNeutrophil, 0.12), (CellType.Metamyelocyte, 0.10), (CellType.Myelocyte, 0.12),
+        (CellType.Eosinophil, 0.03), (CellType.Basophil, 0.01),
+        (CellType.Erythroblast, 0.22),
+        (CellType.Lymphocyte, 0.105), (CellType.Monocyte, 0.02), (CellType.PlasmaCell, 0.06), (CellType.Blast, 0.015),
+    ];
+
     private CellType WhiteType(double u)
     {
-        // Blood: a normal adult differential. Marrow: more myeloid cells, plasma cells.
-        (CellType Type, double Weight)[] weights = _profile == SlideProfile.Marrow
-            ? [(CellType.Neutrophil, 0.50), (CellType.Eosinophil, 0.05), (CellType.Basophil, 0.01), (CellType.Lymphocyte, 0.18), (CellType.Monocyte, 0.06), (CellType.PlasmaCell, 0.20)]
-            : [(CellType.Neutrophil, 0.60), (CellType.Eosinophil, 0.03), (CellType.Basophil, 0.01), (CellType.Lymphocyte, 0.30), (CellType.Monocyte, 0.06)];
+        // Blood: a normal adult differential. Marrow: a normal adult marrow (docs/simulator.md): granulocytic lineage
+        // 58 % with its precursors, erythroid 22 % (M:E about 2.6), plasma cells kept clearly present (6 %).
+        (CellType Type, double Weight)[] weights = _profile == SlideProfile.Marrow ? MarrowMix : BloodMix;
         var total = weights.Sum(w => w.Weight);
         var acc = 0.0;
         foreach (var (type, weight) in weights)
@@ -211,6 +225,10 @@ internal sealed class SlideLayout
         CellType.Monocyte => 14 + 4 * u,
         CellType.PlasmaCell => 10 + 5 * u,
         CellType.Megakaryocyte => 30 + 30 * u,
+        CellType.Myelocyte => 12 + 6 * u,
+        CellType.Metamyelocyte => 10 + 5 * u,
+        CellType.BandNeutrophil => 10 + 2 * u,
+        CellType.Blast => 12 + 8 * u,
         _ => throw new ArgumentOutOfRangeException(nameof(type)),
     };
 }

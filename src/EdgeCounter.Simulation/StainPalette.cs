@@ -8,6 +8,8 @@ internal readonly record struct Density(float B, float G, float R)
         new((float)Math.Log(240 / b), (float)Math.Log(242 / g), (float)Math.Log(246 / r));
 
     public static Density operator *(Density d, double k) => new((float)(d.B * k), (float)(d.G * k), (float)(d.R * k));
+
+    public static Density operator +(Density a, Density b) => new(a.B + b.B, a.G + b.G, a.R + b.R);
 }
 
 /// <summary>
@@ -59,6 +61,14 @@ internal sealed class StainPalette
         PlasmaCytoplasm = A(92, 108, 176);
         Platelet = A(150, 100, 182);
 
+        // Marrow lineages. Erythroblast cytoplasm mixes RNA blue with the red cell's haemoglobin as it matures.
+        ErythroblastRna = A(84, 100, 176);
+        ErythroblastNucleus = A(52, 26, 92);
+        MyelocyteCytoplasm = A(208, 196, 224);
+        AzurophilGranule = A(150, 72, 150);
+        BlastCytoplasm = A(126, 150, 206);
+        BlastNucleus = A(128, 90, 176);
+
         // Lamp: colour temperature tilts red against blue.
         var i0R = 252 * brightness * (1 + 0.04 * temperature);
         var i0G = 249 * brightness;
@@ -94,6 +104,12 @@ internal sealed class StainPalette
     public Density PlasmaCytoplasm { get; }
     public Density MegakaryocyteCytoplasm { get; }
     public Density Platelet { get; }
+    public Density ErythroblastRna { get; }
+    public Density ErythroblastNucleus { get; }
+    public Density MyelocyteCytoplasm { get; }
+    public Density AzurophilGranule { get; }
+    public Density BlastCytoplasm { get; }
+    public Density BlastNucleus { get; }
 }
 
 /// <summary>Tileable value noise (512x512, wraps), for chromatin, granules and film texture.</summary>

@@ -7,7 +7,8 @@ namespace EdgeCounter.Simulation;
 /// <summary>How white cells are named in exported annotations.</summary>
 public enum WbcLabelMode
 {
-    /// <summary>The subtype in lower case: neutrophil, eosinophil, basophil, lymphocyte, monocyte, plasma cell, megakaryocyte.</summary>
+    /// <summary>The subtype in lower case: neutrophil, eosinophil, basophil, lymphocyte, monocyte, plasma cell, megakaryocyte,
+    /// and the marrow lineages erythroblast, myelocyte, metamyelocyte, band_neutrophil, blast.</summary>
     Subtype,
 
     /// <summary>"WBC" for every white cell, as in BCCD.</summary>
@@ -29,6 +30,11 @@ public static class VocAnnotation
         CellType.Monocyte => "monocyte",
         CellType.PlasmaCell => "plasma cell",
         CellType.Megakaryocyte => "megakaryocyte",
+        CellType.Erythroblast => "erythroblast",
+        CellType.Myelocyte => "myelocyte",
+        CellType.Metamyelocyte => "metamyelocyte",
+        CellType.BandNeutrophil => "band_neutrophil",
+        CellType.Blast => "blast",
         _ => throw new ArgumentOutOfRangeException(nameof(type)),
     };
 

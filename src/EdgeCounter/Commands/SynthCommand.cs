@@ -23,9 +23,12 @@ public static class SynthCommand
           --fields N                   number of fields (default 100)
           --seed S                     seed, unsigned 64-bit integer (default 1)
           --width W --height H         field size in pixels (default 640 x 480; 640x480 up to 2560x1920)
-          --profile blood|marrow       smear type (default blood); marrow adds plasma cells, megakaryocytes
+          --profile blood|marrow       smear type (default blood); marrow adds erythroblasts, myelocytes,
+                                       metamyelocytes, band neutrophils, blasts, plasma cells, megakaryocytes
           --wbc-label subtype|merged   white-cell label: subtype (neutrophil, eosinophil, basophil, lymphocyte,
-                                       monocyte, plasma cell, megakaryocyte; default) or merged (WBC, as BCCD)
+                                       monocyte, plasma cell, megakaryocyte; in marrow also erythroblast,
+                                       myelocyte, metamyelocyte, band_neutrophil, blast; default) or merged
+                                       (WBC, as BCCD)
           --um-per-pixel X             pixel scale in micrometres per pixel (default 0.1)
           --fields-per-slide K         fields taken from each slide before a new one (default 25)
           --measure-render FRAMES      instead of exporting: drive the simulated camera (W x H, 30 fps,

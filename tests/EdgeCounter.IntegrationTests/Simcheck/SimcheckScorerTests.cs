@@ -44,6 +44,20 @@ public class SimcheckScorerTests
     }
 
     [Fact]
+    public void Label_agreement_knows_the_marrow_labels()
+    {
+        Assert.True(SimcheckScorer.LabelNames("neutrophil", CellType.Neutrophil));
+        Assert.True(SimcheckScorer.LabelNames("band_neutrophil", CellType.BandNeutrophil));
+        Assert.False(SimcheckScorer.LabelNames("neutrophil", CellType.BandNeutrophil)); // the segmented one is another type
+        Assert.True(SimcheckScorer.LabelNames("plasma_cell", CellType.PlasmaCell));
+        Assert.True(SimcheckScorer.LabelNames("plasma cell", CellType.PlasmaCell));
+        Assert.True(SimcheckScorer.LabelNames("Erythroblast", CellType.Erythroblast));
+        Assert.True(SimcheckScorer.LabelNames("metamyelocyte", CellType.Metamyelocyte));
+        Assert.False(SimcheckScorer.LabelNames("myelocyte", CellType.Metamyelocyte));
+        Assert.True(SimcheckScorer.LabelNames("blast", CellType.Blast));
+    }
+
+    [Fact]
     public void A_moved_count_is_neither_a_double_nor_a_new_cell_unless_it_moved_onto_another_cell()
     {
         var white = Cell(1, CellType.Lymphocyte, 100, 100, 50);

@@ -51,6 +51,9 @@ public class GroundTruthTests
         Assert.Contains(CellType.Platelet, seen);
         Assert.Contains(CellType.Neutrophil, seen);
         Assert.Contains(CellType.Lymphocyte, seen);
+        if (profile == SlideProfile.Marrow)
+            foreach (var type in new[] { CellType.Erythroblast, CellType.Myelocyte, CellType.Metamyelocyte, CellType.BandNeutrophil, CellType.Blast })
+                Assert.Contains(type, seen);
     }
 
     [Fact]
@@ -120,7 +123,8 @@ public class GroundTruthTests
                     counts[c.Type] = counts.GetValueOrDefault(c.Type) + 1;
             }
             double PerField(params CellType[] types) => types.Sum(t => counts.GetValueOrDefault(t)) / (double)fields;
-            var white = PerField(CellType.Neutrophil, CellType.Eosinophil, CellType.Basophil, CellType.Lymphocyte, CellType.Monocyte, CellType.PlasmaCell, CellType.Megakaryocyte);
+            var white = PerField(CellType.Neutrophil, CellType.Eosinophil, CellType.Basophil, CellType.Lymphocyte, CellType.Monocyte, CellType.PlasmaCell, CellType.Megakaryocyte,
+                CellType.Erythroblast, CellType.Myelocyte, CellType.Metamyelocyte, CellType.BandNeutrophil, CellType.Blast);
             Assert.InRange(PerField(CellType.Erythrocyte), 10, 20);
             Assert.InRange(PerField(CellType.Platelet), 0.8, 3);
             if (profile == SlideProfile.Blood)

@@ -6,7 +6,8 @@ namespace EdgeCounter.Tests.Simulation;
 
 public class VocExportTests
 {
-    private static readonly HashSet<string> SubtypeLabels = ["RBC", "Platelets", "neutrophil", "eosinophil", "basophil", "lymphocyte", "monocyte", "plasma cell", "megakaryocyte"];
+    private static readonly HashSet<string> SubtypeLabels = ["RBC", "Platelets", "neutrophil", "eosinophil", "basophil", "lymphocyte", "monocyte", "plasma cell", "megakaryocyte",
+        "erythroblast", "myelocyte", "metamyelocyte", "band_neutrophil", "blast"];
 
     [Theory]
     [InlineData(WbcLabelMode.Subtype)]
@@ -64,5 +65,14 @@ public class VocExportTests
         Assert.Equal("WBC", VocAnnotation.Label(CellType.Megakaryocyte, WbcLabelMode.Merged));
         Assert.Equal("Platelets", VocAnnotation.Label(CellType.Platelet, WbcLabelMode.Merged));
         Assert.Equal("RBC", VocAnnotation.Label(CellType.Erythrocyte, WbcLabelMode.Subtype));
+        Assert.Equal("erythroblast", VocAnnotation.Label(CellType.Erythroblast, WbcLabelMode.Subtype));
+        Assert.Equal("myelocyte", VocAnnotation.Label(CellType.Myelocyte, WbcLabelMode.Subtype));
+        Assert.Equal("metamyelocyte", VocAnnotation.Label(CellType.Metamyelocyte, WbcLabelMode.Subtype));
+        Assert.Equal("band_neutrophil", VocAnnotation.Label(CellType.BandNeutrophil, WbcLabelMode.Subtype));
+        Assert.Equal("neutrophil", VocAnnotation.Label(CellType.Neutrophil, WbcLabelMode.Subtype));
+        Assert.Equal("blast", VocAnnotation.Label(CellType.Blast, WbcLabelMode.Subtype));
+        // Nucleated cells all: one WBC class for a BCCD-style detector.
+        foreach (var type in new[] { CellType.Erythroblast, CellType.Myelocyte, CellType.Metamyelocyte, CellType.BandNeutrophil, CellType.Blast })
+            Assert.Equal("WBC", VocAnnotation.Label(type, WbcLabelMode.Merged));
     }
 }

@@ -75,6 +75,15 @@ public sealed class SimcheckScorer
         _ => "WBC",
     };
 
+    /// <summary>A model label names the simulator type: compared as the marrow differential compares labels (lower case,
+    /// '_' for spaces and hyphens) with the type's exported label (plasma_cell, band_neutrophil) or its name.</summary>
+    public static bool LabelNames(string label, CellType type)
+    {
+        static string Key(string s) => s.Trim().ToLowerInvariant().Replace(' ', '_').Replace('-', '_');
+        var key = Key(label);
+        return key == Key(VocAnnotation.Label(type, WbcLabelMode.Subtype)) || key == Key(type.ToString());
+    }
+
     public void AddRevisit(FrameTruth truth, FieldPlacement? placement)
     {
         _revisits++;
@@ -208,7 +217,7 @@ public sealed class SimcheckScorer
             var n = t.Counts.Count;
             var countedNow = t.Counts.Where(c => c.Value > 0).Select(c => c.Key).ToList();
             double? Agreement(Dictionary<long, string> labels) => g == "WBC" && countedNow.Count > 0
-                ? Math.Round(countedNow.Count(c => string.Equals(labels[c], _typeOf[c].ToString(), StringComparison.OrdinalIgnoreCase)) / (double)countedNow.Count, 4)
+                ? Math.Round(countedNow.Count(c => LabelNames(labels[c], _typeOf[c])) / (double)countedNow.Count, 4)
                 : null;
             perClass[g] = new GroupScore(n, n > 0 ? Math.Round((double)t.Double / n, 4) : 0, n > 0 ? Math.Round((double)t.Wrong / n, 4) : 0,
                 t.Double, t.Wrong, t.CountedDetections, t.Suppressed, t.Unmatched, distinctOnSlide?.GetValueOrDefault(g) ?? 0, t.DoubleInOneField, t.Moved, Agreement(t.Label), Agreement(t.FirstLabel));
