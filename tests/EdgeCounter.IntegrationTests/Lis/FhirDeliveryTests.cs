@@ -68,15 +68,7 @@ public sealed class FhirDeliveryTests : IDisposable
         Url = url, BearerToken = "secret-token", RetryInterval = TimeSpan.FromMilliseconds(200), RejectedRetryInterval = TimeSpan.FromMilliseconds(1500),
     }, _state);
 
-    private static async Task UntilAsync(Func<bool> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + Wait;
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException(what);
-            await Task.Delay(20);
-        }
-    }
+    private static Task UntilAsync(Func<bool> condition, string what) => Eventually.UntilAsync(condition, what, Wait);
 
     [Fact]
     public async Task The_bundle_is_posted_retried_after_a_server_error_and_after_a_refusal_and_taken_once()

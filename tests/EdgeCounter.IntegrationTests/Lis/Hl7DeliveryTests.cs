@@ -28,15 +28,7 @@ public sealed class Hl7DeliveryTests : IDisposable
         RejectedRetryInterval = TimeSpan.FromMilliseconds(400),
     }, "scope-test", _state);
 
-    private static async Task UntilAsync(Func<bool> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + Wait;
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException(what);
-            await Task.Delay(20);
-        }
-    }
+    private static Task UntilAsync(Func<bool> condition, string what) => Eventually.UntilAsync(condition, what, Wait);
 
     [Fact]
     public async Task An_AA_acknowledged_message_arrives_framed_and_leaves_the_queue()

@@ -16,6 +16,11 @@ public class DashboardBrowserTests(ITestOutputHelper output)
 {
     private const string Chromium = "/usr/bin/chromium";
 
+    private static Task<IBrowser> LaunchBrowserAsync() => Puppeteer.LaunchAsync(new LaunchOptions
+    {
+        ExecutablePath = Chromium, Headless = true, Args = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+    });
+
     [Fact]
     public async Task The_page_shows_live_counts_and_starts_a_session_and_the_ward_page_lists_the_microscope()
     {
@@ -26,10 +31,7 @@ public class DashboardBrowserTests(ITestOutputHelper output)
             using var host = ServiceHost.Build(ServiceEndToEndTests.Args(FreePort.Next(), state));
             await host.StartAsync();
             var url = host.Services.GetRequiredService<WebEndpoints>().BoundUrls.Single();
-            await using var browser = await Puppeteer.LaunchAsync(new LaunchOptions
-            {
-                ExecutablePath = Chromium, Headless = true, Args = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-            });
+            await using var browser = await LaunchBrowserAsync();
             await using var page = await browser.NewPageAsync();
             var errors = new List<string>();
             page.Console += (_, e) => { if (e.Message.Type == ConsoleType.Error) errors.Add(e.Message.Text); };
@@ -87,10 +89,7 @@ public class DashboardBrowserTests(ITestOutputHelper output)
             await host.StartAsync();
             var counting = host.Services.GetRequiredService<Counting.CountingService>();
             var url = host.Services.GetRequiredService<WebEndpoints>().BoundUrls.Single();
-            await using var browser = await Puppeteer.LaunchAsync(new LaunchOptions
-            {
-                ExecutablePath = Chromium, Headless = true, Args = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-            });
+            await using var browser = await LaunchBrowserAsync();
             var deadline = DateTime.UtcNow.AddSeconds(90);
             while (counting.Snapshot().State != Counting.SessionState.Completed && DateTime.UtcNow < deadline) await Task.Delay(200);
             Assert.Equal(Counting.SessionState.Completed, counting.Snapshot().State);
@@ -158,10 +157,7 @@ public class DashboardBrowserTests(ITestOutputHelper output)
                 "--EdgeCounter:Source:Simulator:Profile=marrow"));
             await host.StartAsync();
             var url = host.Services.GetRequiredService<WebEndpoints>().BoundUrls.Single();
-            await using var browser = await Puppeteer.LaunchAsync(new LaunchOptions
-            {
-                ExecutablePath = Chromium, Headless = true, Args = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-            });
+            await using var browser = await LaunchBrowserAsync();
             await using var page = await browser.NewPageAsync();
             var errors = new List<string>();
             page.PageError += (_, e) => errors.Add(e.Message);
@@ -192,10 +188,7 @@ public class DashboardBrowserTests(ITestOutputHelper output)
             await host.StartAsync();
             var port = new Uri(host.Services.GetRequiredService<WebEndpoints>().BoundUrls.Single()).Port;
             var url = $"http://{WebEndpointsTests.NetworkAddress()}:{port}"; // as a ward PC would open it
-            await using var browser = await Puppeteer.LaunchAsync(new LaunchOptions
-            {
-                ExecutablePath = Chromium, Headless = true, Args = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-            });
+            await using var browser = await LaunchBrowserAsync();
             var wait = new WaitForFunctionOptions { Timeout = 60_000, PollingInterval = 200 };
             async Task<IPage> OpenAsync(string answer)
             {
