@@ -38,6 +38,7 @@ log = logging.getLogger("cellnet")
 # detection can be that are not one of the five (they make the cell `unidentified`, never a silent guess).
 CLASSES = ["neutrophil", "eosinophil", "basophil", "lymphocyte", "monocyte", "ig", "erythroblast", "platelet"]
 DIFFERENTIAL = CLASSES[:5]
+PRECURSOR_LABELS = {"ig": "immature_granulocyte", "erythroblast": "erythroblast"}
 OPSET = 17
 
 
@@ -291,6 +292,8 @@ def export(model, temperature, cfg, path, labels_path, threshold, version):
         "classes": CLASSES, "differential": DIFFERENTIAL,
         "unidentifiedBelow": threshold, "unidentifiedLabel": "unidentified",
         "temperature": temperature,
+        # Real cells outside the white-cell differential, named in a marrow count (Detector:NamePrecursors).
+        "precursors": {c: PRECURSOR_LABELS[c] for c in CLASSES if c in PRECURSOR_LABELS},
     }
     json.dump(sidecar, open(labels_path, "w"), indent=2)
     log.info("exported %s (%.2f MB, opset %d) and %s", path, os.path.getsize(path) / 1e6, OPSET, labels_path)

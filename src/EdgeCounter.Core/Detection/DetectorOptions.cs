@@ -48,6 +48,10 @@ public sealed class DetectorOptions
     /// false: the detector's own subtype head names the subtypes (and no cell is unidentified).</summary>
     public bool UseSubtypeStage { get; set; } = true;
 
+    /// <summary>The subtype stage names the precursors it knows (sidecar <c>precursors</c>: immature granulocytes,
+    /// erythroblasts) instead of calling them unidentified. Unset: on in Counting:Mode marrow, off in blood.</summary>
+    public bool? NamePrecursors { get; set; }
+
     /// <summary>Estimate the pixel scale from the size of red cells (<see cref="AutoScalingDetector"/>) when none is
     /// configured (<see cref="InputScale"/> or <see cref="CameraMicrometresPerPixel"/>, which stay manual overrides).</summary>
     public bool AutoScale { get; set; } = true;

@@ -85,6 +85,9 @@ public sealed class OnnxCellDetector : ICellDetector
             if (labels.SubtypeStage is not null && options.UseSubtypeStage)
             {
                 _subtypeStage = LoadSubtypeStage(labels, labelsPath, modelPath, options, threads);
+                // Precursors the stage names (marrow) are labels of this model too.
+                if (SubtypeClassifier.NamedPrecursors(_subtypeStage.Labels) is { Count: > 0 } precursors)
+                    Model = Model with { Labels = [.. Model.Labels, .. precursors.Where(p => !Model.Labels.Contains(p))] };
                 // Only cells the count will keep are looked at again (evaluation decodes far below the operating point).
                 _stageMinScore = _operatingThresholds[labels.SubtypeClassIndex];
             }
@@ -201,7 +204,7 @@ public sealed class OnnxCellDetector : ICellDetector
         var besideLabels = Path.Combine(Path.GetDirectoryName(File.Exists(labelsPath) ? labelsPath : modelPath) ?? "", labels.SubtypeStage!);
         var besideModel = Path.Combine(Path.GetDirectoryName(modelPath) ?? "", labels.SubtypeStage!);
         var stagePath = File.Exists(besideLabels) || !File.Exists(besideModel) ? besideLabels : besideModel;
-        var stageLabels = SubtypeStageLabels.Load(DetectorOptions.DefaultLabelsPath(stagePath));
+        var stageLabels = SubtypeStageLabels.Load(DetectorOptions.DefaultLabelsPath(stagePath)) with { NamePrecursors = options.NamePrecursors == true };
         foreach (var d in stageLabels.Differential)
             if (!labels.Subtypes.Contains(d, StringComparer.Ordinal))
                 throw new ModelLoadException($"Subtype stage {stagePath} names '{d}', which is not a subtype of {labelsPath} ({string.Join(", ", labels.Subtypes)})");

@@ -10,7 +10,7 @@ namespace EdgeCounter.Detection;
 /// The sidecar of a subtype stage (<c>cellnet-subtypes.labels.json</c>, docs/model-contract.md): a classifier that
 /// looks at each white cell again, in a square crop around its box, and names its subtype, or says it is not sure.
 /// </summary>
-public sealed class SubtypeStageLabels
+public sealed record SubtypeStageLabels
 {
     public string Name { get; init; } = "";
     public string Version { get; init; } = "";
@@ -26,6 +26,13 @@ public sealed class SubtypeStageLabels
     public IReadOnlyList<string> Differential { get; init; } = [];
     /// <summary>Calibrated probability below which the cell is unidentified rather than guessed.</summary>
     public float UnidentifiedBelow { get; init; } = 0.5f;
+
+    /// <summary>Classes that are real cells outside the white-cell differential, with the label a marrow count gives them
+    /// (sidecar <c>precursors</c>, e.g. "ig": "immature_granulocyte"); unidentified unless precursors are named.</summary>
+    public IReadOnlyDictionary<string, string> Precursors { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>Name <see cref="Precursors"/> instead of calling them unidentified (Detector:NamePrecursors).</summary>
+    public bool NamePrecursors { get; init; }
 
     public static SubtypeStageLabels Load(string path)
     {
@@ -46,6 +53,14 @@ public sealed class SubtypeStageLabels
         if (input.Context is { } c && !(c >= 1 && c <= 4)) Fail("\"input.context\" must be in [1, 4]");
         if (input.Colour is { } colour && !colour.Equals("RGB", StringComparison.OrdinalIgnoreCase)) Fail($"\"input.colour\" is '{colour}'; only RGB is supported");
         if (dto.UnidentifiedBelow is { } u && !(u >= 0 && u <= 1)) Fail("\"unidentifiedBelow\" must be in [0, 1]");
+        var precursors = dto.Precursors ?? [];
+        foreach (var (cls, label) in precursors)
+        {
+            if (!classes.Contains(cls, StringComparer.Ordinal) || differential.Contains(cls, StringComparer.Ordinal))
+                Fail($"\"precursors\" names '{cls}', which is not a class outside the differential");
+            if (string.IsNullOrWhiteSpace(label) || differential.Contains(label, StringComparer.Ordinal) || label == ModelLabels.UnidentifiedLabel)
+                Fail($"\"precursors\" gives '{cls}' the label '{label}', which is empty or already a label");
+        }
         return new SubtypeStageLabels
         {
             Name = dto.Name ?? "", Version = dto.Version ?? "",
@@ -53,6 +68,7 @@ public sealed class SubtypeStageLabels
             Size = input.Size ?? 96, Context = input.Context ?? 1.5,
             Classes = classes, Differential = differential,
             UnidentifiedBelow = dto.UnidentifiedBelow ?? 0.5f,
+            Precursors = precursors,
         };
     }
 
@@ -65,6 +81,7 @@ public sealed class SubtypeStageLabels
         public List<string>? Classes { get; set; }
         public List<string>? Differential { get; set; }
         public float? UnidentifiedBelow { get; set; }
+        public Dictionary<string, string>? Precursors { get; set; }
     }
 
     private sealed class InputDto
@@ -120,7 +137,10 @@ public sealed class SubtypeClassifier : IDisposable
     public string ExecutionProvider { get; }
 
     /// <summary>The labels a cell can get: the differential's, then the unidentified label.</summary>
-    public IReadOnlyList<string> OutputLabels => [.. Labels.Differential, ModelLabels.UnidentifiedLabel];
+    public IReadOnlyList<string> OutputLabels => [.. Labels.Differential, ModelLabels.UnidentifiedLabel, .. NamedPrecursors(Labels)];
+
+    /// <summary>The precursor labels the stage gives (none unless <see cref="SubtypeStageLabels.NamePrecursors"/>).</summary>
+    public static IReadOnlyList<string> NamedPrecursors(SubtypeStageLabels labels) => labels.NamePrecursors ? labels.Precursors.Values.Distinct().ToArray() : [];
 
     /// <summary>Replaces the label of each detection of <paramref name="subtypeClass"/> scoring at least
     /// <paramref name="minScore"/> by the stage's verdict. Boxes are in the pixels of <paramref name="bgrFrame"/>.
@@ -165,14 +185,16 @@ public sealed class SubtypeClassifier : IDisposable
         return _output;
     }
 
-    /// <summary>The most probable class when it is one of the differential's and reaches the threshold, else unidentified.</summary>
+    /// <summary>The most probable class when it is one of the differential's (or a precursor, when they are named) and
+    /// reaches the threshold, else unidentified.</summary>
     public static string Decide(SubtypeStageLabels labels, ReadOnlySpan<float> probabilities)
     {
         var best = 0;
         for (var c = 1; c < probabilities.Length; c++) if (probabilities[c] > probabilities[best]) best = c;
         var name = labels.Classes[best];
-        return probabilities[best] >= labels.UnidentifiedBelow && labels.Differential.Contains(name, StringComparer.Ordinal)
-            ? name : ModelLabels.UnidentifiedLabel;
+        if (probabilities[best] < labels.UnidentifiedBelow) return ModelLabels.UnidentifiedLabel;
+        if (labels.Differential.Contains(name, StringComparer.Ordinal)) return name;
+        return labels.NamePrecursors && labels.Precursors.TryGetValue(name, out var precursor) ? precursor : ModelLabels.UnidentifiedLabel;
     }
 
     /// <summary>The square of side context × the box's longer side around its centre, resized to size × size

@@ -249,6 +249,8 @@ public static class ServiceHost
         if (settings.Source.Kind == SourceKind.Simulated && settings.Detector.CameraMicrometresPerPixel is null)
             settings.Detector.CameraMicrometresPerPixel = settings.Source.Simulator.MicrometresPerPixel;
 
+        // A marrow differential counts erythroblasts and immature granulocytes: the subtype stage names them there.
+        settings.Detector.NamePrecursors ??= settings.Counting.Mode == CountingMode.Marrow;
         var problems = earlyProblems.Concat(settings.Validate()).ToList();
         if (!File.Exists(settings.Detector.ModelPath))
             problems.Add($"EdgeCounter:Detector:ModelPath: model file '{settings.Detector.ModelPath}' does not exist");

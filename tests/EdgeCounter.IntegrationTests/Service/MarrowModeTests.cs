@@ -6,7 +6,8 @@ using Microsoft.Extensions.Hosting;
 namespace EdgeCounter.IntegrationTests.Service;
 
 /// <summary>Counting:Mode marrow on the simulated marrow slide with the shipped (blood) model: the paper's categories
-/// are the groups, the target counts nucleated cells, and the lineages the model cannot see say so.</summary>
+/// are the groups, the target counts nucleated cells, the subtype stage names erythroblasts and immature granulocytes
+/// (learned from real PBC cells), and the lineages the model cannot see (plasma cells, megakaryocytes) say so.</summary>
 [Collection("Service")]
 public class MarrowModeTests
 {
@@ -29,16 +30,16 @@ public class MarrowModeTests
             var counts = Json(counted);
 
             Assert.Equal(500, counts.GetProperty("target").GetInt32());
-            Assert.Equal(["granulocyte", "lymphocyte", "monocyte", "others"], counts.GetProperty("groups").EnumerateObject().Select(g => g.Name).ToArray());
+            Assert.Equal(["granulocyte", "erythroid", "lymphocyte", "monocyte", "others"], counts.GetProperty("groups").EnumerateObject().Select(g => g.Name).ToArray());
             var marrow = counts.GetProperty("marrow");
-            Assert.Equal(["erythroid", "megakaryocyte", "plasma_cell"], marrow.GetProperty("notMeasured").EnumerateArray().Select(e => e.GetString()!).ToArray());
+            Assert.Equal(["megakaryocyte", "plasma_cell"], marrow.GetProperty("notMeasured").EnumerateArray().Select(e => e.GetString()!).ToArray());
             Assert.Equal(JsonValueKind.Null, marrow.GetProperty("plasmaCellPercent").ValueKind);
-            Assert.Equal(JsonValueKind.Null, marrow.GetProperty("myeloidErythroidRatio").ValueKind);
             Assert.Equal(JsonValueKind.Null, marrow.GetProperty("percent").GetProperty("plasma_cell").ValueKind);
+            Assert.Equal(JsonValueKind.Number, marrow.GetProperty("percent").GetProperty("erythroid").ValueKind);
 
             // Nucleated cells are the white-cell labels; red cells and platelets are counted but not part of it.
             var totals = counts.GetProperty("totals");
-            string[] nucleated = ["neutrophil", "eosinophil", "basophil", "lymphocyte", "monocyte", "unidentified"];
+            string[] nucleated = ["neutrophil", "eosinophil", "basophil", "lymphocyte", "monocyte", "unidentified", "immature_granulocyte", "erythroblast"];
             Assert.Equal(nucleated.Sum(l => totals.GetProperty(l).GetInt64()), marrow.GetProperty("nucleatedCells").GetInt64());
             Assert.Equal(marrow.GetProperty("nucleatedCells").GetInt64(), counts.GetProperty("whiteCells").GetInt64());
             Assert.False(counts.GetProperty("differential").TryGetProperty("RBC", out _));

@@ -92,4 +92,26 @@ public class SubtypeStageTests
     {
         Assert.Equal(expected, SubtypeClassifier.Decide(Parse(StageSidecar), probabilities));
     }
+
+    [Theory]
+    [InlineData(new[] { 0.05f, 0, 0, 0, 0, 0.9f, 0.05f, 0 }, "immature_granulocyte", "unidentified")]
+    [InlineData(new[] { 0.05f, 0, 0, 0.1f, 0, 0, 0.85f, 0 }, "erythroblast", "unidentified")]
+    [InlineData(new[] { 0.1f, 0, 0, 0, 0, 0.45f, 0.45f, 0 }, "unidentified", "unidentified")] // not sure enough either way
+    [InlineData(new[] { 0.1f, 0, 0, 0, 0, 0.1f, 0, 0.8f }, "unidentified", "unidentified")] // a platelet clump is no precursor
+    public void Precursors_are_named_only_when_asked_and_the_stage_is_sure(float[] probabilities, string named, string notNamed)
+    {
+        var stage = Parse(StageSidecar.Replace("\"temperature\": 1.3", "\"temperature\": 1.3, \"precursors\": {\"ig\": \"immature_granulocyte\", \"erythroblast\": \"erythroblast\"}"));
+        Assert.Equal(named, SubtypeClassifier.Decide(stage with { NamePrecursors = true }, probabilities));
+        Assert.Equal(notNamed, SubtypeClassifier.Decide(stage, probabilities));
+        Assert.Equal(["immature_granulocyte", "erythroblast"], SubtypeClassifier.NamedPrecursors(stage with { NamePrecursors = true }));
+        Assert.Empty(SubtypeClassifier.NamedPrecursors(stage));
+    }
+
+    [Fact]
+    public void A_precursor_that_is_a_differential_class_or_takes_a_differential_label_is_refused()
+    {
+        var e = Assert.Throws<ModelLoadException>(() => Parse(StageSidecar.Replace("\"temperature\": 1.3", "\"temperature\": 1.3, \"precursors\": {\"ig\": \"neutrophil\"}")));
+        Assert.Contains("precursors", e.Message);
+        Assert.Throws<ModelLoadException>(() => Parse(StageSidecar.Replace("\"temperature\": 1.3", "\"temperature\": 1.3, \"precursors\": {\"monocyte\": \"promonocyte\"}")));
+    }
 }

@@ -17,6 +17,9 @@ internal static class CropEvaluation
 {
     private const string NoWhiteCell = "none";
 
+    /// <summary>Crop-set class names that abbreviate a model label (PBC's folder "ig").</summary>
+    private static readonly Dictionary<string, string> CropClassAliases = new(StringComparer.Ordinal) { ["ig"] = "immature_granulocyte" };
+
     public static async Task<JsonObject> RunAsync(string dir, EvalSettings settings, ILoggerFactory loggerFactory, TextWriter output, CancellationToken cancellationToken)
     {
         var logger = loggerFactory.CreateLogger("eval");
@@ -32,18 +35,26 @@ internal static class CropEvaluation
             if (labels.SubtypeOf is null || labels.Subtypes.Count == 0)
                 throw new EvalException($"model {onnx.Model.Name} {onnx.Model.Version} gives no white-cell subtypes");
             var threshold = onnx.OperatingThresholds[labels.SubtypeClassIndex];
-            // Crop classes are paired with subtypes by name (plural "s" and case ignored); the rest are other classes.
-            var subtypeOf = classes.ToDictionary(c => c, c => labels.Subtypes.FirstOrDefault(s => s != ModelLabels.UnidentifiedLabel && LabelPairing.Normalize(s) == LabelPairing.Normalize(c)));
+            // Crop classes are paired with subtypes by name (plural "s" and case ignored), and with the precursors the
+            // stage names (--name-precursors; PBC's "ig" is the immature granulocytes); the rest are other classes.
+            var precursors = onnx.Model.Labels.Where(l => !labels.Subtypes.Contains(l) && !labels.Classes.Contains(l)).ToList();
+            var candidates = labels.Subtypes.Concat(precursors).ToList();
+            var subtypeOf = classes.ToDictionary(c => c, c => candidates.FirstOrDefault(s => s != ModelLabels.UnidentifiedLabel
+                && LabelPairing.Normalize(s) == LabelPairing.Normalize(CropClassAliases.GetValueOrDefault(c.ToLowerInvariant(), c))));
             var known = classes.Where(c => subtypeOf[c] is not null).ToList();
             var others = classes.Where(c => subtypeOf[c] is null).ToList();
             if (others.Count > 0) logger.LogInformation("Crop classes that are not model subtypes, reported apart: {Classes}", string.Join(", ", others));
-            var predictedNames = labels.Subtypes.Append(ModelLabels.UnidentifiedLabel).Append(NoWhiteCell).Distinct(StringComparer.Ordinal).ToList();
+            var predictedNames = labels.Subtypes.Concat(precursors).Append(ModelLabels.UnidentifiedLabel).Append(NoWhiteCell).Distinct(StringComparer.Ordinal).ToList();
             var tallies = classes.ToDictionary(c => c, _ => new Dictionary<string, int>(StringComparer.Ordinal));
             var unexpected = new HashSet<string>(StringComparer.Ordinal);
             var redCells = new RedCellSizes(labels);
             var wall = Stopwatch.StartNew();
             var images = 0;
+            // --held-out K: every K-th crop of each class in file order, the crops the training recipe held out (val_every).
             var crops = dataset.Images.Where(i => tallies.ContainsKey(i.Class));
+            if (settings.HeldOutEvery > 0)
+                crops = crops.OrderBy(i => i.ImagePath, StringComparer.Ordinal).GroupBy(i => i.Class)
+                    .SelectMany(g => g.Where((_, k) => k % settings.HeldOutEvery == 0)).ToList();
             await foreach (var (crop, size, result) in DetectEachAsync(crops, i => i.ImagePath, detector, redCells, logger, cancellationToken))
             {
                 images++;

@@ -52,6 +52,11 @@ public static class EvalCommand
             --markdown FILE      --suite: also write the table as Markdown
             --datasets DIR       --suite: where the shared sets are (default: ../shared/datasets beside the repository)
             --synthetic-fields N --suite: held-out simulator fields to generate (default 120, as the model card)
+            --name-precursors    the subtype stage names immature granulocytes and erythroblasts (as in
+                                 Counting:Mode marrow) instead of calling them unidentified; crops then pair
+                                 them with PBC's ig and erythroblast folders
+            --held-out K         --crops: every K-th crop of each class in file order only (the crops the
+                                 training recipe held out with val_every K, e.g. 10 for PBC)
             --min-score F        score floor for the AP curves and max recall (default 0.01; operating thresholds
                                  come from the model)
             --max-dets N         COCO maxDets per image and class (default 100)
@@ -84,6 +89,11 @@ public static class EvalCommand
         // Crops come from cameras of unknown scale, and the service itself finds the scale from the red cells by
         // default: a crop set is measured the way the service would see its cells, unless a scale is given.
         if (crops is not null && args.String("input-scale") is null) settings = settings with { AutoScale = true };
+        if (args.String("held-out") is not null)
+        {
+            if (crops is null) throw new CommandLineException("--held-out is for --crops");
+            settings = settings with { HeldOutEvery = args.Int("held-out", 0) is var k && k >= 2 ? k : throw new CommandLineException("--held-out must be 2 or more") };
+        }
         if (args.String("markdown") is not null) throw new CommandLineException("--markdown is for --suite");
         args.ThrowOnUnknown();
 
@@ -121,6 +131,7 @@ public static class EvalCommand
         var scale = args.String("input-scale");
         if (scale is not null) options.InputScale = args.Double("input-scale", 1.0);
         if (args.String("score-threshold") is not null) options.ScoreThreshold = (float)args.Double("score-threshold", 0);
+        if (args.Flag("name-precursors")) options.NamePrecursors = true;
         try { options.Validate(); }
         catch (ArgumentException e) { throw new CommandLineException(e.Message); }
         return options;
@@ -238,6 +249,9 @@ internal sealed record EvalSettings(
     DetectorOptions Detector, bool AutoScale, IReadOnlyList<string>? Only, string? Split, string? MapSpec, string? SubtypesCsv,
     string PointClass, float MinScore, int MaxDets)
 {
+    /// <summary>--held-out K (crops): every K-th crop of each class only; 0: all.</summary>
+    public int HeldOutEvery { get; init; }
+
     public static EvalSettings From(CommandLine args, bool forSuite)
     {
         var split = args.String("split");
