@@ -47,9 +47,15 @@ public class FhirReportTests(ITestOutputHelper output)
         var outcome = Validator.Value.Validate(resource);
         foreach (var issue in outcome.Issue.Where(i => i.Severity is OperationOutcome.IssueSeverity.Warning))
             output.WriteLine($"{resource.TypeName} warning: {issue.Details?.Text} at {string.Join(",", issue.Expression)}");
-        return outcome.Issue.Where(i => i.Severity is OperationOutcome.IssueSeverity.Error or OperationOutcome.IssueSeverity.Fatal)
-            .Select(i => $"{resource.TypeName}: {i.Details?.Text} at {string.Join(",", i.Expression)}").ToList();
+        return Errors(outcome, resource);
     }
+
+    /// <summary>The validator's errors for a resource (warnings left out): empty when it is valid R4.</summary>
+    internal static List<string> Errors(Resource resource) => Errors(Validator.Value.Validate(resource), resource);
+
+    private static List<string> Errors(OperationOutcome outcome, Resource resource) =>
+        outcome.Issue.Where(i => i.Severity is OperationOutcome.IssueSeverity.Error or OperationOutcome.IssueSeverity.Fatal)
+            .Select(i => $"{resource.TypeName}: {i.Details?.Text} at {string.Join(",", i.Expression)}").ToList();
 
     [Fact]
     public void The_report_is_a_valid_R4_transaction_with_a_loinc_coded_observation_per_differential_label()
