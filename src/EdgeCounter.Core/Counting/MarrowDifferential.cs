@@ -136,4 +136,13 @@ public sealed record MarrowSummary(
     double? MyeloidErythroidRatio,
     double? PlasmaCellPercent,
     double[]? PlasmaCellPercentCi95,
-    IReadOnlyList<string> NotMeasured);
+    IReadOnlyList<string> NotMeasured)
+{
+    /// <summary>The two figures a person watching wants, for the console line and the image header: "M:E 2.5" and
+    /// "plasma cells 6.2%" ("-" / "not measured" when undefined).</summary>
+    public IReadOnlyList<string> Headline() =>
+    [
+        $"M:E {MyeloidErythroidRatio?.ToString("0.##", System.Globalization.CultureInfo.InvariantCulture) ?? "-"}",
+        $"plasma cells {(PlasmaCellPercent is { } p ? p.ToString("0.#", System.Globalization.CultureInfo.InvariantCulture) + "%" : "not measured")}",
+    ];
+}

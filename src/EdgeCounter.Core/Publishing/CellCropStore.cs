@@ -26,7 +26,8 @@ public sealed class CellCropStore : IFieldOutcomeSink
     private readonly TimeProvider _clock;
     private readonly ILogger _logger;
     private string? _session;
-    private long _bytes = -1; // on disk, all sessions; measured at the first crop and at each new session
+    private long _bytes; // on disk, all sessions; measured at the first crop of each session
+    private bool _directoryMade; // the open session's crop directory exists
 
     public CellCropStore(string stateDirectory, CellCropOptions options, StorageMonitor storage, TimeProvider? clock = null, ILogger<CellCropStore>? logger = null)
     {
@@ -49,6 +50,16 @@ public sealed class CellCropStore : IFieldOutcomeSink
         return File.Exists(path) ? path : null;
     }
 
+    /// <summary>The ids of a session's cells that have a crop, from one listing of its directory (the gallery asks for
+    /// hundreds at a time).</summary>
+    public IReadOnlySet<long> CroppedCells(string sessionId)
+    {
+        var directory = IsPlainName(sessionId) ? Path.Combine(_root, sessionId) : null;
+        if (directory is null || !Directory.Exists(directory)) return new HashSet<long>();
+        return Directory.EnumerateFiles(directory, "*.jpg").Select(f => long.TryParse(Path.GetFileNameWithoutExtension(f), out var id) ? id : 0)
+            .Where(id => id > 0).ToHashSet();
+    }
+
     public void Accept(FieldOutcome outcome)
     {
         ArgumentNullException.ThrowIfNull(outcome);
@@ -57,6 +68,7 @@ public sealed class CellCropStore : IFieldOutcomeSink
         if (_session != tally.SessionId)
         {
             _session = tally.SessionId;
+            _directoryMade = false;
             Sweep(); // once per session: drop what is past its retention, measure what is left
         }
         var image = outcome.Field.Image;
@@ -84,13 +96,15 @@ public sealed class CellCropStore : IFieldOutcomeSink
             }
             try
             {
-                Directory.CreateDirectory(directory);
+                if (!_directoryMade) Directory.CreateDirectory(directory);
+                _directoryMade = true;
                 File.WriteAllBytes(Path.Combine(directory, cellId + ".jpg"), jpeg);
                 _bytes += jpeg.Length;
                 _storage.Succeeded(Writer);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
+                _directoryMade = false; // made again at the next crop, should it have gone
                 Dropped++;
                 _storage.Failed(Writer, e, "cells counted meanwhile have no picture in the review gallery (their counts are kept)");
             }

@@ -120,8 +120,7 @@ public sealed class FieldAnnotator
         [
             $"{sample}field {fieldId}  {(counts.Marrow is null ? "white" : "nucleated")} cells {counts.WhiteCells}/{counts.Target} ({counts.Progress * 100:0}%)  {counts.State.ToString().ToLowerInvariant()}",
             string.Join("  ", counts.Groups.Select(g => $"{g.Key} {g.Value}")
-                .Concat(counts.Marrow is { } m ? [$"M:E {m.MyeloidErythroidRatio?.ToString("0.##", CultureInfo.InvariantCulture) ?? "-"}",
-                    $"plasma cells {(m.PlasmaCellPercent is { } p ? p.ToString("0.#", CultureInfo.InvariantCulture) + "%" : "not measured")}"] : [])),
+                .Concat(counts.Marrow?.Headline() ?? [])),
             string.Join("  ", counts.Totals.Where(t => t.Value > 0).Select(t => $"{t.Key} {t.Value}")),
         ];
     }

@@ -19,9 +19,7 @@ public static class FieldLine
         var found = tally.Counts.Where(kv => kv.Value > 0).Select(kv => $"{kv.Key} {kv.Value}").ToList();
         line.Append(found.Count > 0 ? string.Join(", ", found) : "no cells");
         line.Append(CultureInfo.InvariantCulture, $" | {(c.Marrow is null ? "white" : "nucleated")} cells {c.WhiteCells}/{c.Target} ({c.Progress:P0})");
-        if (c.Marrow is { } marrow)
-            line.Append(CultureInfo.InvariantCulture, $" | M:E {(marrow.MyeloidErythroidRatio is { } r ? r.ToString("0.##", CultureInfo.InvariantCulture) : "-")}")
-                .Append(CultureInfo.InvariantCulture, $", plasma cells {(marrow.PlasmaCellPercent is { } p ? p.ToString("0.#", CultureInfo.InvariantCulture) + "%" : "not measured")}");
+        if (c.Marrow is { } marrow) line.Append(" | ").AppendJoin(", ", marrow.Headline());
         // Sections with nothing in them (no white cell yet, no other cell) are left out, not shown as "|  |".
         var differential = c.Differential.Where(kv => kv.Value > 0).Select(kv => string.Create(CultureInfo.InvariantCulture, $"{kv.Key} {kv.Value:0.#}%")).ToList();
         if (differential.Count > 0) line.Append(" | ").AppendJoin(' ', differential);

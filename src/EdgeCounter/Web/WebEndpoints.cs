@@ -120,6 +120,7 @@ public sealed class WebEndpoints(
             if (!Authorised(context)) return;
             var review = counting.Review();
             var sessionId = review.Counts.SessionId;
+            var cropped = crops.CroppedCells(sessionId);
             await Json(context, StatusCodes.Status200OK, new
             {
                 sessionId,
@@ -129,7 +130,7 @@ public sealed class WebEndpoints(
                 {
                     c.CellId, c.FieldId, c.Label, c.DetectedLabel, Score = Math.Round(c.Score, 3),
                     Status = c.Status == CellStatus.Rejected ? "rejected" : "counted",
-                    Crop = crops.PathOf(sessionId, c.CellId) is null ? null : $"/cells/{sessionId}/{c.CellId}.jpg",
+                    Crop = cropped.Contains(c.CellId) ? $"/cells/{sessionId}/{c.CellId}.jpg" : null,
                 }),
             });
         });
