@@ -43,6 +43,22 @@ for _s in ("plasma cell", "plasmacell", "plasma_cell", "megakaryocyte",
 # so its place is ignored for white cells rather than taught either way.
 CROP_CLASSES = {**{s: (WBC, SUBTYPE_INDEX[s], "positive") for s in SUBTYPES},
                 "ig": (WBC, -1, "positive"), "erythroblast": (WBC, -1, "ignore"), "platelet": (PLATELETS, -1, "positive")}
+PLASMA_CELL_NAMES = ("plasma cell", "plasmacell", "plasma_cell")
+
+
+def configure_classes(names):
+    """The detector's classes (a config's "classes"; default the three blood classes). Extra classes come after
+    WBC, RBC, Platelets, e.g. plasma_cell for the marrow model: a plasma cell is then its own class, no longer a
+    WBC without subtype. Changes the shared lists in place, before any sample is loaded or network built."""
+    names = list(names)
+    if names[:3] != ["WBC", "RBC", "Platelets"]:
+        raise SystemExit(f"classes must start with WBC, RBC, Platelets (got {names})")
+    CLASSES[:] = names
+    CLASS_INDEX.clear()
+    CLASS_INDEX.update({c: i for i, c in enumerate(CLASSES)})
+    ALL_CLASSES[:] = list(range(len(CLASSES)))
+    for n in PLASMA_CELL_NAMES:
+        LABEL_MAP[n] = (CLASS_INDEX.get("plasma_cell", WBC), -1)
 
 
 class Sample:
@@ -53,10 +69,12 @@ class Sample:
     size_known: [n] bool, False where the box is nominal (point labels): no size or offset loss there.
     visible: [n] fraction of each cell inside the image (1 = whole; less for cells cut by the frame).
     points: the labels are points (nominal boxes around them): evaluation asks for the point inside a detection.
-    mpp: micrometres per pixel of the image as stored."""
+    mpp: micrometres per pixel of the image as stored.
+    not_at_boxes: classes the source does not label but rules out at its boxes (SegPC: every boxed cell is a plasma
+        cell, so not a WBC of the model's other kind); they learn negatives there and nothing elsewhere."""
 
     def __init__(self, name, image, boxes, classes, subtypes, source, labelled=None, ignore=None, size_known=None,
-                 visible=None, points=False, mpp=None):
+                 visible=None, points=False, mpp=None, not_at_boxes=()):
         self.name, self.image, self.source = name, image, source
         self.boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
         self.classes = np.asarray(classes, np.int64)
@@ -69,6 +87,7 @@ class Sample:
         self.visible = frame_visible_fraction(self.boxes, image.shape[1], image.shape[0]) if visible is None else np.asarray(visible, np.float32)
         self.points = points
         self.mpp = mpp
+        self.not_at_boxes = list(not_at_boxes)
 
 
 def frame_visible_fraction(boxes, w, h, tol=2.0):
@@ -107,7 +126,7 @@ def _split_ids(root, split):
     return [l.strip() for l in open(os.path.join(root, "ImageSets", "Main", f"{split}.txt")) if l.strip()]
 
 
-def load_voc(root, splits, source="voc", subtypes_csv=None, mpp=None, labelled=None):
+def load_voc(root, splits, source="voc", subtypes_csv=None, mpp=None, labelled=None, not_at_boxes=()):
     """A Pascal VOC set (BCCD layout). subtypes_csv (image,subtype): the subtype of the image's single WBC box."""
     subtype_of = {}
     if subtypes_csv:
@@ -138,7 +157,7 @@ def load_voc(root, splits, source="voc", subtypes_csv=None, mpp=None, labelled=N
                 else:
                     log.warning("%s %s: subtype given but %d WBC boxes; subtype not used", source, i, len(wbc))
             img = read_rgb(os.path.join(root, "JPEGImages", fname or i + ".jpg"))
-            samples.append(Sample(i, img, boxes, classes, subs, source, labelled=labelled, mpp=mpp))
+            samples.append(Sample(i, img, boxes, classes, subs, source, labelled=labelled, mpp=mpp, not_at_boxes=not_at_boxes))
     return samples
 
 
@@ -281,12 +300,17 @@ def load_source(src, part, pseudo_dir=None, repo="."):
     pseudo = _pseudo(src, pseudo_dir) if src.get("pseudo") and part != "test" else {}
     labelled = [CLASS_INDEX[c] for c in src["labels"]] if "labels" in src else None
     if kind == "voc":
-        splits = src.get(f"{part}_splits")
+        splits = src.get("train_splits" if part == "val" and src.get("val_from_train") else f"{part}_splits")
         if not splits:
             return []
         csv_path = src.get("subtypes_csv")
         csv_path = (csv_path if os.path.isabs(csv_path) else os.path.join(root, csv_path)) if csv_path else None
-        samples = load_voc(root, splits, name, csv_path, mpp, labelled)
+        not_at = [CLASS_INDEX[c] for c in src.get("not_at_boxes", [])]
+        samples = load_voc(root, splits, name, csv_path, mpp, labelled, not_at)
+        k = src.get("val_every")
+        if k and part in ("train", "val") and src.get("val_from_train"):
+            # validation held out of the train split (every k-th image), so the set's own val split stays a test set
+            samples = [x for j, x in enumerate(samples) if (j % k == 0) == (part == "val")]
         band = src.get("edge_ignore_um", 0.0) / mpp if part != "test" else 0.0  # test: the set's own protocol
         edge_classes = [CLASS_INDEX[c] for c in src.get("edge_ignore_classes", [])]
         return [_with_ignore(s, pseudo.get(s.name), band, edge_classes) for s in samples]
@@ -568,7 +592,8 @@ def augment(sample, rng, crop_w, crop_h, aug):
     # no class learns anything where the picture is gone (outside the eyepiece's circle)
     void = cv2.resize(gone, (crop_w // STRIDE, crop_h // STRIDE), interpolation=cv2.INTER_AREA) > 0.5 if gone.any() else None
     return {"image": out, "boxes": boxes, "classes": classes, "subtypes": subtypes, "size_known": size_known,
-            "ignore": (ign_boxes.reshape(-1, 4), ign_classes), "labelled": sample.labelled, "void": void}
+            "ignore": (ign_boxes.reshape(-1, 4), ign_classes), "labelled": sample.labelled, "void": void,
+            "not_at_boxes": sample.not_at_boxes}
 
 
 # ------------------------------------------------------------------------------------- target encoding
@@ -581,14 +606,16 @@ def _gaussian_2d(shape_h, shape_w, sx, sy):
 def encode(a, out_h, out_w):
     """Targets for one augment() result."""
     return encode_targets(a["boxes"], a["classes"], a["subtypes"], a["ignore"], out_h, out_w, a["size_known"],
-                          a["labelled"], a["void"])
+                          a["labelled"], a["void"], not_at_boxes=a.get("not_at_boxes", ()))
 
 
 def encode_targets(boxes, classes, subtypes, ignore, out_h, out_w, size_known=None, labelled=None, void=None,
-                   num_classes=len(CLASSES), alpha=0.54):
+                   num_classes=None, alpha=0.54, not_at_boxes=()):
     """Dense CenterNet targets at stride 4 with TTFNet-style elliptical Gaussians (sigma = alpha*side/6).
     Classes outside `labelled` get no loss anywhere (neg_weight 0, no centres); ignore regions take away their
-    class's negatives; boxes whose size is not known (point labels) teach the centre only."""
+    class's negatives; boxes whose size is not known (point labels) teach the centre only; a not_at_boxes class
+    learns negatives in the central half of each box only."""
+    num_classes = len(CLASSES) if num_classes is None else num_classes
     hm = np.zeros((num_classes, out_h, out_w), np.float32)
     negw = np.ones((num_classes, out_h, out_w), np.float32)
     size = np.zeros((2, out_h, out_w), np.float32)
@@ -603,6 +630,12 @@ def encode_targets(boxes, classes, subtypes, ignore, out_h, out_w, size_known=No
                 negw[c] = 0.0
         k = np.isin(classes, labelled)
         boxes, classes, subtypes, size_known = boxes[k], classes[k], subtypes[k], size_known[k]
+    for c in not_at_boxes:
+        negw[c] = 0.0
+        for x1, y1, x2, y2 in boxes:
+            qx, qy = (x2 - x1) / 4, (y2 - y1) / 4
+            a, b_ = int(max(0, (x1 + qx) // STRIDE)), int(max(0, (y1 + qy) // STRIDE))
+            negw[c, b_:int(math.ceil((y2 - qy) / STRIDE)), a:int(math.ceil((x2 - qx) / STRIDE))] = 1.0
     if void is not None:
         negw[:, void] = 0.0
     ib, ic = ignore
@@ -643,7 +676,7 @@ def rescale_sample(s, scale):
     img = cv2.resize(s.image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
     return Sample(s.name, img, s.boxes * scale, s.classes, s.subtypes, s.source, labelled=s.labelled,
                   ignore=(s.ignore[0] * scale, s.ignore[1]), size_known=s.size_known, visible=s.visible,
-                  points=s.points, mpp=s.mpp / scale if s.mpp else None)
+                  points=s.points, mpp=s.mpp / scale if s.mpp else None, not_at_boxes=s.not_at_boxes)
 
 
 def image_to_tensor_array(img_rgb):

@@ -59,20 +59,24 @@ def variant_config(cfg, name):
 
 
 def sidecar(thresholds, version="1.0.0", mpp=0.1, nms_iou=0.5, max_det=300, scales=(1.0,), red_cell_diameter_px=None,
-            subtype_stage=None, cross_class_iou=None, containment=None, cross_class_of=None, min_size_of_red_cell=None):
+            subtype_stage=None, cross_class_iou=None, containment=None, cross_class_of=None, min_size_of_red_cell=None,
+            name="edgecounter-cellnet", licence=None):
     """The detector's sidecar (docs/model-contract.md). red_cell_diameter_px: the model's own red-cell box size at its
     pixel scale (the ruler of automatic scale calibration); subtype_stage: the file name of the white-cell subtype
     stage beside it, whose verdict for an unsure cell ("unidentified") then counts in the WBC group and the
     differential."""
     differential = list(SUBTYPES) + (["unidentified"] if subtype_stage else [])
+    # Classes beyond the blood three (the marrow model's plasma_cell) are white cells: in the WBC group, so a white
+    # count still holds every white cell, and left out of the blood differential.
+    extra = [c for c in CLASSES if c not in ("WBC", "RBC", "Platelets")]
     sc = {
-        "name": "edgecounter-cellnet",
+        "name": name,
         "version": version,
         "input": {"name": "image", "layout": "NCHW", "colour": "RGB", "range": [0, 1],
                   "sizeMultiple": 32, "micrometresPerPixel": mpp, "stride": STRIDE},
         "classes": list(CLASSES),
         "subtypes": {"of": "WBC", "labels": list(SUBTYPES), **({"stage": subtype_stage} if subtype_stage else {})},
-        "groups": {"WBC": differential, "granulocyte": ["neutrophil", "eosinophil", "basophil"]},
+        "groups": {"WBC": differential + extra, "granulocyte": ["neutrophil", "eosinophil", "basophil"]},
         "differential": differential,
         "scoreThresholds": {c: float(t) for c, t in zip(CLASSES, thresholds)},
         "nmsIou": nms_iou,
@@ -90,6 +94,8 @@ def sidecar(thresholds, version="1.0.0", mpp=0.1, nms_iou=0.5, max_det=300, scal
         sc["minSizeOfRedCell"] = {c: float(f) for c, f in min_size_of_red_cell.items()}
     if red_cell_diameter_px:
         sc["redCellDiameterPx"] = round(float(red_cell_diameter_px), 1)
+    if licence:
+        sc["licence"] = licence
     return sc
 
 
@@ -247,7 +253,8 @@ def export_all(model, thresholds, cfg, synth_dir=None):
     info["test_scales"] = list(scales)
     diameter = cfg.get("red_cell_diameter_px") or measure_red_cell_diameter(model, cfg, tta, scales)
     sc = sidecar(thresholds, version=cfg.get("version", "1.0.0"), mpp=cfg.get("micrometres_per_pixel", 0.1), scales=scales,
-                 red_cell_diameter_px=diameter, subtype_stage=cfg.get("subtype_stage"), min_size_of_red_cell=cfg.get("min_size_of_red_cell"), **one_cell_rules(cfg))
+                 red_cell_diameter_px=diameter, subtype_stage=cfg.get("subtype_stage"), min_size_of_red_cell=cfg.get("min_size_of_red_cell"),
+                 name=cfg.get("model_name", "edgecounter-cellnet"), licence=cfg.get("licence"), **one_cell_rules(cfg))
     json.dump(sc, open(labels_path, "w"), indent=2)
     info["labels"] = os.path.relpath(labels_path, REPO)
     if cfg.get("parity_dir", "tests/fixtures/parity"):
@@ -274,11 +281,14 @@ def main():
         cfg["tta"] = args.tta
     if args.version:
         cfg["version"] = args.version
-    for k in ("onnx", "labels", "parity_dir"):  # write the shipped files, not wherever the run kept its own
-        cfg.pop(k, None)
+    for k in ("onnx", "labels", "parity_dir"):  # write the shipped files, not wherever the run (--scratch) kept its own
+        if "/runs/" in str(cfg.get(k, "")).replace(os.sep, "/"):
+            cfg.pop(k, None)
     if args.variant:
         cfg = variant_config(cfg, args.variant)
-    model = CellNet(**cfg.get("model", {}))
+    if "classes" in cfg:
+        D.configure_classes(cfg["classes"])
+    model = CellNet(num_classes=len(CLASSES), **cfg.get("model", {}))
     model.load_state_dict(ck["model"])
     thr = [0.3] * len(CLASSES)
     if args.thresholds_from:

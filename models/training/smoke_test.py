@@ -132,6 +132,32 @@ def main():
         for name, a, b in zip(X.OUTPUTS, outs, again):
             assert torch.allclose(a, b, atol=1e-4, rtol=1e-3), f"rebuilt weights differ in {name}: {float((a - b).abs().max())}"
         print("three-scale graph exported; weights rebuilt from the one-pass graph agree")
+
+    # The marrow model's extra class: plasma_cell after the blood three; a source that boxes only plasma cells
+    # (SegPC) rules WBC out at its boxes and teaches nothing else; fine-tuning from a three-class checkpoint starts
+    # the new heatmap channel from the WBC one.
+    three = CellNet().state_dict()
+    D.configure_classes(["WBC", "RBC", "Platelets", "plasma_cell"])
+    try:
+        pc = CLASSES.index("plasma_cell")
+        assert D.LABEL_MAP["plasma cell"] == (pc, -1), "a simulator plasma cell is not the plasma_cell class"
+        none = (np.zeros((0, 4), np.float32), np.zeros(0, np.int64))
+        t = D.encode_targets(np.array([[20, 20, 60, 60]], np.float32), np.array([pc]), np.array([-1]), none,
+                             h // STRIDE, w // STRIDE, labelled=[pc], not_at_boxes=[wbc])
+        assert t["heatmap"].shape[0] == 4 and t["heatmap"][pc].max() == 1, "plasma_cell centre not encoded"
+        assert t["neg_weight"][wbc, 10, 10] == 1 and t["neg_weight"][wbc, 2, 20] == 0, "WBC must learn 'not here' at the box only"
+        assert t["neg_weight"][rbc].max() == 0 and t["heatmap"][wbc].max() == 0, "an unlabelled class was taught"
+        net4 = CellNet(num_classes=len(CLASSES))
+        T.load_init(net4, dict(three))
+        w4, w3 = net4.state_dict()["hm_head.1.weight"], three["hm_head.1.weight"]
+        assert torch.equal(w4[:3], w3) and torch.equal(w4[3], w3[0]), "new class not started from the WBC channel"
+        sc = X.sidecar([0.3] * len(CLASSES), name="edgecounter-cellnet-marrow", licence="CC BY-NC-SA 4.0")
+        assert sc["classes"][-1] == "plasma_cell" and "plasma_cell" in sc["groups"]["WBC"] and "plasma_cell" not in sc["differential"]
+        assert sc["licence"] == "CC BY-NC-SA 4.0"
+    finally:
+        D.configure_classes(["WBC", "RBC", "Platelets"])
+    assert D.LABEL_MAP["plasma cell"] == (wbc, -1) and "licence" not in X.sidecar([0.3] * 3)
+    print("extra class (plasma_cell): targets, partial labels and fine-tuning start checked")
     print(f"smoke test passed in {time.time() - t0:.1f} s")
     return 0
 

@@ -119,6 +119,22 @@ def ensure_synth(src):
         open(marker, "w").write("ok\n")
 
 
+def load_init(net, state):
+    """Weights to fine-tune from. A network with more classes than the checkpoint (the marrow model's plasma_cell
+    added to the blood classes) starts each new class from the WBC channel of the heatmap head, a little less sure
+    (bias - 1): it begins as 'a nucleated cell' and learns to tell its class apart."""
+    own = net.state_dict()
+    for k, v in state.items():
+        if k in own and own[k].shape != v.shape and k.startswith("hm_head.") and v.shape[0] < own[k].shape[0]:
+            n = v.shape[0]
+            w = own[k].clone()
+            w[:n] = v
+            w[n:] = v[0] - (1.0 if k.endswith("bias") else 0.0)
+            state[k] = w
+            log.info("%s: %d -> %d classes, new ones from the WBC channel", k, n, own[k].shape[0])
+    net.load_state_dict(state)
+
+
 def at_model_scale(samples, src, cfg):
     return [D.rescale_sample(s, src["micrometres_per_pixel"] / cfg.get("micrometres_per_pixel", 0.1)) for s in samples]
 
@@ -177,6 +193,8 @@ def main():
     torch.set_num_threads(cfg.get("threads", 2))
     seed = cfg.get("seed", 1234)
     random.seed(seed); np.random.seed(seed); torch.manual_seed(seed)
+    if "classes" in cfg:
+        D.configure_classes(cfg["classes"])
     log.info("config %s: %s", args.config, json.dumps(cfg))
     log.info("torch %s, threads %d", torch.__version__, torch.get_num_threads())
 
@@ -201,10 +219,10 @@ def main():
     for name, ts in test_sets.items():
         describe(name + " test", ts)
 
-    net = CellNet(**cfg.get("model", {})).to(device)
-    log.info("CellNet parameters: %d", count_parameters(net))
+    net = CellNet(num_classes=len(CLASSES), **cfg.get("model", {})).to(device)
+    log.info("CellNet parameters: %d, classes %s", count_parameters(net), CLASSES)
     if args.init:
-        net.load_state_dict(torch.load(args.init, map_location="cpu")["model"])
+        load_init(net, torch.load(args.init, map_location="cpu")["model"])
         log.info("fine-tuning from %s (BatchNorm statistics frozen)", os.path.relpath(args.init, REPO))
     decay, no_decay = [], []
     for n_, p in net.named_parameters():

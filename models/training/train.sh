@@ -5,6 +5,10 @@
 #                                       # the sidecar, the parity fixture and each graph variant (cellnet-3scale.onnx)
 #   models/training/train.sh subtypes   # the white-cell subtype stage (configs/subtypes.json): models/cellnet-subtypes.onnx
 #   models/training/train.sh all        # both
+#   models/training/train.sh marrow     # the opt-in marrow model: the shipped detector's weights plus a plasma_cell
+#                                       # class, fine-tuned with SegPC-2021 (CC BY-NC-SA 4.0) in two stages
+#                                       # (configs/marrow-stage1.json, then configs/marrow.json); exports
+#                                       # models/training/runs/marrow/cellnet-marrow.onnx + sidecar, not shipped (~60 min, 2-core CPU)
 #   models/training/train.sh pseudo     # rebuild the partial-label cache (models/training/pseudo/*.json) with the
 #                                       # reference model (committed; only needed for a new source)
 # Extra arguments go to the Python script (e.g. --device cuda where a GPU is lent, --minutes N time guard).
@@ -19,6 +23,10 @@ case "$which" in
   subtypes) exec /usr/bin/python3 models/training/subtypes.py --config models/training/configs/subtypes.json "$@" ;;
   all) /usr/bin/python3 models/training/train.py --config models/training/configs/v2.json "$@"
        exec /usr/bin/python3 models/training/subtypes.py --config models/training/configs/subtypes.json ;;
+  marrow) mkdir -p models/training/runs/marrow-stage1
+          /usr/bin/python3 models/training/weights_from_onnx.py models/cellnet.onnx models/training/configs/v2.json models/training/runs/marrow-stage1/init.pt
+          /usr/bin/python3 models/training/train.py --config models/training/configs/marrow-stage1.json --init models/training/runs/marrow-stage1/init.pt --no-export "$@"
+          exec /usr/bin/python3 models/training/train.py --config models/training/configs/marrow.json --init models/training/runs/marrow-stage1/model.pt "$@" ;;
   pseudo) exec /usr/bin/python3 models/training/pseudo.py --config models/training/configs/v2.json "$@" ;;
-  *) echo "usage: $0 [detector|subtypes|all|pseudo] [args]" >&2; exit 2 ;;
+  *) echo "usage: $0 [detector|subtypes|all|marrow|pseudo] [args]" >&2; exit 2 ;;
 esac
