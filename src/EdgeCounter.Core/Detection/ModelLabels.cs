@@ -11,6 +11,9 @@ public sealed class ModelLabels
 {
     public string Name { get; init; } = "";
     public string Version { get; init; } = "";
+    /// <summary>The model's own licence where it differs from the project's (sidecar <c>licence</c>, e.g. the marrow
+    /// model's CC BY-NC-SA 4.0 inherited from SegPC-2021), or null. Logged when the model loads.</summary>
+    public string? Licence { get; init; }
     /// <summary>The model family whose outputs the graph has (sidecar <c>family</c>, default <c>centernet</c>; see
     /// <see cref="DetectorFamilies"/>).</summary>
     public string Family { get; init; } = DetectorFamilies.Default;
@@ -215,6 +218,7 @@ public sealed class ModelLabels
         {
             Name = dto.Name ?? "",
             Version = dto.Version ?? "",
+            Licence = string.IsNullOrWhiteSpace(dto.Licence) ? null : dto.Licence,
             Family = family,
             InputName = input.Name ?? defaults.InputName,
             SizeMultiple = input.SizeMultiple ?? defaults.SizeMultiple,
@@ -274,6 +278,7 @@ public sealed class ModelLabels
     {
         public string? Name { get; set; }
         public string? Version { get; set; }
+        public string? Licence { get; set; }
         public string? Family { get; set; }
         public InputDto? Input { get; set; }
         public List<string>? Classes { get; set; }

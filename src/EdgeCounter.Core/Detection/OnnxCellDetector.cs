@@ -107,6 +107,8 @@ public sealed class OnnxCellDetector : ICellDetector
             Model.Name, Model.Version, _family.Name, modelPath, ExecutionProvider, threads, InputScale,
             string.Join("/", labels.TestScales.Select(f => f.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture))),
             string.Join(",", labels.Classes), string.Join(",", _thresholds.Select(t => t.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture))));
+        if (labels.Licence is { } licence)
+            _logger.LogWarning("Model {ModelName} has its own licence: {Licence}", Model.Name, licence);
     }
 
     public ModelInfo Model { get; }

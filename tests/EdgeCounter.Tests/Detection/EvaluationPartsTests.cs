@@ -54,7 +54,9 @@ public class LabelPairingTests
     [InlineData("RBC", "rbc")]
     [InlineData("WBCs", "wbc")]
     [InlineData("Basophils ", "basophil")]
-    public void NormalizeDropsCaseAndPlural(string name, string expected) => Assert.Equal(expected, LabelPairing.Normalize(name));
+    [InlineData("plasma cell", "plasma_cell")]
+    [InlineData("Band-neutrophils", "band_neutrophil")]
+    public void NormalizeDropsCasePluralAndSeparators(string name, string expected) => Assert.Equal(expected, LabelPairing.Normalize(name));
 }
 
 public class VocDatasetTests : IDisposable

@@ -31,6 +31,15 @@ public class ModelLabelsTests
         """;
 
     [Fact]
+    public void A_model_with_its_own_licence_says_so_and_one_without_has_none()
+    {
+        Assert.Null(ModelLabels.Parse(ContractExample, "example").Licence);
+        var marrow = ContractExample.Replace("\"version\": \"1.0.0\",", "\"version\": \"1.0.0\", \"licence\": \"CC BY-NC-SA 4.0 (SegPC-2021)\",");
+        Assert.Equal("CC BY-NC-SA 4.0 (SegPC-2021)", ModelLabels.Parse(marrow, "marrow").Licence);
+        Assert.Null(ModelLabels.Parse(ContractExample.Replace("\"version\": \"1.0.0\",", "\"version\": \"1.0.0\", \"licence\": \" \","), "blank").Licence);
+    }
+
+    [Fact]
     public void ParsesTheContractExample()
     {
         var m = ModelLabels.Parse(ContractExample, "example");

@@ -30,10 +30,11 @@ public sealed class LabelPairing
     /// <summary>Dataset classes that no model name feeds (the model cannot detect them).</summary>
     public IReadOnlyList<string> UnpairedDatasetClasses { get; }
 
-    /// <summary>Lower case without a plural "s": the key under which names pair automatically.</summary>
+    /// <summary>Lower case, '_' for spaces and hyphens, without a plural "s": the key under which names pair
+    /// automatically ("plasma cell" and "plasma_cell", "Platelet" and "Platelets").</summary>
     public static string Normalize(string name)
     {
-        var n = name.Trim().ToLowerInvariant();
+        var n = name.Trim().ToLowerInvariant().Replace(' ', '_').Replace('-', '_');
         return n.Length > 3 && n.EndsWith('s') && !n.EndsWith("ss", StringComparison.Ordinal) ? n[..^1] : n;
     }
 

@@ -28,8 +28,9 @@ public static class EvalCommand
                                  white-cell subtype of the cell nearest each crop's centre: accuracy, recall,
                                  confusion matrix, unidentified rate
             --suite              every shared set in one table: BCCD test (input scale 0.75 and --auto-scale),
-                                 draaslan, Chula test, LISC crops, SegPC val (when the model has plasma_cell),
-                                 held-out simulator fields (seed 99)
+                                 draaslan, Chula test, LISC crops, held-out simulator fields (seed 99); for a
+                                 model with plasma_cell also SegPC val (unresized and auto-scaled) and held-out
+                                 simulated marrow fields (per lineage, synthetic fields only)
           options:
             --split NAME         VOC: ImageSets/Main/NAME.txt (default: test if present, else all);
                                  points: splits/NAME.txt (default: test if present, else all)
