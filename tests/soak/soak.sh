@@ -39,12 +39,20 @@ mosquitto_sub -p "$port" -t 'edgecounter/soak/stats' >"$out/stats.jsonl" 2>/dev/
  done) & sessions=$!
 # RSS split as the kernel counts it: anonymous (heaps, GC regions, arenas) and file-backed (mapped libraries, the model).
 echo "minute,rss_mb,anon_mb,file_mb" >"$out/rss.csv"
+# Every 5 minutes, the anonymous memory split by owner (GC regions, JIT code, glibc, mapped native buffers), so that a
+# drift can be traced to its component (memory_breakdown.py says how each is recognised).
+breakdown="$root/tests/soak/memory_breakdown.py"
+echo "minute,$(python3 "$breakdown" 0 --header)" >"$out/breakdown.csv"
 end=$(( $(date +%s) + minutes * 60 ))
 start=$(date +%s)
 while [ "$(date +%s)" -lt "$end" ]; do
   kill -0 $pid 2>/dev/null || { echo "service exited early"; tail -20 "$out/service.log"; exit 1; }
   rss=$(awk '/^VmRSS/ {r=$2/1024} /^RssAnon/ {a=$2/1024} /^RssFile/ {f=$2/1024} END {print r "," a "," f}' /proc/$pid/status)
   echo "$(( ($(date +%s) - start) / 60 )),$rss" >>"$out/rss.csv"
+  samples=$(( ${samples:-0} + 1 ))
+  if [ $(( samples % 10 )) -eq 1 ]; then
+    echo "$(( ($(date +%s) - start) / 60 )),$(python3 "$breakdown" $pid)" >>"$out/breakdown.csv" || true
+  fi
   sleep 30
 done
 kill -TERM $pid; wait $pid || true  # SIGINT is ignored by background jobs of a script
@@ -65,6 +73,12 @@ if later:
     window = [r for m, r in later if m < 15] or [later[0][1]]
     base = sum(window) / len(window); worst = max(later, key=lambda x: abs(x[1] - base))
     print(f"from minute 10 (mean of minutes 10-15: {base:.1f} MB): every sample within {abs(worst[1] - base) / base * 100:.1f} % (worst {worst[1]:.1f} MB at minute {worst[0]:.0f})")
+parts = list(csv.DictReader(open(f"{out}/breakdown.csv")))
+late = [p for p in parts if float(p["minute"]) >= 10]
+if len(late) >= 2:
+    a, b = late[0], late[-1]
+    print(f"anonymous memory by owner, minute {a['minute']} -> {b['minute']} (MB): " + ", ".join(
+        f"{k[:-3]} {float(a[k]):.1f} -> {float(b[k]):.1f}" for k in a if k != "minute"))
 try:
     print(f"sessions completed: {sum(1 for l in open(f'{out}/sessions.jsonl') if l.strip())}")
 except FileNotFoundError:
