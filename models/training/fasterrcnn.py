@@ -37,16 +37,50 @@ from cellnet import CLASSES, SUBTYPES  # noqa: E402
 log = logging.getLogger("fasterrcnn")
 
 
-def build(backbone="resnet50", crop=512, max_per_image=300, fpn_channels=256, head=1024):
-    """torchvision's fasterrcnn_resnet50_fpn (fpn_channels 256, a 1024-wide box head) unless told smaller."""
+def narrow_resnet(layers, width, norm_layer):
+    """A ResNet of BasicBlocks (ResNet-18's layout at layers (2, 2, 2, 2)) whose stages are width, 2, 4 and 8 x width
+    channels wide instead of 64-512: torchvision's ResNet fixes the widths, and at 64 the trunk alone is 45 MB."""
+    from torchvision.models.resnet import BasicBlock, conv1x1
+
+    class Trunk(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inplanes = width
+            self.conv1 = nn.Conv2d(3, width, 7, 2, 3, bias=False)
+            self.bn1 = norm_layer(width)
+            self.relu = nn.ReLU(inplace=True)
+            self.maxpool = nn.MaxPool2d(3, 2, 1)
+            for i, blocks in enumerate(layers):
+                setattr(self, f"layer{i + 1}", self._stage(width << i, blocks, 1 if i == 0 else 2))
+            self.out_channels = width << (len(layers) - 1)
+
+        def _stage(self, planes, blocks, stride):
+            down = None
+            if stride != 1 or self.inplanes != planes:
+                down = nn.Sequential(conv1x1(self.inplanes, planes, stride), norm_layer(planes))
+            stage = [BasicBlock(self.inplanes, planes, stride, down, norm_layer=norm_layer)]
+            self.inplanes = planes
+            stage += [BasicBlock(planes, planes, norm_layer=norm_layer) for _ in range(1, blocks)]
+            return nn.Sequential(*stage)
+
+    return Trunk()
+
+
+def build(backbone="resnet50", crop=512, max_per_image=300, fpn_channels=256, head=1024, width=None):
+    """torchvision's fasterrcnn_resnet50_fpn (fpn_channels 256, a 1024-wide box head) unless told smaller; width: a
+    ResNet-18-layout trunk of that base width (narrow_resnet) instead of torchvision's."""
     import torchvision
     from torchvision.models.detection import FasterRCNN
     from torchvision.models.detection.backbone_utils import BackboneWithFPN
     from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
     def gn(channels):
-        return nn.GroupNorm(32 if channels >= 32 else 1, channels)
-    trunk = getattr(torchvision.models, backbone)(weights=None, norm_layer=gn)
-    c5 = trunk.fc.in_features
+        return nn.GroupNorm(32 if channels >= 32 and channels % 32 == 0 else (8 if channels % 8 == 0 else 1), channels)
+    if width:
+        trunk = narrow_resnet((2, 2, 2, 2), width, gn)
+        c5 = trunk.out_channels
+    else:
+        trunk = getattr(torchvision.models, backbone)(weights=None, norm_layer=gn)
+        c5 = trunk.fc.in_features
     body = BackboneWithFPN(trunk, return_layers={"layer1": "0", "layer2": "1", "layer3": "2", "layer4": "3"},
                            in_channels_list=[c5 // 8, c5 // 4, c5 // 2, c5], out_channels=fpn_channels,
                            norm_layer=gn)
@@ -114,18 +148,20 @@ def main():
     ap.add_argument("--config", default=os.path.join(HERE, "configs", "v2.json"), help="the shipped model's data and augmentation")
     ap.add_argument("--backbone", default="resnet50", help="resnet50 (the paper's); resnet18/34 where time is short (say so in the card)")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, help="PyTorch CPU threads (default: 2 on the CPU, 8 beside a GPU)")
     ap.add_argument("--iterations", type=int, default=20000)
     ap.add_argument("--minutes", type=float, help="stop training after this long (the export still runs)")
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--lr", type=float, default=0.02)
     ap.add_argument("--fpn-channels", type=int, default=256, help="FPN width (torchvision's and the paper's: 256)")
     ap.add_argument("--head", type=int, default=1024, help="box head width (torchvision's: 1024)")
+    ap.add_argument("--width", type=int, help="a narrow ResNet-18-layout trunk of this base width (e.g. 32) instead of --backbone")
     ap.add_argument("--out", help="the ONNX file (default models/fasterrcnn-fpn.onnx; --smoke: a temporary folder)")
     ap.add_argument("--smoke", action="store_true", help="toy fields, a narrow resnet18 FPN, 3 steps, export")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     random.seed(1); np.random.seed(1); torch.manual_seed(1)
-    torch.set_num_threads(2 if args.device == "cpu" else 8)
+    torch.set_num_threads(args.threads or (2 if args.device == "cpu" else 8))
     cfg = json.load(open(args.config))
     crop = 192 if args.smoke else cfg["crop"][0]
     if args.smoke:
@@ -137,7 +173,9 @@ def main():
         sets, weights, augs = load_training_sets(cfg)
         args.out = args.out or os.path.join(REPO, "models", "fasterrcnn-fpn.onnx")
     device = torch.device(args.device)
-    model = build(args.backbone, crop, fpn_channels=args.fpn_channels, head=args.head).to(device)
+    if args.width:
+        args.backbone = f"resnet18-w{args.width}"
+    model = build(args.backbone, crop, fpn_channels=args.fpn_channels, head=args.head, width=args.width).to(device)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params, lr=args.lr, momentum=0.9, weight_decay=1e-4)
     warmup = min(1000, args.iterations // 10)
@@ -187,7 +225,7 @@ def main():
         "differential": SUBTYPES,
         "scoreThresholds": {c: 0.7 for c in CLASSES},  # the paper's operating point
         "nmsIou": 0.5, "maxDetections": 300, "redCellClass": "RBC",
-        "training": {"backbone": args.backbone, "fpnChannels": args.fpn_channels, "head": args.head, "iterations": done, "minutes": round(minutes, 1), "device": args.device},
+        "training": {"backbone": args.backbone, "threads": torch.get_num_threads(), "fpnChannels": args.fpn_channels, "head": args.head, "iterations": done, "minutes": round(minutes, 1), "device": args.device},
     }
     if args.smoke:
         sidecar.pop("subtypes"); sidecar["groups"] = {}; sidecar["differential"] = ["WBC"]

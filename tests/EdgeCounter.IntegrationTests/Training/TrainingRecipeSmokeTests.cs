@@ -35,14 +35,18 @@ public class TrainingRecipeSmokeTests(ITestOutputHelper output)
         return (await stdout, errors);
     }
 
-    [Fact]
-    public async Task The_faster_rcnn_recipe_trains_a_few_steps_and_its_export_runs_in_the_detector()
+    // Both trunks: torchvision's ResNet (the paper's ResNet-50 on a GPU) and the narrow one trained on the CPU.
+    [Theory]
+    [InlineData(null, "fasterrcnn-fpn-resnet18")]
+    [InlineData(16, "fasterrcnn-fpn-resnet18-w16")]
+    public async Task The_faster_rcnn_recipe_trains_a_few_steps_and_its_export_runs_in_the_detector(int? width, string name)
     {
         var dir = Directory.CreateTempSubdirectory("edgecounter-frcnn-").FullName;
         try
         {
             var model = Path.Combine(dir, "fasterrcnn-smoke.onnx");
-            await RunRecipeAsync("fasterrcnn.py", "--smoke", "--out", model);
+            await RunRecipeAsync("fasterrcnn.py", width is { } w ? ["--smoke", "--width", $"{w}", "--out", model] : ["--smoke", "--out", model]);
+            Assert.Equal(name, System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.ChangeExtension(model, ".labels.json"))).RootElement.GetProperty("name").GetString());
 
             // The exported graph, by its path alone: the sidecar says fasterrcnn, the adapter checks and runs it.
             using var detector = CellDetectorFactory.Open(new DetectorOptions
