@@ -161,27 +161,37 @@ public sealed class SubtypeClassifier : IDisposable
     }
 
     /// <summary>The stage's class probabilities for cells at <paramref name="boxes"/> (frame pixels), one row of
-    /// <see cref="SubtypeStageLabels.Classes"/> per box, in one batch. The returned buffer is reused by the next call.</summary>
+    /// <see cref="SubtypeStageLabels.Classes"/> per box, in batches of at most <see cref="MaxBatch"/>. The returned buffer is reused by the next call.</summary>
     public ReadOnlySpan<float> Probabilities(Mat bgrFrame, IReadOnlyList<BoxF> boxes)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         return boxes.Count == 0 ? [] : Run(bgrFrame, boxes).AsSpan(0, boxes.Count * Labels.Classes.Count);
     }
 
+    /// <summary>Cells per run of the network. ONNX Runtime's arena keeps what its largest run needed, so one batch of
+    /// every white cell would raise the service's memory for good at the first crowded (marrow) field; batches of at
+    /// most this many bound it from the first fields on, at no cost for the usual few cells.</summary>
+    public const int MaxBatch = 16;
+
     private float[] Run(Mat bgrFrame, IReadOnlyList<BoxF> boxes)
     {
         int size = Labels.Size, plane = size * size, classes = Labels.Classes.Count, n = boxes.Count;
-        if (_input.Length < n * 3 * plane) _input = new float[n * 3 * plane];
+        var batch = Math.Min(n, MaxBatch);
+        if (_input.Length < batch * 3 * plane) _input = new float[batch * 3 * plane];
         if (_output.Length < n * classes) _output = new float[n * classes];
-        for (var k = 0; k < n; k++)
-        {
-            CropCell(bgrFrame, boxes[k], Labels.Context, size, _crop);
-            InputTensorWriter.Write(_crop, _input.AsSpan(k * 3 * plane, 3 * plane), size, size);
-        }
         var memory = OrtMemoryInfo.DefaultInstance;
-        using (var input = OrtValue.CreateTensorValueFromMemory(memory, _input.AsMemory(0, n * 3 * plane), [n, 3, size, size]))
-        using (var output = OrtValue.CreateTensorValueFromMemory(memory, _output.AsMemory(0, n * classes), [n, classes]))
+        for (var first = 0; first < n; first += batch)
+        {
+            var count = Math.Min(batch, n - first);
+            for (var k = 0; k < count; k++)
+            {
+                CropCell(bgrFrame, boxes[first + k], Labels.Context, size, _crop);
+                InputTensorWriter.Write(_crop, _input.AsSpan(k * 3 * plane, 3 * plane), size, size);
+            }
+            using var input = OrtValue.CreateTensorValueFromMemory(memory, _input.AsMemory(0, count * 3 * plane), [count, 3, size, size]);
+            using var output = OrtValue.CreateTensorValueFromMemory(memory, _output.AsMemory(first * classes, count * classes), [count, classes]);
             _session.Run(_runOptions, [Labels.InputName], [input], [Labels.OutputName], [output]);
+        }
         return _output;
     }
 

@@ -39,6 +39,25 @@ public class SubtypeStageTests
             Assert.Equal(1f, probabilities.AsSpan(k * stage.Labels.Classes.Count, stage.Labels.Classes.Count).ToArray().Sum(), 3);
     }
 
+    [RequiresModelFact]
+    public void ManyCellsRunInBoundedBatchesWithTheSameProbabilitiesAsOneAtATime()
+    {
+        using var stage = LoadStage();
+        using var image = Cv2.ImRead(Path.Combine(Fixture, "input.png"), ImreadModes.Color);
+        var classes = stage.Labels.Classes.Count;
+        // More cells than one batch holds, and not a multiple of it: a crowded marrow field.
+        var boxes = Enumerable.Range(0, 2 * SubtypeClassifier.MaxBatch + 3)
+            .Select(i => new BoxF(8 + 9 * (i % 7), 6 + 11 * (i / 7), 48 + 9 * (i % 7), 50 + 11 * (i / 7))).ToList();
+        var together = stage.Probabilities(image, boxes).ToArray();
+        Assert.Equal(boxes.Count * classes, together.Length);
+        for (var k = 0; k < boxes.Count; k++)
+        {
+            var alone = stage.Probabilities(image, [boxes[k]]).ToArray();
+            for (var c = 0; c < classes; c++)
+                Assert.True(Math.Abs(alone[c] - together[k * classes + c]) < 1e-4f, $"cell {k}, class {c}: alone {alone[c]}, in the batch {together[k * classes + c]}");
+        }
+    }
+
     /// <summary>A temporary folder with the shipped detector, the stage (its sidecar edited by <paramref name="editStage"/>)
     /// and a copy of the detector's sidecar that names the stage.</summary>
     private static (string Folder, string Model) ModelFolderWithStage(Action<System.Text.Json.Nodes.JsonNode>? editStage = null)
