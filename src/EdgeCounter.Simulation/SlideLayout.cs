@@ -37,8 +37,10 @@ internal sealed class SlideLayout
     private readonly double _mpp;
     private readonly SlideProfile _profile;
     private readonly LayerSpec?[] _specs = new LayerSpec?[4];
-    private readonly Dictionary<long, Footprint?> _footprints = new();
-    private readonly Dictionary<long, SlideCell?> _cells = new();
+    // At their full size from the start: growing, each doubled its table on the large-object heap over the first
+    // half hour of a soak, memory that is the simulator's and not the service's (docs/reliability.md, run K).
+    private readonly Dictionary<long, Footprint?> _footprints = new(2 * CellCacheLimit + 1);
+    private readonly Dictionary<long, SlideCell?> _cells = new(CellCacheLimit + 1);
 
     public SlideLayout(ulong slideSeed, SlideProfile profile, double micrometresPerPixel, int widthPixels, int heightPixels)
     {
