@@ -8,7 +8,7 @@ namespace EdgeCounter.Commands.Bench;
 public static class KernelMix
 {
     /// <summary>Per operator: its nodes and their time per run (milliseconds, mean of runs 2-4 of a width x height
-    /// input; the first run is a warm-up), CPU.</summary>
+    /// input, or the graph's own size when it is fixed; the first run is a warm-up), CPU.</summary>
     public static IReadOnlyDictionary<string, (int Nodes, double Ms)> Of(string modelPath, int width, int height, int threads)
     {
         var prefix = Path.Combine(Path.GetTempPath(), $"edgecounter-kernels-{Environment.ProcessId}-{Guid.NewGuid():N}");
@@ -19,8 +19,13 @@ public static class KernelMix
             options.EnableProfiling = true;
             options.ProfileOutputPathPrefix = prefix;
             using var session = new InferenceSession(modelPath, options);
-            var input = session.InputMetadata.Keys.Single();
-            using var value = OrtValue.CreateTensorValueFromMemory(new float[3 * width * height], [1, 3, height, width]);
+            var (input, metadata) = session.InputMetadata.Single();
+            // [1, 3, H, W], or [3, H, W] for a graph without a batch dimension (torchvision's Faster R-CNN export).
+            // A graph of a fixed size (a YOLO export) runs at its own size.
+            var dims = metadata.Dimensions;
+            if (dims.Length >= 3 && dims[^1] > 0 && dims[^2] > 0) (width, height) = (dims[^1], dims[^2]);
+            long[] shape = dims.Length == 3 ? [3, height, width] : [1, 3, height, width];
+            using var value = OrtValue.CreateTensorValueFromMemory(new float[3 * width * height], shape);
             using var run = new RunOptions();
             const int runs = 4;
             for (var i = 0; i < runs; i++)
