@@ -22,7 +22,7 @@ dotnet build "$root/src/EdgeCounter" -c Release -v q -nologo >/dev/null
 rm -rf "$out/bin" && cp -r "$root/src/EdgeCounter/bin/Release/net10.0" "$out/bin"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 # As the systemd unit runs it (its memory settings, see docs/reliability.md); SOAK_ENV can override, SOAK_ARGS adds settings.
-${SOAK_ENV:-env MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072 DOTNET_GCgen0size=0x1000000} dotnet "$out/bin/EdgeCounter.dll" \
+${SOAK_ENV:-env MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072 DOTNET_GCgen0size=0x400000 DOTNET_TieredCompilation=0} dotnet "$out/bin/EdgeCounter.dll" \
   --EdgeCounter:StateDirectory="$out/state" --EdgeCounter:Mqtt:Port="$port" --EdgeCounter:DeviceId=soak \
   --EdgeCounter:Counting:DefaultTarget="${SOAK_TARGET:-200}" --EdgeCounter:Mqtt:StatsInterval=00:00:30 \
   --EdgeCounter:Web:Urls=http://127.0.0.1:0 --Logging:LogLevel:EdgeCounter.Hosting.MemoryTrimService=Debug ${SOAK_ARGS:-} >"$out/service.log" 2>&1 &
