@@ -12,7 +12,10 @@ public class KernelMixTests
     public void Kernels_are_counted_for_a_graph_of_each_input_layout(string family)
     {
         var model = Path.Combine(RealModel.RepositoryRoot ?? ".", "tests", "fixtures", "families", family, "model.onnx");
+        static int ProfilesHere() => Directory.GetFiles(Directory.GetCurrentDirectory(), "onnxruntime_profile_*").Length;
+        var before = ProfilesHere();
         var kernels = KernelMix.Of(model, 64, 64, threads: 1);
+        Assert.Equal(before, ProfilesHere()); // the profile went to the temporary folder and was removed
         Assert.True(kernels.TryGetValue("Conv", out var conv) || kernels.TryGetValue("FusedConv", out conv), KernelMix.Describe(kernels));
         Assert.True(conv.Nodes > 0 && conv.Ms >= 0);
     }

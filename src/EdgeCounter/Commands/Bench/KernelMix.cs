@@ -16,8 +16,10 @@ public static class KernelMix
         try
         {
             using var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL, IntraOpNumThreads = threads };
-            options.EnableProfiling = true;
+            // The prefix first: ONNX Runtime takes it when profiling is switched on (else the profile lands in the
+            // working directory, and stays there when a run fails).
             options.ProfileOutputPathPrefix = prefix;
+            options.EnableProfiling = true;
             using var session = new InferenceSession(modelPath, options);
             var (input, metadata) = session.InputMetadata.Single();
             // [1, 3, H, W], or [3, H, W] for a graph without a batch dimension (torchvision's Faster R-CNN export).
