@@ -158,8 +158,7 @@ public sealed class OnnxCellDetector : ICellDetector
         var preprocessed = Stopwatch.GetTimestamp();
 
         _raw.Clear();
-        long[] shape = _modelInput.BatchDimension ? [1, 3, H, W] : [3, H, W];
-        using (var input = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, _input.AsMemory(0, 3 * H * W), shape))
+        using (var input = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, _input.AsMemory(0, 3 * H * W), _modelInput.ShapeFor(W, H)))
             _family.Infer(_session, _runOptions, input, geometry, _thresholds, _raw);
         var inferred = Stopwatch.GetTimestamp();
 

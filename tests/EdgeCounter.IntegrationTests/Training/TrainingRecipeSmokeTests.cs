@@ -46,7 +46,8 @@ public class TrainingRecipeSmokeTests(ITestOutputHelper output)
         {
             var model = Path.Combine(dir, "fasterrcnn-smoke.onnx");
             await RunRecipeAsync("fasterrcnn.py", width is { } w ? ["--smoke", "--width", $"{w}", "--out", model] : ["--smoke", "--out", model]);
-            Assert.Equal(name, System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.ChangeExtension(model, ".labels.json"))).RootElement.GetProperty("name").GetString());
+            using (var sidecar = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.ChangeExtension(model, ".labels.json"))))
+                Assert.Equal(name, sidecar.RootElement.GetProperty("name").GetString());
 
             // The exported graph, by its path alone: the sidecar says fasterrcnn, the adapter checks and runs it.
             using var detector = CellDetectorFactory.Open(new DetectorOptions

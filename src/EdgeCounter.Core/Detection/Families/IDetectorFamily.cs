@@ -37,6 +37,9 @@ public sealed record ModelInput((int Width, int Height)? FixedSize, bool BatchDi
         var d = input.Dimensions;
         return d.Length >= 2 && d[^1] > 0 && d[^2] > 0 ? (d[^1], d[^2]) : null;
     }
+
+    /// <summary>The tensor shape of one width x height image for this input.</summary>
+    public long[] ShapeFor(int width, int height) => BatchDimension ? [1, 3, height, width] : [3, height, width];
 }
 
 /// <summary>A family's input conventions where the sidecar sets none.</summary>
@@ -95,8 +98,7 @@ public static class DetectorFamilies
         string modelPath, string family, Action<IReadOnlyList<OrtValue>, int, int> check)
     {
         var (width, height) = input.FixedSize ?? (side, side);
-        long[] shape = input.BatchDimension ? [1, 3, height, width] : [3, height, width];
-        using var zeros = OrtValue.CreateTensorValueFromMemory(new float[3 * width * height], shape);
+        using var zeros = OrtValue.CreateTensorValueFromMemory(new float[3 * width * height], input.ShapeFor(width, height));
         try
         {
             using var results = session.Run(runOptions, inputNames, [zeros], outputNames);

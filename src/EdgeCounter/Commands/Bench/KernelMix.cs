@@ -1,4 +1,5 @@
 using System.Text.Json;
+using EdgeCounter.Detection;
 using Microsoft.ML.OnnxRuntime;
 
 namespace EdgeCounter.Commands.Bench;
@@ -22,12 +23,11 @@ public static class KernelMix
             options.EnableProfiling = true;
             using var session = new InferenceSession(modelPath, options);
             var (input, metadata) = session.InputMetadata.Single();
-            // [1, 3, H, W], or [3, H, W] for a graph without a batch dimension (torchvision's Faster R-CNN export).
-            // A graph of a fixed size (a YOLO export) runs at its own size.
-            var dims = metadata.Dimensions;
-            if (dims.Length >= 3 && dims[^1] > 0 && dims[^2] > 0) (width, height) = (dims[^1], dims[^2]);
-            long[] shape = dims.Length == 3 ? [3, height, width] : [1, 3, height, width];
-            using var value = OrtValue.CreateTensorValueFromMemory(new float[3 * width * height], shape);
+            // [1, 3, H, W], or [3, H, W] for a graph without a batch dimension (torchvision's Faster R-CNN export);
+            // a graph of a fixed size (a YOLO export) runs at its own size.
+            var layout = new ModelInput(ModelInput.FixedSizeOf(metadata), BatchDimension: metadata.Dimensions.Length != 3);
+            (width, height) = layout.FixedSize ?? (width, height);
+            using var value = OrtValue.CreateTensorValueFromMemory(new float[3 * width * height], layout.ShapeFor(width, height));
             using var run = new RunOptions();
             const int runs = 4;
             for (var i = 0; i < runs; i++)
