@@ -12,7 +12,10 @@ naming the white cells. Evaluate with the C# eval, as every model:
 
     models/training/fasterrcnn.py --device cuda --minutes 120      # where a GPU is lent (the CPU recipe is the same)
     models/training/fasterrcnn.py --width 24 --fpn-channels 64 --head 256 --batch 2 --iterations 3400 \
-        --minutes 90 --lr 0.01 --threads 1                         # the shipped opt-in model: one core of a 2-core CPU
+        --minutes 90 --lr 0.01 --threads 1                         # its first 90 minutes: one core of a 2-core CPU
+    models/training/fasterrcnn.py --width 24 --fpn-channels 64 --head 256 --batch 2 --init models/fasterrcnn-fpn.onnx \
+        --lr 0.005 --warmup 100 --iterations 8000 --minutes 108 --anneal-by-time --threads 2 --version 1.1.0
+                                                                   # continued from that graph on both cores
     dotnet run --project src/EdgeCounter -c Release -- eval --voc ../shared/datasets/bccd --split test \
         --input-scale 0.75 --model models/fasterrcnn-fpn.onnx
     models/training/fasterrcnn.py --smoke     # CI: toy fields, a small backbone, 3 steps, export + onnx.checker
@@ -132,6 +135,68 @@ def toy_sets():
     return [[D.make_toy_field(rng) for _ in range(6)]], [1.0], [{"scale": [0.9, 1.1], "colour": 0.5, "base_scale": 1.0}]
 
 
+def initial_weights(model, path):
+    """Start from a checkpoint (.pt, a state_dict) or from an exported graph (.onnx): the exporter keeps most
+    parameters' names but writes each GroupNorm's scale and shift as anonymous Mul/Add constants after its
+    InstanceNormalization, so those are matched to the GroupNorms in the order the network calls them."""
+    if not path.endswith(".onnx"):
+        model.load_state_dict(torch.load(path, map_location="cpu"))
+        return
+    import onnx
+    from onnx import numpy_helper
+    graph = onnx.load(path).graph
+    weights = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    for n in graph.node:  # the exporter writes equal constants once and aliases the others through Identity
+        if n.op_type == "Identity" and n.input[0] in weights:
+            weights[n.output[0]] = weights[n.input[0]]
+    state = model.state_dict()
+    for k in state:
+        if k in weights:
+            if tuple(weights[k].shape) != tuple(state[k].shape):
+                raise SystemExit(f"{path}: {k} is {weights[k].shape}, the network's is {tuple(state[k].shape)}: another architecture")
+            state[k] = torch.from_numpy(weights[k].copy())
+    consumers = {}
+    for n in graph.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    affine = []  # (scale, shift) after each InstanceNormalization, in graph order
+    for n in graph.node:
+        if n.op_type != "InstanceNormalization":
+            continue
+        node, found = n, {}
+        while len(found) < 2:  # InstanceNorm -> Reshape -> Mul(scale) -> Add(shift)
+            nxt = consumers.get(node.output[0], [])
+            if len(nxt) != 1:
+                raise SystemExit(f"{path}: a GroupNorm's scale and shift were not found after {n.name}")
+            node = nxt[0]
+            if node.op_type in ("Mul", "Add"):
+                const = [i for i in node.input if i in weights and i not in state]
+                if const:
+                    found[node.op_type] = weights[const[0]].reshape(-1)
+        affine.append((found["Mul"], found["Add"]))
+    called = []
+    hooks = [m.register_forward_hook(lambda m, i, o: called.append(m)) for m in model.modules() if isinstance(m, nn.GroupNorm)]
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        model([torch.zeros(3, 64, 64, device=next(model.parameters()).device)])
+    model.train(was_training)
+    for h in hooks:
+        h.remove()
+    names = {m: k for k, m in model.named_modules()}
+    if len(called) != len(affine):
+        raise SystemExit(f"{path} has {len(affine)} GroupNorms, the network calls {len(called)}: another architecture")
+    for m, (scale, shift) in zip(called, affine):
+        if scale.shape[0] != m.num_channels:
+            raise SystemExit(f"{path}: GroupNorm {names[m]} has {m.num_channels} channels, the graph's has {scale.shape[0]}")
+        state[names[m] + ".weight"] = torch.from_numpy(scale.copy())
+        state[names[m] + ".bias"] = torch.from_numpy(shift.copy())
+    missing = [k for k in state if k not in weights and not any(k.startswith(names[m] + ".") for m in called)]
+    if missing:
+        raise SystemExit(f"{path} lacks {len(missing)} of the network's parameters, e.g. {missing[0]}")
+    model.load_state_dict(state)
+
+
 def export(model, path, sidecar, crop):
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     model.eval().cpu()
@@ -158,6 +223,10 @@ def main():
     ap.add_argument("--fpn-channels", type=int, default=256, help="FPN width (torchvision's and the paper's: 256)")
     ap.add_argument("--head", type=int, default=1024, help="box head width (torchvision's: 1024)")
     ap.add_argument("--width", type=int, help="a narrow ResNet-18-layout trunk of this base width (e.g. 32) instead of --backbone")
+    ap.add_argument("--init", help="start from these weights: a checkpoint (.pt) or an exported graph (.onnx) of the same architecture")
+    ap.add_argument("--anneal-by-time", action="store_true", help="the cosine follows the time budget (--minutes) when that ends the run before --iterations")
+    ap.add_argument("--warmup", type=int, help="linear warm-up steps (default: a tenth of --iterations, at most 1000)")
+    ap.add_argument("--version", default="1.0.0", help="the sidecar's model version")
     ap.add_argument("--out", help="the ONNX file (default models/fasterrcnn-fpn.onnx; --smoke: a temporary folder)")
     ap.add_argument("--smoke", action="store_true", help="toy fields, a narrow resnet18 FPN, 3 steps, export")
     args = ap.parse_args()
@@ -178,17 +247,23 @@ def main():
     if args.width:
         args.backbone = f"resnet18-w{args.width}"
     model = build(args.backbone, crop, fpn_channels=args.fpn_channels, head=args.head, width=args.width).to(device)
+    if args.init:
+        initial_weights(model, args.init)
+        log.info("initial weights from %s", args.init)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params, lr=args.lr, momentum=0.9, weight_decay=1e-4)
-    warmup = min(1000, args.iterations // 10)
-    def lr_at(i):  # linear warm-up, then cosine to 1 %
+    warmup = args.warmup if args.warmup is not None else min(1000, args.iterations // 10)
+    def lr_at(i, elapsed):  # linear warm-up, then cosine to 1 %
         if i < warmup:
             return args.lr * (0.001 + 0.999 * i / max(1, warmup))
-        return args.lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * (i - warmup) / max(1, args.iterations - warmup))))
+        done = (i - warmup) / max(1, args.iterations - warmup)
+        if args.anneal_by_time and args.minutes:
+            done = max(done, elapsed / (args.minutes * 60))
+        return args.lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(1.0, done))))
     rng = np.random.default_rng(1)
     p = np.array(weights, np.float64); p /= p.sum()
-    log.info("Faster R-CNN + FPN (%s, GroupNorm, from scratch) on %s: %d iterations, batch %d, crop %d, lr %.3f",
-             args.backbone, args.device, args.iterations, args.batch, crop, args.lr)
+    log.info("Faster R-CNN + FPN (%s, GroupNorm, %s) on %s: %d iterations, batch %d, crop %d, lr %.3f",
+             args.backbone, f"from {args.init}" if args.init else "from scratch", args.device, args.iterations, args.batch, crop, args.lr)
     t0, losses, done = time.time(), [], 0
     model.train()
     for i in range(args.iterations):
@@ -202,7 +277,7 @@ def main():
             images.append(torch.from_numpy(D.image_to_tensor_array(a["image"])).to(device))
             targets.append({k2: v.to(device) for k2, v in targets_of(a).items()})
         for g in opt.param_groups:
-            g["lr"] = lr_at(i)
+            g["lr"] = lr = lr_at(i, time.time() - t0)
         loss_parts = model(images, targets)
         loss = sum(loss_parts.values())
         if not torch.isfinite(loss):
@@ -215,11 +290,11 @@ def main():
         done = i + 1
         if done % 50 == 0 or args.smoke:
             log.info("it %d loss %.3f (%s) lr %.4f %.1f s/it", done, np.mean(losses[-50:]),
-                     " ".join(f"{k[5:]} {v.item():.3f}" for k, v in loss_parts.items()), lr_at(i), (time.time() - t0) / done)
+                     " ".join(f"{k[5:]} {v.item():.3f}" for k, v in loss_parts.items()), lr, (time.time() - t0) / done)
     minutes = (time.time() - t0) / 60
     log.info("trained %d iterations in %.1f minutes on %s", done, minutes, args.device)
     sidecar = {
-        "name": f"fasterrcnn-fpn-{args.backbone}", "version": "1.0.0" if not args.smoke else "smoke", "family": "fasterrcnn",
+        "name": f"fasterrcnn-fpn-{args.backbone}", "version": args.version if not args.smoke else "smoke", "family": "fasterrcnn",
         "input": {"name": "images", "micrometresPerPixel": cfg.get("micrometres_per_pixel", 0.1)},
         "classes": CLASSES,
         "subtypes": {"of": "WBC", "labels": SUBTYPES, "stage": "cellnet-subtypes.onnx"},
@@ -231,9 +306,23 @@ def main():
     }
     if args.smoke:
         sidecar.pop("subtypes"); sidecar["groups"] = {}; sidecar["differential"] = ["WBC"]
+    if args.init:
+        sidecar["training"]["init"] = os.path.basename(args.init)
+        prior = os.path.splitext(args.init)[0] + ".labels.json"
+        if os.path.exists(prior):  # the run it continues, so the card can add up the training time
+            sidecar["training"]["before"] = json.load(open(prior)).get("training")
+    # The checkpoint resumes a run (--init); it is a build output, not committed.
+    checkpoint = os.path.join(REPO, "models", "training", "runs", "fasterrcnn", os.path.splitext(os.path.basename(args.out))[0] + ".pt") if not args.smoke else os.path.splitext(args.out)[0] + ".pt"
+    os.makedirs(os.path.dirname(checkpoint), exist_ok=True)
+    torch.save(model.state_dict(), checkpoint)
     export(model, args.out, sidecar, crop)
     if args.smoke:
         assert np.mean(losses) > 0, "loss"
+        again = build(args.backbone, crop, fpn_channels=args.fpn_channels, head=args.head, width=args.width)
+        initial_weights(again, args.out)  # what --init does with an exported graph: every parameter back, exactly
+        rebuilt = again.state_dict()
+        for k, v in model.state_dict().items():
+            assert torch.equal(v, rebuilt[k]), f"--init from the exported graph does not restore {k}"
         print(f"fasterrcnn smoke test passed: {args.out}")
 
 
