@@ -120,7 +120,8 @@ public sealed record PipelineStats(
     bool DetectorStuck = false,
     long CorruptFrames = 0,
     PixelScaleStatus? PixelScale = null,
-    long UnknownPositionFields = 0);
+    long UnknownPositionFields = 0,
+    double GcCommittedMb = 0);
 
 /// <summary>The pixel scale in P/stats: <c>source</c> model | configured | estimating | estimated.</summary>
 /// <param name="InputScale">Frame pixels × this = model pixels.</param>
@@ -180,7 +181,8 @@ public sealed record StatsMessage(
     long CorruptFrames,
     PixelScalePayload? PixelScale,
     long UnknownPositionFields = 0,
-    StoragePayload? Storage = null)
+    StoragePayload? Storage = null,
+    double GcCommittedMb = 0)
 {
     public static StatsMessage Create(PipelineStats pipeline, PublisherStats publisher, DateTimeOffset at) => new(
         at, Math.Round(pipeline.CameraFps, 2), pipeline.ProcessedFields, pipeline.SkippedFields,
@@ -190,7 +192,8 @@ public sealed record StatsMessage(
         pipeline.Source, pipeline.SourceState, pipeline.SourceError, pipeline.DroppedFields, pipeline.Revisits,
         Math.Round(pipeline.WorkingSetMb, 1), Math.Round(pipeline.ManagedHeapMb, 1),
         Math.Round(pipeline.DetectorBusySeconds, 1), pipeline.DetectorStuck, pipeline.CorruptFrames,
-        pipeline.PixelScale is { } scale ? PixelScalePayload.From(scale) : null, pipeline.UnknownPositionFields, publisher.Storage);
+        pipeline.PixelScale is { } scale ? PixelScalePayload.From(scale) : null, pipeline.UnknownPositionFields, publisher.Storage,
+        Math.Round(pipeline.GcCommittedMb, 1));
 }
 
 public enum ConnectionState

@@ -92,6 +92,7 @@ public sealed class PipelineMonitor(TimeProvider clock) : IFieldStageObserver
         var busy = DetectionBusyFor;
         return new Publishing.PipelineStats(CameraFps, FieldsProcessed, SkippedFields, InferenceMsAverage, ExecutionProvider, Uptime, SourceDescription,
             SourceState.ToString(), Capture?.LastError, DroppedFields, Revisits, Environment.WorkingSet / 1048576.0, GC.GetTotalMemory(false) / 1048576.0,
-            busy.TotalSeconds, busy > stuckAfter, CorruptFrames, PixelScale, UnknownPositionFields);
+            busy.TotalSeconds, busy > stuckAfter, CorruptFrames, PixelScale, UnknownPositionFields,
+            GC.GetGCMemoryInfo().TotalCommittedBytes / 1048576.0);
     }
 }

@@ -89,7 +89,8 @@ public class PayloadJsonTests
     public void Stats_message_merges_pipeline_and_publisher_figures()
     {
         var stats = StatsMessage.Create(
-            new PipelineStats(29.97, 120, 30, 41.256, "CUDA", TimeSpan.FromSeconds(3600.04)),
+            new PipelineStats(29.97, 120, 30, 41.256, "CUDA", TimeSpan.FromSeconds(3600.04), WorkingSetMb: 251.24, ManagedHeapMb: 31.06,
+                GcCommittedMb: 44.44),
             new PublisherStats(ConnectionState.Connected, 2, 5, 1000, 1, 0, 400), DateTimeOffset.UnixEpoch);
         var json = Parse(PublishingJson.Serialize(stats));
         Assert.Equal(29.97, json.GetProperty("cameraFps").GetDouble());
@@ -105,6 +106,9 @@ public class PayloadJsonTests
         Assert.False(json.GetProperty("detectorStuck").GetBoolean());
         Assert.Equal(0, json.GetProperty("corruptFrames").GetInt64());
         Assert.Equal(System.Text.Json.JsonValueKind.Null, json.GetProperty("pixelScale").ValueKind);   // no detector yet
+        Assert.Equal(251.2, json.GetProperty("workingSetMb").GetDouble());
+        Assert.Equal(31.1, json.GetProperty("managedHeapMb").GetDouble());
+        Assert.Equal(44.4, json.GetProperty("gcCommittedMb").GetDouble());
     }
 
     [Fact]
