@@ -79,6 +79,29 @@ public class SlideRegistrarTests
     }
 
     [Fact]
+    public void A_new_session_writes_over_the_last_sessions_copies_and_places_its_fields_as_a_fresh_registrar_does()
+    {
+        var stops = new (int X, int Y, double Defocus)[] { (1000, 1000, 0), (1400, 1010, 0), (1800, 1000, 0), (1400, 1300, 0), (1000, 1000, 0) };
+        var fields = Fields(stops);
+        var odometry = stops.Select((s, i) => At(s.X - 1000 + 3 * i, s.Y - 1000 - 2 * i)).ToArray();
+        using var fresh = new SlideRegistrar(memory: 3);
+        var expected = fields.Select((f, i) => fresh.Place(f, odometry[i])).ToList();
+
+        using var reused = new SlideRegistrar(memory: 3);
+        for (var i = 0; i < fields.Count; i++) reused.Place(fields[(i + 2) % fields.Count], At(0, 0, segment: 7 + i)); // the last slide
+        reused.Clear();
+        Assert.Equal(4, reused.SpareBuffers); // its three copies and the one forgotten last are kept, not freed
+        var placed = fields.Select((f, i) => reused.Place(f, odometry[i])).ToList();
+        Assert.Equal(1, reused.SpareBuffers); // no copy allocated while one was spare
+
+        // Same positions and anchors (field indices and segment numbers go on from the last session's).
+        Assert.Equal(expected.Select(p => (p.Known, p.Anchored, p.X, p.Y, p.AnchorField)),
+            placed.Select(p => (p.Known, p.Anchored, p.X, p.Y, p.AnchorField < 0 ? -1 : p.AnchorField - fields.Count)));
+        Assert.True(expected[4].Anchored, $"the revisit was not registered: {expected[4]}");
+        fields.ForEach(f => f.Dispose());
+    }
+
+    [Fact]
     public void Without_overlap_the_odometry_alone_places_the_field()
     {
         var fields = Fields((1000, 1000, 0), (3000, 1000, 0));
