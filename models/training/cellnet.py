@@ -239,18 +239,29 @@ def nms_per_class(boxes, scores, classes, iou):
     return torchvision.ops.batched_nms(boxes, scores, classes, iou)
 
 
-def one_cell_each(boxes, scores, classes, cross_class_iou=None, containment=None, cross_class_of=None):
+def one_cell_each(boxes, scores, classes, cross_class_iou=None, containment=None, cross_class_of=None, parts_of=None):
     """Indices (highest score first) of the detections left when each cell is kept once: a box overlapping a
     higher-scoring box of another class by IoU > cross_class_iou is the same cell seen as another class; a box lying
     more than `containment` inside a higher-scoring box of its own class is a part of that cell (a nucleus lobe).
     None switches a rule off. cross_class_of: class names whose pairs the cross-class rule compares (None: all).
-    Exactly what the C# MultiClassNms does with the sidecar's crossClassIou/containment/crossClassOf."""
+    parts_of: class names whose cells are boxed in parts as well (the lobes of a segmented nucleus scored above the
+    whole cell): a box with two or more kept boxes of its class each more than `containment` inside it replaces them.
+    Exactly what the C# MultiClassNms does with the sidecar's crossClassIou/containment/crossClassOf/partsOf."""
     order = torch.argsort(scores, descending=True, stable=True)
     if cross_class_iou is None and containment is None:
         return order
     kept = []
     b = boxes.tolist(); c = classes.tolist()
     marked = None if cross_class_of is None else {CLASSES.index(n) for n in cross_class_of}
+    parted = set() if parts_of is None or containment is None else {CLASSES.index(n) for n in parts_of}
+
+    def inside(k, i):  # fraction of box k's area inside box i
+        u1, v1, u2, v2 = b[k]
+        x1, y1, x2, y2 = b[i]
+        a = max(u2 - u1, 0.0) * max(v2 - v1, 0.0)
+        inter = max(0.0, min(x2, u2) - max(x1, u1)) * max(0.0, min(y2, v2) - max(y1, v1))
+        return inter / a if a > 0 else 0.0
+
     for i in order.tolist():
         x1, y1, x2, y2 = b[i]
         area = max(x2 - x1, 0.0) * max(y2 - y1, 0.0)
@@ -271,6 +282,10 @@ def one_cell_each(boxes, scores, classes, cross_class_iou=None, containment=None
                 drop = True
                 break
         if not drop:
+            if c[i] in parted:
+                parts = [k for k in kept if c[k] == c[i] and inside(k, i) > containment]
+                if len(parts) >= 2:  # one box inside another is left alone: a cell inside a wrong, larger box
+                    kept = [k for k in kept if k not in parts]
             kept.append(i)
     return torch.tensor(kept, dtype=torch.long)
 
@@ -279,10 +294,11 @@ def one_cell_rules(cfg):
     """The config's one-cell-each rules (keys cross_class_iou, containment; absent: off) as decode() arguments, so
     thresholds are chosen, the parity fixture is written and the sidecar is filled with the decode that ships."""
     return {"cross_class_iou": cfg.get("cross_class_iou"), "containment": cfg.get("containment"),
-            "cross_class_of": cfg.get("cross_class_of")}
+            "cross_class_of": cfg.get("cross_class_of"), "parts_of": cfg.get("parts_of")}
 
 
-def decode(outputs, thresholds, nms_iou=0.5, max_det=300, top_k=500, cross_class_iou=None, containment=None, cross_class_of=None):
+def decode(outputs, thresholds, nms_iou=0.5, max_det=300, top_k=500, cross_class_iou=None, containment=None, cross_class_of=None,
+           parts_of=None):
     """Decode ExportWrapper outputs for one image (batch index 0) into detections, exactly as the C# side
     is specified to: peaks above the class threshold, centre = (j + off_x, i + off_y) * stride, box = centre
     +- size/2, then per-class NMS, then (when set) one detection per cell (one_cell_each), highest scores first, at
@@ -302,7 +318,7 @@ def decode(outputs, thresholds, nms_iou=0.5, max_det=300, top_k=500, cross_class
     boxes = torch.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], dim=1)
     k = nms_per_class(boxes, scores, cls, nms_iou)
     if cross_class_iou is not None or containment is not None:
-        k = k[one_cell_each(boxes[k], scores[k], cls[k], cross_class_iou, containment, cross_class_of)]
+        k = k[one_cell_each(boxes[k], scores[k], cls[k], cross_class_iou, containment, cross_class_of, parts_of)]
     k = k[:max_det]
     sub_prob = sub[:, ii[k], jj[k]].T  # [n,S]
     return {

@@ -22,10 +22,11 @@ def pad_to_multiple(img, m=32):
 
 
 @torch.no_grad()
-def predict(wrapper, img_rgb, thresholds, nms_iou=0.5, max_det=300, cross_class_iou=None, containment=None, cross_class_of=None):
+def predict(wrapper, img_rgb, thresholds, nms_iou=0.5, max_det=300, cross_class_iou=None, containment=None, cross_class_of=None,
+            parts_of=None):
     x = torch.from_numpy(image_to_tensor_array(pad_to_multiple(img_rgb)))[None]
     return decode(wrapper(x), thresholds, nms_iou=nms_iou, max_det=max_det, cross_class_iou=cross_class_iou, containment=containment,
-                  cross_class_of=cross_class_of)
+                  cross_class_of=cross_class_of, parts_of=parts_of)
 
 
 def iou_matrix(a, b):
@@ -142,10 +143,11 @@ def f1_at(tp, scores, npos, thr):
     return float(2 * p * r / max(p + r, 1e-9)), float(p), float(r)
 
 
-def run_model(wrapper, samples, nms_iou=0.5, low_thr=0.01, cross_class_iou=None, containment=None, cross_class_of=None):
+def run_model(wrapper, samples, nms_iou=0.5, low_thr=0.01, cross_class_iou=None, containment=None, cross_class_of=None,
+              parts_of=None):
     wrapper.eval()
     return [predict(wrapper, s.image, [low_thr] * len(CLASSES), nms_iou=nms_iou, cross_class_iou=cross_class_iou,
-                    containment=containment, cross_class_of=cross_class_of) for s in samples]
+                    containment=containment, cross_class_of=cross_class_of, parts_of=parts_of) for s in samples]
 
 
 def evaluate(samples, preds, thresholds=None):

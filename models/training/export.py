@@ -60,7 +60,7 @@ def variant_config(cfg, name):
 
 def sidecar(thresholds, version="1.0.0", mpp=0.1, nms_iou=0.5, max_det=300, scales=(1.0,), red_cell_diameter_px=None,
             subtype_stage=None, cross_class_iou=None, containment=None, cross_class_of=None, min_size_of_red_cell=None,
-            name="edgecounter-cellnet", licence=None):
+            name="edgecounter-cellnet", licence=None, parts_of=None):
     """The detector's sidecar (docs/model-contract.md). red_cell_diameter_px: the model's own red-cell box size at its
     pixel scale (the ruler of automatic scale calibration); subtype_stage: the file name of the white-cell subtype
     stage beside it, whose verdict for an unsure cell ("unidentified") then counts in the WBC group and the
@@ -90,6 +90,8 @@ def sidecar(thresholds, version="1.0.0", mpp=0.1, nms_iou=0.5, max_det=300, scal
         sc["crossClassOf"] = list(cross_class_of)
     if containment is not None:
         sc["containment"] = float(containment)
+    if parts_of is not None:
+        sc["partsOf"] = list(parts_of)
     if min_size_of_red_cell:
         sc["minSizeOfRedCell"] = {c: float(f) for c, f in min_size_of_red_cell.items()}
     if red_cell_diameter_px:
@@ -219,7 +221,7 @@ def write_parity(model, thresholds, out_dir, synth_dir, onnx_path, nms_iou=0.5, 
                 "Raw values are read from the padded input's outputs at the per-class heatmap maximum.",
         "scoreThresholds": {c: float(t) for c, t in zip(CLASSES, thresholds)}, "nmsIou": nms_iou,
         "crossClassIou": rules.get("cross_class_iou"), "crossClassOf": rules.get("cross_class_of"), "containment": rules.get("containment"),
-        "detections": dets, "raw": raw,
+        "partsOf": rules.get("parts_of"), "detections": dets, "raw": raw,
         "crossCheck": onnx_cross_check(onnx_path, x, outs),
     }
     json.dump(ref, open(os.path.join(out_dir, "reference.json"), "w"), indent=1)

@@ -35,6 +35,13 @@ def main():
     assert one_cell_each(boxes, scores, classes).tolist() == [0, 3, 2, 4, 1], "one_cell_each with the rules off"
     # A white cell and a platelet on it: compared only when both classes are marked.
     assert one_cell_each(boxes, scores, torch.tensor([0, 2, 0, 0, 2]), 0.5, None, ["WBC", "RBC"]).tolist() == [0, 3, 2, 4, 1], "cross_class_of"
+    # Two lobes of a white cell scored above the whole cell: the whole is kept, the lobes go (parts_of); one box
+    # inside another (a cell inside a wrong, larger box) stays; a red cell inside is not a part.
+    lobes = torch.tensor([[10, 10, 30, 30], [32, 12, 50, 30], [5, 5, 55, 55], [100, 100, 120, 120], [95, 95, 150, 150], [12, 34, 22, 44]], dtype=torch.float32)
+    lobe_scores = torch.tensor([0.6, 0.5, 0.2, 0.7, 0.1, 0.4])
+    lobe_classes = torch.tensor([0, 0, 0, 0, 0, 1])
+    assert one_cell_each(lobes, lobe_scores, lobe_classes, 0.5, 0.8, ["WBC", "RBC"], ["WBC"]).tolist() == [3, 5, 2, 4], "parts_of"
+    assert one_cell_each(lobes, lobe_scores, lobe_classes, 0.5, 0.8, ["WBC", "RBC"]).tolist() == [3, 0, 1, 5, 2, 4], "parts_of off"
 
     rng = np.random.default_rng(0)
     w, h = 128, 96

@@ -62,7 +62,7 @@ def main():
                 for c in values:
                     preds[c][name].append(decode(out, [0.01] * len(CLASSES), nms_iou=cfg.get("nms_iou", 0.5),
                                                  cross_class_iou=cfg.get("cross_class_iou"), containment=c,
-                                                 cross_class_of=cfg.get("cross_class_of")))
+                                                 cross_class_of=cfg.get("cross_class_of"), parts_of=cfg.get("parts_of")))
     log.info("network and decodes in %.0f s", time.time() - t)
 
     result = {}

@@ -88,11 +88,14 @@ public static class MultiClassNms
     /// <paramref name="suppressorFloor"/> (per class; evaluation, which decodes below the operating thresholds): only
     /// a kept box at or above its class's floor drops others by these two rules, so the detections at the operating
     /// thresholds are exactly those of a decode at them. <paramref name="crossClassOf"/> (per class; null: every class):
-    /// the cross-class rule compares only pairs of two marked classes.
+    /// the cross-class rule compares only pairs of two marked classes. <paramref name="partsOf"/> (per class; null:
+    /// none; needs <paramref name="containment"/>): classes whose cells are boxed in parts as well, e.g. the lobes of a
+    /// segmented nucleus scored above the whole cell: a box that two or more kept boxes of its class lie inside (each
+    /// more than <paramref name="containment"/>) replaces them.
     /// </summary>
     public static void Apply(List<RawDetection> detections, float iouThreshold, int maxDetections, bool limitPerClass = false,
         float? crossClassIou = null, float? containment = null, IReadOnlyList<float>? suppressorFloor = null,
-        IReadOnlyList<bool>? crossClassOf = null)
+        IReadOnlyList<bool>? crossClassOf = null, IReadOnlyList<bool>? partsOf = null)
     {
         // Stable order for equal scores (class, then position) so runs and platforms agree.
         detections.Sort(static (a, b) =>
@@ -127,9 +130,32 @@ public static class MultiClassNms
                           && other.Box.IoU(candidate.Box) > across) { suppressed = true; break; }
             }
             if (suppressed) continue;
+            // The whole of a cell whose parts scored above it (the lobes of a segmented nucleus, boxed apart): a box
+            // with two or more kept boxes of its class inside it is the cell, they are its parts. One box inside
+            // another is left alone: that may be a cell inside a wrong, larger box.
+            if (partsOf is not null && partsOf[c] && containment is { } whole && (suppressorFloor is null || candidate.Score >= suppressorFloor[c])
+                && PartsInside(detections, kept, candidate, whole) >= 2)
+            {
+                var left = 0;
+                for (var k = 0; k < kept; k++)
+                {
+                    var other = detections[k];
+                    if (other.ClassIndex == c && other.Box.FractionInside(candidate.Box) > whole) { keptOfClass[c]--; continue; }
+                    detections[left++] = other;
+                }
+                kept = left;
+            }
             detections[kept++] = candidate;
             keptOfClass[c]++;
         }
         detections.RemoveRange(kept, detections.Count - kept);
+    }
+
+    private static int PartsInside(List<RawDetection> detections, int kept, RawDetection whole, float containment)
+    {
+        var parts = 0;
+        for (var k = 0; k < kept; k++)
+            if (detections[k].ClassIndex == whole.ClassIndex && detections[k].Box.FractionInside(whole.Box) > containment) parts++;
+        return parts;
     }
 }

@@ -52,6 +52,10 @@ public sealed class ModelLabels
     /// <summary>One box per cell: a detection lying more than this fraction inside a higher-scoring one of its class
     /// is dropped (sidecar <c>containment</c>; null: off).</summary>
     public float? Containment { get; init; }
+    /// <summary>Per class, in class order: whether its cells may also be boxed in parts (sidecar <c>partsOf</c>, class
+    /// names; null: none). E.g. ["WBC"]: a white-cell box with two or more white-cell boxes inside it (each more than
+    /// <see cref="Containment"/>: a segmented nucleus's lobes, scored above the cell) is one cell, kept whole.</summary>
+    public IReadOnlyList<bool>? PartsOf { get; init; }
     /// <summary>Per class, in class order: a whole box smaller than this fraction of the image's median red cell is
     /// not a whole cell of that class and is dropped (sidecar <c>minSizeOfRedCell</c>, e.g. {"WBC": 0.5}; 0: no rule).
     /// Null when the sidecar sets none. See <see cref="CellSizeRule"/>.</summary>
@@ -193,6 +197,18 @@ public sealed class ModelLabels
                 crossClassOf[c] = true;
             }
         }
+        bool[]? partsOf = null;
+        if (dto.PartsOf is { } partNames)
+        {
+            if (dto.Containment is null) Fail("\"partsOf\" needs \"containment\" (how far inside a box its parts lie)");
+            partsOf = new bool[classes.Count];
+            foreach (var n in partNames)
+            {
+                var c = IndexOf(classes, n);
+                if (c < 0) Fail($"\"partsOf\" names '{n}', which is not a class");
+                partsOf[c] = true;
+            }
+        }
         var testScales = dto.TestScales ?? [1.0];
         if (testScales.Count == 0 || testScales.Any(f => !(f > 0) || double.IsInfinity(f))) Fail("\"testScales\" must list positive numbers");
         if (input.MicrometresPerPixel is { } mpp && !(mpp > 0 && double.IsFinite(mpp))) Fail("\"input.micrometresPerPixel\" must be positive");
@@ -237,6 +253,7 @@ public sealed class ModelLabels
             CrossClassIou = dto.CrossClassIou,
             CrossClassOf = crossClassOf,
             Containment = dto.Containment,
+            PartsOf = partsOf,
             MinSizeOfRedCell = minSizeOfRedCell,
             MaxDetections = dto.MaxDetections ?? 300,
             TestScales = testScales,
@@ -290,6 +307,7 @@ public sealed class ModelLabels
         public float? CrossClassIou { get; set; }
         public List<string>? CrossClassOf { get; set; }
         public float? Containment { get; set; }
+        public List<string>? PartsOf { get; set; }
         public Dictionary<string, float>? MinSizeOfRedCell { get; set; }
         public int? MaxDetections { get; set; }
         public List<double>? TestScales { get; set; }

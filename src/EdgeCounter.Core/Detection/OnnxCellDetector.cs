@@ -182,7 +182,7 @@ public sealed class OnnxCellDetector : ICellDetector
     {
         MultiClassNms.Apply(_raw, _labels.NmsIou, _labels.MaxDetections, limitPerClass: _evaluationMode,
             crossClassIou: _labels.CrossClassIou, containment: _labels.Containment, suppressorFloor: _suppressorFloor,
-            crossClassOf: _labels.CrossClassOf);
+            crossClassOf: _labels.CrossClassOf, partsOf: _labels.PartsOf);
         if (_labels.MinSizeOfRedCell is { } minSizes && _redClassIndex >= 0)
             CellSizeRule.Apply(_raw, minSizes, _redClassIndex, _operatingThresholds[_redClassIndex], geometry.ResizedWidth, geometry.ResizedHeight,
                 geometry.OffsetX, geometry.OffsetY);

@@ -143,6 +143,33 @@ public class MultiClassNmsTests
     }
 
     [Fact]
+    public void PartsOfKeepsTheWholeCellWhenTwoOrMoreOfItsPartsScoredAboveIt()
+    {
+        // The lobes of a segmented nucleus (as on draaslan's neutrophils and eosinophils), each boxed with a higher
+        // score than the whole cell; the containment rule alone keeps all three (no lobe lies inside a higher box).
+        var lobe1 = new RawDetection(0, -1, 0.6f, new BoxF(10, 10, 30, 30));
+        var lobe2 = new RawDetection(0, -1, 0.5f, new BoxF(32, 12, 50, 30));
+        var whole = new RawDetection(0, 1, 0.2f, new BoxF(5, 5, 55, 55));
+        // A cell inside a wrong, larger box (one part only: left alone), and a red cell inside the whole: another class.
+        var cell = new RawDetection(0, -1, 0.7f, new BoxF(100, 100, 120, 120));
+        var tooLarge = new RawDetection(0, -1, 0.1f, new BoxF(95, 95, 150, 150));
+        var redCell = new RawDetection(1, -1, 0.4f, new BoxF(12, 34, 22, 44));
+        var list = new List<RawDetection> { lobe1, lobe2, whole, cell, tooLarge, redCell };
+        var withoutParts = list.ToList();
+        MultiClassNms.Apply(withoutParts, 0.5f, 100, containment: 0.8f);
+        Assert.Equal([cell, lobe1, lobe2, redCell, whole, tooLarge], withoutParts);
+        MultiClassNms.Apply(list, 0.5f, 100, containment: 0.8f, partsOf: [true, false]);
+        Assert.Equal([cell, redCell, whole, tooLarge], list);
+        // Not for a class that is not listed, and (evaluation) not by a whole below its class's operating threshold.
+        var unlisted = new List<RawDetection> { lobe1, lobe2, whole };
+        MultiClassNms.Apply(unlisted, 0.5f, 100, containment: 0.8f, partsOf: [false, true]);
+        Assert.Equal(3, unlisted.Count);
+        var belowFloor = new List<RawDetection> { lobe1, lobe2, whole };
+        MultiClassNms.Apply(belowFloor, 0.5f, 100, limitPerClass: true, containment: 0.8f, suppressorFloor: [0.25f, 0.3f], partsOf: [true, false]);
+        Assert.Equal([lobe1, lobe2, whole], belowFloor);
+    }
+
+    [Fact]
     public void IoUEqualToTheThresholdIsKept()
     {
         // Boxes [0,10] and [5,15] x [0,10]: IoU = 50 / 150 = 1/3.

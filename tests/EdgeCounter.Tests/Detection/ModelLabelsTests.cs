@@ -23,6 +23,7 @@ public class ModelLabelsTests
           "crossClassIou": 0.5,
           "crossClassOf": ["WBC", "RBC"],
           "containment": 0.8,
+          "partsOf": ["WBC"],
           "minSizeOfRedCell": { "WBC": 0.5 },
           "maxDetections": 300,
           "testScales": [1.0, 1.15, 1.3],
@@ -55,6 +56,7 @@ public class ModelLabelsTests
         Assert.Equal(0.5f, m.CrossClassIou);
         Assert.Equal([true, true, false], m.CrossClassOf!);
         Assert.Equal(0.8f, m.Containment);
+        Assert.Equal([true, false, false], m.PartsOf!);
         Assert.Equal([0.5f, 0f, 0f], m.MinSizeOfRedCell!);
         Assert.Equal([1.0, 1.15, 1.3], m.TestScales);
         Assert.Equal("RBC", m.RedCellClass);       // no redCellClass: the class named RBC
@@ -64,6 +66,15 @@ public class ModelLabelsTests
         var info = m.ToModelInfo();
         Assert.Equal(["neutrophil", "eosinophil", "basophil"], info.Groups["granulocyte"]);
         Assert.Equal(5, info.DifferentialLabels.Count);
+    }
+
+    [Theory]
+    [InlineData("\"partsOf\": [\"WBC\"]", "\"partsOf\": [\"lobe\"]", "\"partsOf\" names 'lobe', which is not a class")]
+    [InlineData("\"containment\": 0.8,", "", "\"partsOf\" needs \"containment\"")]
+    public void A_partsOf_that_names_no_class_or_has_no_containment_is_refused(string from, string to, string message)
+    {
+        var e = Assert.Throws<ModelLoadException>(() => ModelLabels.Parse(ContractExample.Replace(from, to), "example"));
+        Assert.Contains(message, e.Message);
     }
 
     [Fact]
@@ -82,11 +93,13 @@ public class ModelLabelsTests
         Assert.True(node.Remove("crossClassIou"));
         Assert.True(node.Remove("crossClassOf"));
         Assert.True(node.Remove("containment"));
+        Assert.True(node.Remove("partsOf"));
         Assert.True(node.Remove("minSizeOfRedCell"));
         var m = ModelLabels.Parse(node.ToJsonString(), "example");
         Assert.Null(m.CrossClassIou);
         Assert.Null(m.CrossClassOf);
         Assert.Null(m.Containment);
+        Assert.Null(m.PartsOf);
         Assert.Null(m.MinSizeOfRedCell);
     }
 
