@@ -46,7 +46,15 @@ public sealed class SlideRegistrar(int memory = 48) : IDisposable
     /// <summary>Places the field and remembers it for the next ones.</summary>
     public FieldPlacement Place(Mat bgrField, OdometryReading? odometry)
     {
-        var image = Prepare(bgrField, out var scale, _spare.TryPop(out var spare) ? spare : null);
+        var spare = _spare.TryPop(out var kept) ? kept : null;
+        Mat image;
+        double scale;
+        try { image = Prepare(bgrField, out scale, spare); }
+        catch
+        {
+            if (spare is not null) _spare.Push(spare); // a frame it cannot read loses no buffer
+            throw;
+        }
         var index = _next++;
         var raw = odometry ?? new OdometryReading(0, 0, -1 - index, 0); // no odometry: never the same segment twice
         FieldPlacement placement;
