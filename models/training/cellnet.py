@@ -255,30 +255,28 @@ def one_cell_each(boxes, scores, classes, cross_class_iou=None, containment=None
     marked = None if cross_class_of is None else {CLASSES.index(n) for n in cross_class_of}
     parted = set() if parts_of is None or containment is None else {CLASSES.index(n) for n in parts_of}
 
+    areas = [max(x2 - x1, 0.0) * max(y2 - y1, 0.0) for x1, y1, x2, y2 in b]
+
+    def intersection(i, k):
+        (x1, y1, x2, y2), (u1, v1, u2, v2) = b[i], b[k]
+        return max(0.0, min(x2, u2) - max(x1, u1)) * max(0.0, min(y2, v2) - max(y1, v1))
+
     def inside(k, i):  # fraction of box k's area inside box i
-        u1, v1, u2, v2 = b[k]
-        x1, y1, x2, y2 = b[i]
-        a = max(u2 - u1, 0.0) * max(v2 - v1, 0.0)
-        inter = max(0.0, min(x2, u2) - max(x1, u1)) * max(0.0, min(y2, v2) - max(y1, v1))
-        return inter / a if a > 0 else 0.0
+        return intersection(i, k) / areas[k] if areas[k] > 0 else 0.0
 
     for i in order.tolist():
-        x1, y1, x2, y2 = b[i]
-        area = max(x2 - x1, 0.0) * max(y2 - y1, 0.0)
         drop = False
         for k in kept:
-            u1, v1, u2, v2 = b[k]
-            inter = max(0.0, min(x2, u2) - max(x1, u1)) * max(0.0, min(y2, v2) - max(y1, v1))
+            inter = intersection(i, k)
             if inter <= 0:
                 continue
             if c[k] != c[i]:
                 if marked is not None and not (c[k] in marked and c[i] in marked):
                     continue
-                other = max(u2 - u1, 0.0) * max(v2 - v1, 0.0)
-                if cross_class_iou is not None and inter / (area + other - inter) > cross_class_iou:
+                if cross_class_iou is not None and inter / (areas[i] + areas[k] - inter) > cross_class_iou:
                     drop = True
                     break
-            elif containment is not None and area > 0 and inter / area > containment:
+            elif containment is not None and inside(i, k) > containment:
                 drop = True
                 break
         if not drop:

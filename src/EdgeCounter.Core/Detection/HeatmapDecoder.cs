@@ -131,31 +131,27 @@ public static class MultiClassNms
             }
             if (suppressed) continue;
             // The whole of a cell whose parts scored above it (the lobes of a segmented nucleus, boxed apart): a box
-            // with two or more kept boxes of its class inside it is the cell, they are its parts. One box inside
-            // another is left alone: that may be a cell inside a wrong, larger box.
-            if (partsOf is not null && partsOf[c] && containment is { } whole && (suppressorFloor is null || candidate.Score >= suppressorFloor[c])
-                && PartsInside(detections, kept, candidate, whole) >= 2)
-            {
-                var left = 0;
-                for (var k = 0; k < kept; k++)
-                {
-                    var other = detections[k];
-                    if (other.ClassIndex == c && other.Box.FractionInside(candidate.Box) > whole) { keptOfClass[c]--; continue; }
-                    detections[left++] = other;
-                }
-                kept = left;
-            }
+            // with two or more kept boxes of its class inside it is the cell, they are its parts.
+            if (partsOf is not null && partsOf[c] && containment is { } whole && (suppressorFloor is null || candidate.Score >= suppressorFloor[c]))
+                kept = DropParts(detections, kept, candidate, whole, ref keptOfClass[c]);
             detections[kept++] = candidate;
             keptOfClass[c]++;
         }
         detections.RemoveRange(kept, detections.Count - kept);
     }
 
-    private static int PartsInside(List<RawDetection> detections, int kept, RawDetection whole, float containment)
+    /// <summary>Drops from the first <paramref name="kept"/> detections the parts of <paramref name="whole"/> (kept boxes of
+    /// its class more than <paramref name="containment"/> inside it) when there are two or more, keeping the others'
+    /// order; returns the new count. One box inside another is left alone: a cell inside a wrong, larger box.</summary>
+    private static int DropParts(List<RawDetection> detections, int kept, RawDetection whole, float containment, ref int keptOfClass)
     {
+        bool IsPart(RawDetection d) => d.ClassIndex == whole.ClassIndex && d.Box.FractionInside(whole.Box) > containment;
         var parts = 0;
-        for (var k = 0; k < kept; k++)
-            if (detections[k].ClassIndex == whole.ClassIndex && detections[k].Box.FractionInside(whole.Box) > containment) parts++;
-        return parts;
+        for (var k = 0; k < kept; k++) if (IsPart(detections[k])) parts++;
+        if (parts < 2) return kept;
+        var left = 0;
+        for (var k = 0; k < kept; k++) if (!IsPart(detections[k])) detections[left++] = detections[k];
+        keptOfClass -= parts;
+        return left;
     }
 }

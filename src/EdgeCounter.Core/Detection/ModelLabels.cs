@@ -186,29 +186,22 @@ public sealed class ModelLabels
         if (dto.MaxDetections is <= 0) Fail("\"maxDetections\" must be positive");
         if (dto.CrossClassIou is < 0 or > 1) Fail("\"crossClassIou\" must be in [0, 1]");
         if (dto.Containment is <= 0 or > 1) Fail("\"containment\" must be in (0, 1]");
-        bool[]? crossClassOf = null;
-        if (dto.CrossClassOf is { } crossNames)
+        // Per class, in class order: whether a rule's list (class names) names it; null when the sidecar has no list.
+        bool[]? ClassFlags(string key, List<string>? names)
         {
-            crossClassOf = new bool[classes.Count];
-            foreach (var n in crossNames)
+            if (names is null) return null;
+            var flags = new bool[classes.Count];
+            foreach (var n in names)
             {
                 var c = IndexOf(classes, n);
-                if (c < 0) Fail($"\"crossClassOf\" names '{n}', which is not a class");
-                crossClassOf[c] = true;
+                if (c < 0) Fail($"\"{key}\" names '{n}', which is not a class");
+                flags[c] = true;
             }
+            return flags;
         }
-        bool[]? partsOf = null;
-        if (dto.PartsOf is { } partNames)
-        {
-            if (dto.Containment is null) Fail("\"partsOf\" needs \"containment\" (how far inside a box its parts lie)");
-            partsOf = new bool[classes.Count];
-            foreach (var n in partNames)
-            {
-                var c = IndexOf(classes, n);
-                if (c < 0) Fail($"\"partsOf\" names '{n}', which is not a class");
-                partsOf[c] = true;
-            }
-        }
+        var crossClassOf = ClassFlags("crossClassOf", dto.CrossClassOf);
+        if (dto.PartsOf is not null && dto.Containment is null) Fail("\"partsOf\" needs \"containment\" (how far inside a box its parts lie)");
+        var partsOf = ClassFlags("partsOf", dto.PartsOf);
         var testScales = dto.TestScales ?? [1.0];
         if (testScales.Count == 0 || testScales.Any(f => !(f > 0) || double.IsInfinity(f))) Fail("\"testScales\" must list positive numbers");
         if (input.MicrometresPerPixel is { } mpp && !(mpp > 0 && double.IsFinite(mpp))) Fail("\"input.micrometresPerPixel\" must be positive");
