@@ -281,7 +281,7 @@ def one_cell_each(boxes, scores, classes, cross_class_iou=None, containment=None
                 break
         if not drop:
             if c[i] in parted:
-                parts = [k for k in kept if c[k] == c[i] and inside(k, i) > containment]
+                parts = {k for k in kept if c[k] == c[i] and inside(k, i) > containment}
                 if len(parts) >= 2:  # one box inside another is left alone: a cell inside a wrong, larger box
                     kept = [k for k in kept if k not in parts]
             kept.append(i)
@@ -289,7 +289,8 @@ def one_cell_each(boxes, scores, classes, cross_class_iou=None, containment=None
 
 
 def one_cell_rules(cfg):
-    """The config's one-cell-each rules (keys cross_class_iou, containment; absent: off) as decode() arguments, so
+    """The config's one-cell-each rules (keys cross_class_iou, containment, cross_class_of, parts_of; absent: off) as
+    decode() arguments, so
     thresholds are chosen, the parity fixture is written and the sidecar is filled with the decode that ships."""
     return {"cross_class_iou": cfg.get("cross_class_iou"), "containment": cfg.get("containment"),
             "cross_class_of": cfg.get("cross_class_of"), "parts_of": cfg.get("parts_of")}
