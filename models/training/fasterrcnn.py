@@ -1,14 +1,16 @@
 #!/usr/bin/python3
-"""The seed paper's architecture, trained here: torchvision Faster R-CNN + FPN on the shipped model's data (issue 15).
+"""The seed paper's architecture, trained here: torchvision Faster R-CNN + FPN, from scratch (issue 15).
 
-Same sources, scale (0.1 um/px), crops and augmentation as CellNet (configs/v2.json, through data.py), from scratch
-(no model hub is reachable: no ImageNet weights). Differences, because torchvision's detector has no per-class
-"no loss here" regions: the partial-label cache's present-but-unlabelled cells are taught as boxes of their class
-(pseudo-labels) and the frame band a source leaves unlabelled is dropped; a cell cut to a remnant by the crop is
-background. GroupNorm in the backbone and FPN (BatchNorm from scratch at 2-4 images per batch does not train; He et
-al., "Rethinking ImageNet Pre-training"). Exported to ONNX (opset 11, as torchvision documents its detection export)
-with a sidecar of family "fasterrcnn", the paper's score threshold 0.7 for every class, and the shipped subtype stage
-naming the white cells. Evaluate with the C# eval, as every model:
+The sources, scale (0.1 um/px), crops and augmentation of a detector config (through data.py): configs/v2.json (every
+source, the default recipe's data) or configs/shipped-data.json (the data the shipped CellNet weights were trained on,
+to compare the two architectures on the same data). No model hub is reachable: no ImageNet weights. Differences,
+because torchvision's detector has no per-class "no loss here" regions: where a config caches present-but-unlabelled
+cells (v2's partial-label cache), they are taught as boxes of their class (pseudo-labels), and the frame band a source
+leaves unlabelled is dropped; a cell cut to a remnant by the crop is background. GroupNorm in the backbone and FPN
+(BatchNorm from scratch at 2-4 images per batch does not train; He et al., "Rethinking ImageNet Pre-training").
+Exported to ONNX (opset 11, as torchvision documents its detection export) with a sidecar of family "fasterrcnn", the
+paper's score threshold 0.7 for every class, and the shipped subtype stage naming the white cells. Evaluate with
+the C# eval, as every model:
 
     models/training/fasterrcnn.py --device cuda --minutes 120      # where a GPU is lent (the CPU recipe is the same)
     models/training/fasterrcnn.py --width 24 --fpn-channels 64 --head 256 --batch 2 --iterations 3400 \
@@ -17,6 +19,10 @@ naming the white cells. Evaluate with the C# eval, as every model:
         --lr 0.005 --warmup 100 --iterations 8000 --minutes 98 --anneal-by-time --threads 2 --version 1.1.0 \
         --out /tmp/frcnn2/fasterrcnn-fpn.onnx                      # continued from that graph on both cores (measured, not shipped:
                                                                    # models/README.md; --out keeps it off the shipped file)
+    models/training/fasterrcnn.py --config models/training/configs/shipped-data.json --width 24 --fpn-channels 64 \
+        --head 256 --batch 2 --init /tmp/frcnn2/fasterrcnn-fpn.onnx --lr 0.005 --warmup 100 --iterations 8000 \
+        --minutes 70 --anneal-by-time --threads 2 --version 1.2.0 --out /tmp/frcnn3/fasterrcnn-fpn.onnx
+                                                                   # then 70 minutes on the shipped CellNet's data
     dotnet run --project src/EdgeCounter -c Release -- eval --voc ../shared/datasets/bccd --split test \
         --input-scale 0.75 --model models/fasterrcnn-fpn.onnx
     models/training/fasterrcnn.py --smoke     # CI: toy fields, a small backbone, 3 steps, export + onnx.checker
@@ -213,7 +219,7 @@ def export(model, path, sidecar, crop):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--config", default=os.path.join(HERE, "configs", "v2.json"), help="the shipped model's data and augmentation")
+    ap.add_argument("--config", default=os.path.join(HERE, "configs", "v2.json"), help="the data and augmentation: a detector config (v2.json, shipped-data.json)")
     ap.add_argument("--backbone", default="resnet50", help="resnet50 (the paper's); resnet18/34 where time is short (say so in the card)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, help="PyTorch CPU threads (default: 2 on the CPU, 8 beside a GPU)")
