@@ -239,19 +239,24 @@ def nms_per_class(boxes, scores, classes, iou):
     return torchvision.ops.batched_nms(boxes, scores, classes, iou)
 
 
-def one_cell_each(boxes, scores, classes, cross_class_iou=None, containment=None, cross_class_of=None, parts_of=None):
+def one_cell_each(boxes, scores, classes, cross_class_iou=None, containment=None, cross_class_of=None, parts_of=None,
+                  suppressor_floor=None):
     """Indices (highest score first) of the detections left when each cell is kept once: a box overlapping a
     higher-scoring box of another class by IoU > cross_class_iou is the same cell seen as another class; a box lying
     more than `containment` inside a higher-scoring box of its own class is a part of that cell (a nucleus lobe).
     None switches a rule off. cross_class_of: class names whose pairs the cross-class rule compares (None: all).
     parts_of: class names whose cells are boxed in parts as well (the lobes of a segmented nucleus scored above the
     whole cell): a box with two or more kept boxes of its class each more than `containment` inside it replaces them.
-    Exactly what the C# MultiClassNms does with the sidecar's crossClassIou/containment/crossClassOf/partsOf."""
+    suppressor_floor (per class; for decoding below the operating thresholds, as evaluation does): only a kept box at
+    or above its class's floor drops others or replaces parts, so the detections at the operating thresholds are
+    those of a decode at them, as in the service. Exactly what the C# MultiClassNms does with the sidecar's
+    crossClassIou/containment/crossClassOf/partsOf and its suppressorFloor."""
     order = torch.argsort(scores, descending=True, stable=True)
     if cross_class_iou is None and containment is None:
         return order
     kept = []
-    b = boxes.tolist(); c = classes.tolist()
+    b = boxes.tolist(); c = classes.tolist(); sc = scores.tolist()
+    floor = None if suppressor_floor is None else [float(f) for f in suppressor_floor]
     marked = None if cross_class_of is None else {CLASSES.index(n) for n in cross_class_of}
     parted = set() if parts_of is None or containment is None else {CLASSES.index(n) for n in parts_of}
 
@@ -267,6 +272,8 @@ def one_cell_each(boxes, scores, classes, cross_class_iou=None, containment=None
     for i in order.tolist():
         drop = False
         for k in kept:
+            if floor is not None and sc[k] < floor[c[k]]:
+                continue
             inter = intersection(i, k)
             if inter <= 0:
                 continue
@@ -280,7 +287,7 @@ def one_cell_each(boxes, scores, classes, cross_class_iou=None, containment=None
                 drop = True
                 break
         if not drop:
-            if c[i] in parted:
+            if c[i] in parted and (floor is None or sc[i] >= floor[c[i]]):
                 parts = {k for k in kept if c[k] == c[i] and inside(k, i) > containment}
                 if len(parts) >= 2:  # one box inside another is left alone: a cell inside a wrong, larger box
                     kept = [k for k in kept if k not in parts]
@@ -297,11 +304,11 @@ def one_cell_rules(cfg):
 
 
 def decode(outputs, thresholds, nms_iou=0.5, max_det=300, top_k=500, cross_class_iou=None, containment=None, cross_class_of=None,
-           parts_of=None):
+           parts_of=None, suppressor_floor=None):
     """Decode ExportWrapper outputs for one image (batch index 0) into detections, exactly as the C# side
     is specified to: peaks above the class threshold, centre = (j + off_x, i + off_y) * stride, box = centre
     +- size/2, then per-class NMS, then (when set) one detection per cell (one_cell_each), highest scores first, at
-    most max_det. thresholds: list per class."""
+    most max_det. thresholds: list per class; suppressor_floor: see one_cell_each."""
     hm, size, off, sub = [o[0] for o in outputs]
     C, h, w = hm.shape
     thr = torch.tensor(thresholds, dtype=hm.dtype).view(C, 1, 1)
@@ -317,7 +324,7 @@ def decode(outputs, thresholds, nms_iou=0.5, max_det=300, top_k=500, cross_class
     boxes = torch.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], dim=1)
     k = nms_per_class(boxes, scores, cls, nms_iou)
     if cross_class_iou is not None or containment is not None:
-        k = k[one_cell_each(boxes[k], scores[k], cls[k], cross_class_iou, containment, cross_class_of, parts_of)]
+        k = k[one_cell_each(boxes[k], scores[k], cls[k], cross_class_iou, containment, cross_class_of, parts_of, suppressor_floor)]
     k = k[:max_det]
     sub_prob = sub[:, ii[k], jj[k]].T  # [n,S]
     return {

@@ -23,10 +23,10 @@ def pad_to_multiple(img, m=32):
 
 @torch.no_grad()
 def predict(wrapper, img_rgb, thresholds, nms_iou=0.5, max_det=300, cross_class_iou=None, containment=None, cross_class_of=None,
-            parts_of=None):
+            parts_of=None, suppressor_floor=None):
     x = torch.from_numpy(image_to_tensor_array(pad_to_multiple(img_rgb)))[None]
     return decode(wrapper(x), thresholds, nms_iou=nms_iou, max_det=max_det, cross_class_iou=cross_class_iou, containment=containment,
-                  cross_class_of=cross_class_of, parts_of=parts_of)
+                  cross_class_of=cross_class_of, parts_of=parts_of, suppressor_floor=suppressor_floor)
 
 
 def iou_matrix(a, b):
@@ -144,10 +144,43 @@ def f1_at(tp, scores, npos, thr):
 
 
 def run_model(wrapper, samples, nms_iou=0.5, low_thr=0.01, cross_class_iou=None, containment=None, cross_class_of=None,
-              parts_of=None):
+              parts_of=None, suppressor_floor=None):
+    """Detections of every sample decoded down to low_thr (for AP); suppressor_floor: the operating thresholds, so
+    the one-cell rules act as in the service (cellnet.one_cell_each)."""
     wrapper.eval()
     return [predict(wrapper, s.image, [low_thr] * len(CLASSES), nms_iou=nms_iou, cross_class_iou=cross_class_iou,
-                    containment=containment, cross_class_of=cross_class_of, parts_of=parts_of) for s in samples]
+                    containment=containment, cross_class_of=cross_class_of, parts_of=parts_of,
+                    suppressor_floor=suppressor_floor) for s in samples]
+
+
+@torch.no_grad()
+def raw_outputs(wrapper, samples):
+    """The network's outputs for every sample, to decode several ways without running it again."""
+    wrapper.eval()
+    return [wrapper(torch.from_numpy(image_to_tensor_array(pad_to_multiple(s.image)))[None]) for s in samples]
+
+
+def service_thresholds(per_source_outputs, rules, nms_iou=0.5, low_thr=0.01, rounds=4, log=None):
+    """pooled_thresholds for the decode the service runs, where only a box at or above its class's operating
+    threshold drops others by the one-cell rules. The thresholds are their own suppressor floor, so they are found as
+    a fixed point: decode with every box suppressing, choose, decode again with the choice as the floor, choose again,
+    until the choice repeats (at most `rounds` choices). per_source_outputs: {name: (samples, raw_outputs)}; rules:
+    one_cell_rules(cfg). Returns the thresholds, their pooled report and {name: (samples, preds)} decoded with them."""
+    def decode_with(floor):
+        return {name: (ss, [decode(o, [low_thr] * len(CLASSES), nms_iou=nms_iou, suppressor_floor=floor, **rules) for o in outs])
+                for name, (ss, outs) in per_source_outputs.items()}
+    floor = None
+    for r in range(rounds):
+        preds = decode_with(floor)
+        thresholds, pooled = pooled_thresholds(preds)
+        if log:
+            log(f"thresholds, suppressor floor {'none' if floor is None else floor}: {thresholds}")
+        if (floor is not None and thresholds == floor) or (rules.get("cross_class_iou") is None and rules.get("containment") is None):
+            return thresholds, pooled, preds
+        floor = thresholds
+    if log:
+        log(f"thresholds did not repeat in {rounds} choices: the last one is used")
+    return thresholds, pooled, decode_with(thresholds)
 
 
 def evaluate(samples, preds, thresholds=None):

@@ -42,6 +42,14 @@ def main():
     lobe_classes = torch.tensor([0, 0, 0, 0, 0, 1])
     assert one_cell_each(lobes, lobe_scores, lobe_classes, 0.5, 0.8, ["WBC", "RBC"], ["WBC"]).tolist() == [3, 5, 2, 4], "parts_of"
     assert one_cell_each(lobes, lobe_scores, lobe_classes, 0.5, 0.8, ["WBC", "RBC"]).tolist() == [3, 0, 1, 5, 2, 4], "parts_of off"
+    # Below the operating thresholds (evaluation decodes down to 0.01) a box drops nothing: a red-cell box under the
+    # red-cell threshold does not take the white cell it overlaps, as in the service, where it is never decoded.
+    twins = torch.tensor([[0, 0, 40, 40], [1, 1, 41, 41]], dtype=torch.float32)
+    assert one_cell_each(twins, torch.tensor([0.3, 0.25]), torch.tensor([1, 0]), 0.5, 0.8).tolist() == [0], "cross-class twins"
+    assert one_cell_each(twins, torch.tensor([0.3, 0.25]), torch.tensor([1, 0]), 0.5, 0.8,
+                         suppressor_floor=[0.2, 0.35, 0.2]).tolist() == [0, 1], "suppressor_floor"
+    assert one_cell_each(lobes, lobe_scores, lobe_classes, 0.5, 0.8, ["WBC", "RBC"], ["WBC"],
+                         suppressor_floor=[0.3, 0.3, 0.3]).tolist() == [3, 0, 1, 5, 2, 4], "parts_of below the floor"
 
     rng = np.random.default_rng(0)
     w, h = 128, 96

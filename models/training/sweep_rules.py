@@ -22,7 +22,7 @@ import data as D  # noqa: E402
 import evaluate as E  # noqa: E402
 import export as X  # noqa: E402
 import train as T  # noqa: E402
-from cellnet import CLASSES, ExportWrapper, decode  # noqa: E402
+from cellnet import CLASSES, ExportWrapper  # noqa: E402
 from weights_from_onnx import rebuild  # noqa: E402
 
 log = logging.getLogger("sweep")
@@ -53,21 +53,15 @@ def main():
     log.info("pooled validation: %s", {k: len(v) for k, v in val_sets.items()})
 
     values = [None if c >= 1.0 else c for c in args.containment]
-    preds = {c: {name: [] for name in val_sets} for c in values}
     t = time.time()
-    with torch.no_grad():
-        for name, ss in val_sets.items():
-            for s in ss:
-                out = wrapper(torch.from_numpy(D.image_to_tensor_array(E.pad_to_multiple(s.image)))[None])
-                for c in values:
-                    preds[c][name].append(decode(out, [0.01] * len(CLASSES), nms_iou=cfg.get("nms_iou", 0.5),
-                                                 cross_class_iou=cfg.get("cross_class_iou"), containment=c,
-                                                 cross_class_of=cfg.get("cross_class_of"), parts_of=cfg.get("parts_of")))
-    log.info("network and decodes in %.0f s", time.time() - t)
+    outputs = {name: (ss, E.raw_outputs(wrapper, ss)) for name, ss in val_sets.items()}
+    log.info("network in %.0f s", time.time() - t)
 
     result = {}
     for c in values:
-        thresholds, pooled = E.pooled_thresholds({name: (ss, preds[c][name]) for name, ss in val_sets.items()})
+        rules = {"cross_class_iou": cfg.get("cross_class_iou"), "containment": c, "cross_class_of": cfg.get("cross_class_of"),
+                 "parts_of": cfg.get("parts_of")}
+        thresholds, pooled, _ = E.service_thresholds(outputs, rules, nms_iou=cfg.get("nms_iou", 0.5))  # as train.py chooses them
         result["off" if c is None else f"{c:g}"] = {"thresholds": dict(zip(CLASSES, thresholds)), "pooled": pooled}
         log.info("containment %s: thresholds %s", "off" if c is None else f"{c:g}", dict(zip(CLASSES, thresholds)))
         for cname, r in pooled.items():

@@ -330,8 +330,9 @@ def evaluate_graph(model, cfg, val_sets, test_sets):
     wrapper = ExportWrapper(model, cfg.get("tta", 0), scales).eval()
     who = f"graph {cfg.get('version')} (test scales {'/'.join(f'{f:g}' for f in scales)})"
     rules = one_cell_rules(cfg)
-    val_preds = {name: (ss, E.run_model(wrapper, ss, **rules)) for name, ss in val_sets.items() if ss}
-    thresholds, pooled = E.pooled_thresholds(val_preds)
+    val_outputs = {name: (ss, E.raw_outputs(wrapper, ss)) for name, ss in val_sets.items() if ss}
+    thresholds, pooled, val_preds = E.service_thresholds(val_outputs, rules, log=lambda m: log.info("%s: %s", who, m))
+    del val_outputs
     log.info("%s: thresholds chosen on the pooled validation set (mean F1 over sources): %s", who, dict(zip(CLASSES, thresholds)))
     for cname, r in pooled.items():
         log.info("  %-9s thr %.3f mean F1 %.3f  %s", cname, r["threshold"], r["mean_F1"],
@@ -343,7 +344,7 @@ def evaluate_graph(model, cfg, val_sets, test_sets):
         out["val"][name] = r
     for name, ss in test_sets.items():
         t = time.time()
-        pp = E.run_model(wrapper, ss, **rules)
+        pp = E.run_model(wrapper, ss, suppressor_floor=thresholds, **rules)
         r = E.evaluate(ss, pp, thresholds)
         r["torch_cpu_ms_per_image_incl_decode"] = round((time.time() - t) / len(ss) * 1000, 1)
         log.info("\n" + E.format_table(r, f"{who}: {name} test (never trained on, never used to choose anything)"))
