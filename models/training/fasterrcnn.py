@@ -21,8 +21,9 @@ the C# eval, as every model:
                                                                    # models/README.md; --out keeps it off the shipped file)
     models/training/fasterrcnn.py --config models/training/configs/shipped-data.json --width 24 --fpn-channels 64 \
         --head 256 --batch 2 --init /tmp/frcnn2/fasterrcnn-fpn.onnx --lr 0.005 --warmup 100 --iterations 8000 \
-        --minutes 70 --anneal-by-time --threads 2 --version 1.2.0 --out /tmp/frcnn3/fasterrcnn-fpn.onnx
-                                                                   # then 70 minutes on the shipped CellNet's data
+        --minutes 70 --anneal-by-time --threads 2 --version 1.2.0 --name fasterrcnn-fpn-resnet18-w24-bccd \
+        --out models/fasterrcnn-fpn-bccd.onnx                      # then 70 minutes on the shipped CellNet's data
+                                                                   # (BCCD's labelling): the same-data comparison
     dotnet run --project src/EdgeCounter -c Release -- eval --voc ../shared/datasets/bccd --split test \
         --input-scale 0.75 --model models/fasterrcnn-fpn.onnx
     models/training/fasterrcnn.py --smoke     # CI: toy fields, a small backbone, 3 steps, export + onnx.checker
@@ -234,6 +235,7 @@ def main():
     ap.add_argument("--anneal-by-time", action="store_true", help="the cosine follows the time budget (--minutes) when that ends the run before --iterations")
     ap.add_argument("--warmup", type=int, help="linear warm-up steps (default: a tenth of --iterations, at most 1000)")
     ap.add_argument("--version", default="1.0.0", help="the sidecar's model version")
+    ap.add_argument("--name", help="the sidecar's model name (default fasterrcnn-fpn-BACKBONE)")
     ap.add_argument("--out", help="the ONNX file (default models/fasterrcnn-fpn.onnx; --smoke: a temporary folder)")
     ap.add_argument("--smoke", action="store_true", help="toy fields, a narrow resnet18 FPN, 3 steps, export")
     args = ap.parse_args()
@@ -301,7 +303,7 @@ def main():
     minutes = (time.time() - t0) / 60
     log.info("trained %d iterations in %.1f minutes on %s", done, minutes, args.device)
     sidecar = {
-        "name": f"fasterrcnn-fpn-{args.backbone}", "version": args.version if not args.smoke else "smoke", "family": "fasterrcnn",
+        "name": args.name or f"fasterrcnn-fpn-{args.backbone}", "version": args.version if not args.smoke else "smoke", "family": "fasterrcnn",
         "input": {"name": "images", "micrometresPerPixel": cfg.get("micrometres_per_pixel", 0.1)},
         "classes": CLASSES,
         "subtypes": {"of": "WBC", "labels": SUBTYPES, "stage": "cellnet-subtypes.onnx"},
@@ -309,7 +311,8 @@ def main():
         "differential": SUBTYPES,
         "scoreThresholds": {c: 0.7 for c in CLASSES},  # the paper's operating point
         "nmsIou": 0.5, "maxDetections": 300, "redCellClass": "RBC",
-        "training": {"backbone": args.backbone, "threads": torch.get_num_threads(), "fpnChannels": args.fpn_channels, "head": args.head, "iterations": done, "minutes": round(minutes, 1), "device": args.device},
+        "training": {"backbone": args.backbone, "threads": torch.get_num_threads(), "fpnChannels": args.fpn_channels, "head": args.head, "iterations": done, "minutes": round(minutes, 1), "device": args.device,
+                     "config": os.path.basename(args.config)},
     }
     if args.smoke:
         sidecar.pop("subtypes"); sidecar["groups"] = {}; sidecar["differential"] = ["WBC"]
