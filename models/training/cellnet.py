@@ -297,8 +297,8 @@ def one_cell_each(boxes, scores, classes, cross_class_iou=None, containment=None
 
 def one_cell_rules(cfg):
     """The config's one-cell-each rules (keys cross_class_iou, containment, cross_class_of, parts_of; absent: off) as
-    decode() arguments, so
-    thresholds are chosen, the parity fixture is written and the sidecar is filled with the decode that ships."""
+    decode() arguments, so thresholds are chosen, the parity fixture is written and the sidecar is filled with the
+    decode that ships."""
     return {"cross_class_iou": cfg.get("cross_class_iou"), "containment": cfg.get("containment"),
             "cross_class_of": cfg.get("cross_class_of"), "parts_of": cfg.get("parts_of")}
 

@@ -21,11 +21,15 @@ def pad_to_multiple(img, m=32):
     return out
 
 
+def network_input(img_rgb):
+    """The image as the graph takes it: padded to a multiple of 32, a batch of one."""
+    return torch.from_numpy(image_to_tensor_array(pad_to_multiple(img_rgb)))[None]
+
+
 @torch.no_grad()
 def predict(wrapper, img_rgb, thresholds, nms_iou=0.5, max_det=300, cross_class_iou=None, containment=None, cross_class_of=None,
             parts_of=None, suppressor_floor=None):
-    x = torch.from_numpy(image_to_tensor_array(pad_to_multiple(img_rgb)))[None]
-    return decode(wrapper(x), thresholds, nms_iou=nms_iou, max_det=max_det, cross_class_iou=cross_class_iou, containment=containment,
+    return decode(wrapper(network_input(img_rgb)), thresholds, nms_iou=nms_iou, max_det=max_det, cross_class_iou=cross_class_iou, containment=containment,
                   cross_class_of=cross_class_of, parts_of=parts_of, suppressor_floor=suppressor_floor)
 
 
@@ -157,7 +161,7 @@ def run_model(wrapper, samples, nms_iou=0.5, low_thr=0.01, cross_class_iou=None,
 def raw_outputs(wrapper, samples):
     """The network's outputs for every sample, to decode several ways without running it again."""
     wrapper.eval()
-    return [wrapper(torch.from_numpy(image_to_tensor_array(pad_to_multiple(s.image)))[None]) for s in samples]
+    return [wrapper(network_input(s.image)) for s in samples]
 
 
 def service_thresholds(per_source_outputs, rules, nms_iou=0.5, low_thr=0.01, rounds=4, log=None):
@@ -170,7 +174,7 @@ def service_thresholds(per_source_outputs, rules, nms_iou=0.5, low_thr=0.01, rou
         return {name: (ss, [decode(o, [low_thr] * len(CLASSES), nms_iou=nms_iou, suppressor_floor=floor, **rules) for o in outs])
                 for name, (ss, outs) in per_source_outputs.items()}
     floor = None
-    for r in range(rounds):
+    for _ in range(rounds):
         preds = decode_with(floor)
         thresholds, pooled = pooled_thresholds(preds)
         if log:

@@ -22,7 +22,7 @@ import data as D  # noqa: E402
 import evaluate as E  # noqa: E402
 import export as X  # noqa: E402
 import train as T  # noqa: E402
-from cellnet import CLASSES, ExportWrapper  # noqa: E402
+from cellnet import CLASSES, ExportWrapper, one_cell_rules  # noqa: E402
 from weights_from_onnx import rebuild  # noqa: E402
 
 log = logging.getLogger("sweep")
@@ -59,8 +59,7 @@ def main():
 
     result = {}
     for c in values:
-        rules = {"cross_class_iou": cfg.get("cross_class_iou"), "containment": c, "cross_class_of": cfg.get("cross_class_of"),
-                 "parts_of": cfg.get("parts_of")}
+        rules = {**one_cell_rules(cfg), "containment": c}
         thresholds, pooled, _ = E.service_thresholds(outputs, rules, nms_iou=cfg.get("nms_iou", 0.5))  # as train.py chooses them
         result["off" if c is None else f"{c:g}"] = {"thresholds": dict(zip(CLASSES, thresholds)), "pooled": pooled}
         log.info("containment %s: thresholds %s", "off" if c is None else f"{c:g}", dict(zip(CLASSES, thresholds)))
