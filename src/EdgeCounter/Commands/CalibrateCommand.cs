@@ -21,7 +21,8 @@ public static class CalibrateCommand
             --ids FILE           only the images whose name (without extension) is a line of FILE (a training split)
             --input-scale F      resize them by F first, as the service would (default 1)
             --max N              at most N images, spread evenly over the folder (default 50)
-            --out FILE           JSON: per output tensor the mean over images of its minimum and maximum
+            --out FILE           JSON: per output tensor the mean over images of its minimum and maximum (min,
+                                 max) and the extremes over all images (lowest, highest)
             --threads N          ONNX Runtime intra-op threads (default: number of cores)
         """;
 
@@ -53,6 +54,8 @@ public static class CalibrateCommand
         var names = session.OutputMetadata.Keys.ToArray();
         var sumMin = new double[names.Length];
         var sumMax = new double[names.Length];
+        var lowest = Enumerable.Repeat(double.PositiveInfinity, names.Length).ToArray();
+        var highest = Enumerable.Repeat(double.NegativeInfinity, names.Length).ToArray();
         using var resized = new Mat();
         using var run = new RunOptions();
         var tensor = Array.Empty<float>();
@@ -75,11 +78,16 @@ public static class CalibrateCommand
                 foreach (var v in values) { if (v < lo) lo = v; if (v > hi) hi = v; }
                 sumMin[k] += lo;
                 sumMax[k] += hi;
+                lowest[k] = Math.Min(lowest[k], lo);
+                highest[k] = Math.Max(highest[k], hi);
             }
         }
         var ranges = new JsonObject();
         for (var k = 0; k < names.Length; k++)
-            ranges[names[k]] = new JsonObject { ["min"] = sumMin[k] / files.Length, ["max"] = sumMax[k] / files.Length };
+            ranges[names[k]] = new JsonObject
+            {
+                ["min"] = sumMin[k] / files.Length, ["max"] = sumMax[k] / files.Length, ["lowest"] = lowest[k], ["highest"] = highest[k],
+            };
         var json = new JsonObject { ["images"] = files.Length, ["folder"] = Path.GetFullPath(images), ["inputScale"] = scale, ["ranges"] = ranges };
         File.WriteAllText(output, json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         Console.WriteLine($"{names.Length} tensors over {files.Length} images of {images} -> {output}");
