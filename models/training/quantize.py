@@ -29,7 +29,7 @@ QUANTISED_CONSUMERS = {"Conv", "Add", "Resize"}
 
 def feeds_a_conv(model):
     """Tensors from which a Conv can be reached: the trunk and neck. The rest (the heads' last convolutions and what
-    follows them) makes the outputs, whose values the decoder reads as they are: kept float."""
+    follows them) makes the outputs the decoder reads."""
     consumers = {}
     for n in model.graph.node:
         for t in n.input:
@@ -40,6 +40,11 @@ def feeds_a_conv(model):
             if any(c.op_type == "Conv" or any(o in reach for o in c.output) for c in consumers.get(t, [])):
                 reach.add(t)
     return reach
+
+
+def head_convs(nodes, reach):
+    """The heads' last convolutions: their outputs lead on to no other Conv (they are the logits the decoder scores)."""
+    return [n for n in nodes if n.op_type == "Conv" and not any(o in reach for o in n.output)]
 
 
 def quantised_node(n, reach):
@@ -54,6 +59,7 @@ def activations(model):
     weights = {i.name for i in model.graph.initializer}
     constants = {o for n in model.graph.node if n.op_type == "Constant" for o in n.output}
     reach = feeds_a_conv(model)
+    heads = head_convs(model.graph.node, reach)
     names = []
     for n in model.graph.node:
         if not quantised_node(n, reach):
@@ -62,7 +68,7 @@ def activations(model):
         for t in inputs:
             if t and t not in weights and t not in constants and t not in names:
                 names.append(t)
-        if n.op_type == "Conv" and not any(o in reach for o in n.output):
+        if n in heads:
             names.append(n.output[0])  # a head's logits: its last convolution ends in an integer kernel too
     return names
 
@@ -104,8 +110,9 @@ def quantize(src, dst, ranges):
                and n.output[0] in names and n.input[0] in names}
     # The heads' last convolutions read and write the values the decoder scores: their input and output take the
     # extremes over every calibration image (the mean maximum clipped the most confident cells; platelets AP50 -0.01).
-    last_convs = [n for n in g.node if n.op_type == "Conv" and not any(o in reach for o in n.output)]
-    head_tensors = {n.input[0] for n in last_convs} | {n.output[0] for n in last_convs}
+    heads = head_convs(g.node, reach)
+    head_outputs = {n.output[0] for n in heads}
+    head_tensors = {n.input[0] for n in heads} | head_outputs
     # Activations: uint8, zero point so that 0 is exact (Relu outputs start there, padding is 0).
     qdq_nodes = []
     for t in names:
@@ -120,10 +127,9 @@ def quantize(src, dst, ranges):
         qdq_nodes.append((t, helper.make_node("QuantizeLinear", [t, s_name, z_name], [f"{t}_q"], name=f"{t}_QuantizeLinear"),
                           helper.make_node("DequantizeLinear", [f"{t}_q", s_name, z_name], [f"{t}_dq"], name=f"{t}_DequantizeLinear")))
     quantised = set(names)
-    heads = {n.output[0] for n in g.node if n.op_type == "Conv" and not any(o in reach for o in n.output)}
     for n in g.node:
         for k, t in enumerate(n.input):
-            if t in heads and t in quantised:
+            if t in head_outputs:
                 n.input[k] = f"{t}_dq"
     for n in g.node:
         if not quantised_node(n, reach):
@@ -165,10 +171,7 @@ def quantize(src, dst, ranges):
         ordered.extend(after.get(i, []))
     del g.node[:]
     g.node.extend(ordered)
-    used = {t for n in g.node for t in n.input}
-    kept = [i for i in g.initializer if i.name in used]
-    del g.initializer[:]
-    g.initializer.extend(kept + new_inits)
+    g.initializer.extend(new_inits)
     fold_input_normalisation(g)
     decompose_softmax(g)
     used = {t for n in g.node for t in n.input}
@@ -184,17 +187,20 @@ def fold_input_normalisation(g):
     """(image - mean) / std then QuantizeLinear(S, Z) as one per-channel QuantizeLinear of the image: scale std_c * S,
     zero point Z - mean_c / (std_c * S), rounded (off by at most half a step, ~0.6/255 of the pixel range). Two float
     passes over the frame and their thread wake-ups less."""
-    byout = {o: n for n in g.node for o in n.output}
-    inits2 = {i.name: i for i in g.initializer}
+    producer = {o: n for n in g.node for o in n.output}
+    inits = {i.name: i for i in g.initializer}
     for n in list(g.node):
-        if n.op_type != "QuantizeLinear" or n.input[0] not in byout: continue
-        div = byout[n.input[0]]
-        if div.op_type != "Div" or div.input[0] not in byout or byout[div.input[0]].op_type != "Sub": continue
-        sub = byout[div.input[0]]
+        if n.op_type != "QuantizeLinear" or n.input[0] not in producer:
+            continue
+        div = producer[n.input[0]]
+        if div.op_type != "Div" or div.input[0] not in producer or producer[div.input[0]].op_type != "Sub":
+            continue
+        sub = producer[div.input[0]]
         x = sub.input[0]
-        mean = numpy_helper.to_array(inits2[sub.input[1]]).ravel().astype(np.float64)
-        std = numpy_helper.to_array(inits2[div.input[1]]).ravel().astype(np.float64)
-        S = float(numpy_helper.to_array(inits2[n.input[1]])); Z = int(numpy_helper.to_array(inits2[n.input[2]]))
+        mean = numpy_helper.to_array(inits[sub.input[1]]).ravel().astype(np.float64)
+        std = numpy_helper.to_array(inits[div.input[1]]).ravel().astype(np.float64)
+        S = float(numpy_helper.to_array(inits[n.input[1]]))
+        Z = int(numpy_helper.to_array(inits[n.input[2]]))
         zc = Z - mean / (std * S)
         if (np.round(zc) < 0).any() or (np.round(zc) > 255).any():
             raise SystemExit(f"input range does not hold x = 0..1 for every channel: zero points {zc}")
@@ -223,7 +229,8 @@ def decompose_softmax(g):
             g.initializer.append(numpy_helper.from_array(np.array([ax], np.int64), "softmax_axes"))
             nodes[i:i + 1] = rep
             break
-    del g.node[:]; g.node.extend(nodes)
+    del g.node[:]
+    g.node.extend(nodes)
 
 
 def main():
