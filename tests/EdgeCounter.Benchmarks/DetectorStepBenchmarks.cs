@@ -11,7 +11,7 @@ public class PreprocessBenchmarks
 {
     private Mat _vga = null!;
     private Mat _large = null!;
-    private readonly Mat _resized = new();
+    private readonly FrameResizer _resizer = new();
     private float[] _tensor = [];
 
     [GlobalSetup]
@@ -28,8 +28,7 @@ public class PreprocessBenchmarks
     [Benchmark(Description = "2560x1920 -> resize 1024x768 + tensor")]
     public void ResizeAndTensor2560x1920()
     {
-        Cv2.Resize(_large, _resized, new Size(1024, 768), 0, 0, InterpolationFlags.Area);
-        InputTensorWriter.Write(_resized, _tensor, 1024, 768);
+        InputTensorWriter.Write(_resizer.Resize(_large, 1024, 768), _tensor, 1024, 768);
     }
 
     [GlobalCleanup]
@@ -37,7 +36,7 @@ public class PreprocessBenchmarks
     {
         _vga.Dispose();
         _large.Dispose();
-        _resized.Dispose();
+        _resizer.Dispose();
     }
 }
 

@@ -108,18 +108,12 @@ public static class InputTensorWriter
         Write(bgr, destination, paddedWidth, paddedHeight, 0, 0, PixelConvention.RgbUnit);
 
     /// <summary>
-    /// A frame as the model takes it: resized as <paramref name="geometry"/> says (area when shrinking, linear when
-    /// enlarging; into <paramref name="scratch"/>, reused across calls), then written at its place in the input.
+    /// A frame as the model takes it: resized as <paramref name="geometry"/> says (by <paramref name="resizer"/>, whose
+    /// buffers are reused across calls), then written at its place in the input.
     /// </summary>
-    public static void WriteFrame(Mat bgr, InputGeometry geometry, Span<float> destination, PixelConvention convention, Mat scratch)
+    public static void WriteFrame(Mat bgr, InputGeometry geometry, Span<float> destination, PixelConvention convention, FrameResizer resizer)
     {
-        var source = bgr;
-        if (geometry.NeedsResize)
-        {
-            var interpolation = geometry.ResizedWidth < geometry.FrameWidth ? InterpolationFlags.Area : InterpolationFlags.Linear;
-            Cv2.Resize(bgr, scratch, new Size(geometry.ResizedWidth, geometry.ResizedHeight), 0, 0, interpolation);
-            source = scratch;
-        }
+        var source = geometry.NeedsResize ? resizer.Resize(bgr, geometry.ResizedWidth, geometry.ResizedHeight) : bgr;
         Write(source, destination, geometry.PaddedWidth, geometry.PaddedHeight, geometry.OffsetX, geometry.OffsetY, convention);
     }
 

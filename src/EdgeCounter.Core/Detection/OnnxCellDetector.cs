@@ -34,7 +34,7 @@ public sealed class OnnxCellDetector : ICellDetector
     private readonly int _redClassIndex;
     private readonly List<RawDetection> _raw = new(512);
     private readonly Mat _converted = new();
-    private readonly Mat _resized = new();
+    private readonly FrameResizer _resizer = new();
     private readonly SubtypeClassifier? _subtypeStage;
     private readonly float _stageMinScore;
     private float[] _input = [];
@@ -98,7 +98,7 @@ public sealed class OnnxCellDetector : ICellDetector
             _session?.Dispose();
             _runOptions.Dispose();
             _converted.Dispose();
-            _resized.Dispose();
+            _resizer.Dispose();
             throw;
         }
 
@@ -154,7 +154,7 @@ public sealed class OnnxCellDetector : ICellDetector
         var frame = ToBgr8(bgrImage);
         int H = geometry.PaddedHeight, W = geometry.PaddedWidth;
         EnsureCapacity(ref _input, 3 * H * W);
-        InputTensorWriter.WriteFrame(frame, geometry, _input, _labels.Pixels, _resized);
+        InputTensorWriter.WriteFrame(frame, geometry, _input, _labels.Pixels, _resizer);
         var preprocessed = Stopwatch.GetTimestamp();
 
         _raw.Clear();
@@ -245,6 +245,6 @@ public sealed class OnnxCellDetector : ICellDetector
         _session.Dispose();
         _runOptions.Dispose();
         _converted.Dispose();
-        _resized.Dispose();
+        _resizer.Dispose();
     }
 }

@@ -56,7 +56,7 @@ public static class CalibrateCommand
         var sumMax = new double[names.Length];
         var lowest = Enumerable.Repeat(double.PositiveInfinity, names.Length).ToArray();
         var highest = Enumerable.Repeat(double.NegativeInfinity, names.Length).ToArray();
-        using var resized = new Mat();
+        using var resizer = new FrameResizer();
         using var run = new RunOptions();
         var tensor = Array.Empty<float>();
         foreach (var file in files)
@@ -68,7 +68,7 @@ public static class CalibrateCommand
             var g = InputGeometry.For(image.Cols, image.Rows, scale, 32);
             var length = 3 * g.PaddedWidth * g.PaddedHeight;
             if (tensor.Length < length) tensor = new float[length];
-            InputTensorWriter.WriteFrame(image, g, tensor, PixelConvention.RgbUnit, resized);
+            InputTensorWriter.WriteFrame(image, g, tensor, PixelConvention.RgbUnit, resizer);
             using var input = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, tensor.AsMemory(0, length), [1, 3, g.PaddedHeight, g.PaddedWidth]);
             using var results = session.Run(run, [inputName], [input], names);
             for (var k = 0; k < names.Length; k++)
