@@ -102,7 +102,10 @@ public static class StageBench
         var geometry = detector.GeometryFor(frame.Cols, frame.Rows, detector.InputScale);
         var input = $"model input {geometry.PaddedWidth}x{geometry.PaddedHeight}";
         report.Add(group, "pre-processing", $"preprocess_ms_{name}", new Samples(pre).Median, "ms", input);
-        report.Add(group, "inference", $"inference_ms_{name}", new Samples(inference).Median, "ms", $"p95 {new Samples(inference).P95:0.0}, n={inference.Count}");
+        // The subtype stage runs once per white cell and its time counts as inference: say how many the field has.
+        var stageClass = detector.SubtypeStage is null || detector.Labels.SubtypeOf is null ? null : detector.Labels.SubtypeOf;
+        var stageCells = stageClass is null ? "" : $", subtype stage on {last!.Detections.Count(d => d.Class == stageClass)} white cells";
+        report.Add(group, "inference", $"inference_ms_{name}", new Samples(inference).Median, "ms", $"p95 {new Samples(inference).P95:0.0}, n={inference.Count}{stageCells}");
         report.Add(group, "post-processing (decode + NMS)", $"postprocess_ms_{name}", new Samples(post).Median, "ms", $"{last!.Detections.Count} detections");
         report.Add(group, "Detect() wall time", $"detector_total_ms_{name}", total.Median, "ms");
         return last;
