@@ -165,6 +165,10 @@ public static class BenchCommand
         }
 
         cancellationToken.ThrowIfCancellationRequested();
+        progress.WriteLine("bench: against the default fp32 graph on CPU ...");
+        StageBench.AgainstFp32Cpu(report, settings.Detector, detector.ExecutionProvider, smallFrame, largeFrame, largeCameraScale, TimeSpan.FromSeconds(Part(0.1)));
+
+        cancellationToken.ThrowIfCancellationRequested();
         progress.WriteLine("bench: annotation + JPEG ...");
         StageBench.AnnotateAndEncode(report, smallFrame, smallResult.Detections, detector.Model.Labels, "640x480", settings.Mqtt.MaxImageBytes, TimeSpan.FromSeconds(Part(0.05)));
         StageBench.AnnotateAndEncode(report, largeFrame, largeResult.Detections, detector.Model.Labels, "2560x1920", settings.Mqtt.MaxImageBytes, TimeSpan.FromSeconds(Part(0.05)));
@@ -172,6 +176,7 @@ public static class BenchCommand
         progress.WriteLine("bench: sustained capture rate ...");
         await SustainedFpsBench.RunAsync(report, detector, settings.Fields, settings.Mqtt.MaxImageBytes, TimeSpan.FromSeconds(Part(0.5)), cancellationToken);
         report.Add("Process", "RSS at the end of the bench (all phases)", "rss_end_mb", EndToEndBench.ResidentMegabytes(), "MB", "includes the 2560x1920 runs; the service figure is rss_mb");
+        report.SetTargets(BenchTargets.Check(report, detector.ExecutionProvider, settings.Detector.ModelPath));
         return report;
     }
 

@@ -38,8 +38,45 @@ public class BenchCommandTests
                 Assert.True(double.IsFinite(number) && number > 0, $"{key} = {number}");
             }
             Assert.Equal("CPU", root.GetProperty("execution_provider").GetString());
+            // The default fp32 graph on CPU is its own reference; its targets are judged (no INT8 target for it).
+            Assert.Equal(1, root.GetProperty("ratio_to_fp32_cpu_inference_ms_640x480").GetDouble());
+            Assert.Equal(1, root.GetProperty("ratio_to_fp32_cpu_detector_total_ms_2560x1920").GetDouble());
+            foreach (var key in new[] { "target_detector_total_ms_2560x1920", "target_stop_to_publish_ms", "target_rss_mb" })
+                Assert.Contains(root.GetProperty(key).GetString(), new[] { "goal met", "floor met", "met", "missed" });
+            Assert.False(root.TryGetProperty("fp32_cpu_inference_ms_640x480", out _));
             // Allocation is a count, not a time: the scorer's steady state must not allocate per frame.
             Assert.True(root.GetProperty("scoring_alloc_bytes_1080p").GetDouble() < 64, $"scoring allocates {root.GetProperty("scoring_alloc_bytes_1080p")} B/frame");
+        }
+        finally
+        {
+            Directory.Delete(directory, true);
+        }
+    }
+
+    [RequiresModelFact]
+    public async Task The_int8_graph_is_timed_against_the_fp32_graph_in_the_same_run_and_held_to_its_target()
+    {
+        var int8 = RealModel.ModelPathOf("int8");
+        Assert.True(File.Exists(int8), $"missing {int8}");
+        var directory = Directory.CreateTempSubdirectory("edgecounter-bench-test-").FullName;
+        try
+        {
+            var json = Path.Combine(directory, "bench.json");
+            var args = new CommandLine(["--seconds", "1", "--json", json, "--no-full-res", "--provider", "cpu", "--model", int8]);
+            using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+
+            Assert.Equal(0, await BenchCommand.RunAsync(args, cts.Token));
+
+            using var document = JsonDocument.Parse(await File.ReadAllTextAsync(json));
+            var root = document.RootElement;
+            foreach (var key in new[] { "fp32_cpu_inference_ms_640x480", "fp32_cpu_detector_total_ms_2560x1920",
+                         "ratio_to_fp32_cpu_inference_ms_640x480", "ratio_to_fp32_cpu_detector_total_ms_2560x1920" })
+            {
+                var number = root.GetProperty(key).GetDouble();
+                Assert.True(double.IsFinite(number) && number > 0, $"{key} = {number}");
+            }
+            Assert.Contains(root.GetProperty("target_inference_ms_640x480").GetString(), new[] { "goal met", "floor met", "missed" });
+            Assert.Equal(1, root.GetProperty("int8_conv_share").GetDouble());
         }
         finally
         {

@@ -51,6 +51,7 @@ public sealed class BenchReport
 {
     private readonly List<Figure> _figures = new();
     private readonly List<(string Key, string Value)> _facts = new();
+    private readonly List<TargetResult> _targets = new();
 
     public IReadOnlyList<Figure> Figures => _figures;
 
@@ -60,6 +61,15 @@ public sealed class BenchReport
         _figures.Add(new Figure(group, what, key, value, unit, note));
 
     public void Fact(string key, string value) => _facts.Add((key, value));
+
+    /// <summary>The targets checked against this run's figures (<see cref="BenchTargets.Check"/>), printed last.</summary>
+    public IReadOnlyList<TargetResult> Targets => _targets;
+
+    public void SetTargets(IEnumerable<TargetResult> targets)
+    {
+        _targets.Clear();
+        _targets.AddRange(targets);
+    }
 
     public double? this[string key] => _figures.LastOrDefault(f => f.Key == key)?.Value;
 
@@ -80,6 +90,14 @@ public sealed class BenchReport
             var value = double.IsFinite(f.Value) ? f.Value.ToString(f.Value >= 100 || whole ? "0" : "0.00", CultureInfo.InvariantCulture) : "n/a";
             writer.WriteLine($"  {f.What.PadRight(whatWidth)} {value,10} {f.Unit,-9} {f.Note}");
         }
+        if (_targets.Count == 0) return;
+        writer.WriteLine("== Targets (floor / goal; ratio: this graph against the default fp32 graph on CPU, alternating in this run)");
+        foreach (var t in _targets)
+        {
+            var value = double.IsFinite(t.Value) ? t.Value.ToString("0.00", CultureInfo.InvariantCulture) : "n/a";
+            var ratio = t.RatioToFp32Cpu is { } r ? $"{r.ToString("0.00", CultureInfo.InvariantCulture)}x fp32 CPU" : "";
+            writer.WriteLine($"  {$"{t.Target.What} ({t.Target.Key})".PadRight(whatWidth)} {value,10} {t.Target.Unit,-9} {t.Target.Bounds,-14} {t.Verdict,-12} {ratio}");
+        }
     }
 
     /// <summary>Flat JSON: facts as strings, figures as numbers (null when not measured), keyed by snake_case names.</summary>
@@ -93,6 +111,7 @@ public sealed class BenchReport
             if (double.IsFinite(f.Value)) json.WriteNumber(f.Key, Math.Round(f.Value, 3));
             else json.WriteNull(f.Key);
         }
+        foreach (var t in _targets) json.WriteString($"target_{t.Target.Key}", t.Verdict);
         json.WriteEndObject();
     }
 }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using EdgeCounter.Acquisition;
 using EdgeCounter.Detection;
 using EdgeCounter.Fields;
@@ -129,6 +130,73 @@ public static class StageBench
             bytes = JpegBudgetEncoder.Encode(annotated, maxImageBytes).Bytes.Length;
         }, budget, warmup: 2, minIterations: 5);
         report.Add("Annotation + JPEG", $"{name} ({frame.Cols}x{frame.Rows})", $"annotate_jpeg_ms_{name}", samples.Median, "ms", $"{bytes / 1024} KiB, {detections.Count} boxes");
+    }
+
+    /// <summary>
+    /// This run's graph against the default fp32 graph on CPU: Detect calls alternate on the same frame, so both see
+    /// the same spell of the machine (its speed drifts by more than the difference between graphs), at 640x480
+    /// (inference) and for the 2560x1920 camera (Detect wall time). Writes the reference's medians and the ratios
+    /// (<see cref="BenchTargets.RatioKey"/>); a run of the default fp32 graph on CPU is its own reference.
+    /// </summary>
+    public static void AgainstFp32Cpu(BenchReport report, DetectorOptions options, string executionProvider, Mat small, Mat large,
+        double largeCameraScale, TimeSpan budget)
+    {
+        const string group = "Against the default fp32 graph on CPU (Detect calls alternating with it)";
+        var referencePath = ModelLocator.FindDefaultModel();
+        if (!File.Exists(referencePath))
+        {
+            report.Add(group, "skipped", BenchTargets.RatioKey("inference_ms_640x480"), double.NaN, "x", $"no default graph at {referencePath}");
+            return;
+        }
+        if (executionProvider == "CPU" && SameFile(options.ModelPath, referencePath))
+        {
+            const string itself = "this run is the default fp32 graph on CPU";
+            report.Add(group, "inference 640x480, ratio", BenchTargets.RatioKey("inference_ms_640x480"), 1, "x", itself);
+            report.Add(group, "detector total 2560x1920, ratio", BenchTargets.RatioKey("detector_total_ms_2560x1920"), 1, "x", itself);
+            return;
+        }
+        var reference = options.Copy();
+        reference.ModelPath = referencePath;
+        reference.LabelsPath = null;
+        reference.ExecutionProvider = ExecutionProviderPreference.Cpu;
+        static double Inference(OnnxCellDetector d, Mat frame) => d.Detect(frame).InferenceMs;
+        static double Wall(OnnxCellDetector d, Mat frame)
+        {
+            var start = Stopwatch.GetTimestamp();
+            d.Detect(frame);
+            return Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+        }
+        using (var mine = LoadDetector(options, inputScale: 1))
+        using (var theirs = LoadDetector(reference, inputScale: 1))
+            Alternate(report, group, "inference 640x480", "inference_ms_640x480", mine, theirs, small, Inference, budget);
+        using (var mine = LoadDetector(options, cameraMicrometresPerPixel: largeCameraScale))
+        using (var theirs = LoadDetector(reference, cameraMicrometresPerPixel: largeCameraScale))
+            Alternate(report, group, "detector total 2560x1920", "detector_total_ms_2560x1920", mine, theirs, large, Wall, budget);
+    }
+
+    /// <summary>The same path, or a copy of the same bytes (the build output's models/ beside the repository's).</summary>
+    private static bool SameFile(string a, string b)
+    {
+        if (string.Equals(Path.GetFullPath(a), Path.GetFullPath(b), StringComparison.Ordinal)) return true;
+        var fa = new FileInfo(a);
+        var fb = new FileInfo(b);
+        return fa.Exists && fb.Exists && fa.Length == fb.Length && File.ReadAllBytes(a).AsSpan().SequenceEqual(File.ReadAllBytes(b));
+    }
+
+    private static void Alternate(BenchReport report, string group, string what, string key, OnnxCellDetector mine, OnnxCellDetector theirs,
+        Mat frame, Func<OnnxCellDetector, Mat, double> time, TimeSpan budget)
+    {
+        var a = new List<double>();
+        var b = new List<double>();
+        for (var i = 0; i < 2; i++) { time(mine, frame); time(theirs, frame); }
+        Samples.Measure(() =>
+        {
+            a.Add(time(mine, frame));
+            b.Add(time(theirs, frame));
+        }, budget, warmup: 0, minIterations: 5);
+        double ours = new Samples(a).Median, fp32 = new Samples(b).Median;
+        report.Add(group, $"{what}, default fp32 graph on CPU", $"fp32_cpu_{key}", fp32, "ms", $"this graph alternating with it: {ours:0.00} ms, n={a.Count}");
+        report.Add(group, $"{what}, ratio", BenchTargets.RatioKey(key), ours / fp32, "x", "this graph / fp32 CPU");
     }
 
     /// <summary>The configured detector with its own input scale: a fixed factor, or the camera's pixel size.</summary>
