@@ -1,5 +1,6 @@
 using System.Globalization;
 using EdgeCounter.Counting;
+using EdgeCounter.Detection;
 using OpenCvSharp;
 
 namespace EdgeCounter.Publishing;
@@ -38,6 +39,39 @@ public sealed class FieldAnnotator
     /// glance which cells this field added.</summary>
     public static readonly Scalar AlreadyCountedColour = new(150, 150, 150);
 
+    /// <summary>
+    /// <see cref="Annotate"/> at the height the picture is shown at: when the annotated frame would be taller than
+    /// <paramref name="maxHeight"/>, the frame is shrunk first (<see cref="FrameResizer"/>), its boxes with it, so that
+    /// frame and header band together are <paramref name="maxHeight"/> tall, and then annotated. A 2560x1920 camera's
+    /// boxes and labels then read as a 640x480 camera's do (drawn at full size and shrunk 4x they were a pixel thin and
+    /// the text unreadable), and no 5-megapixel copy is drawn on for a 480-line picture. 0: as <see cref="Annotate"/>.
+    /// </summary>
+    public Mat AnnotateAtHeight(Mat bgr, IReadOnlyList<Detection.Detection> detections, IReadOnlyList<string> headerLines, int maxHeight,
+        IReadOnlyList<DetectionMark>? marks = null)
+    {
+        ArgumentNullException.ThrowIfNull(bgr);
+        ArgumentNullException.ThrowIfNull(detections);
+        ArgumentNullException.ThrowIfNull(headerLines);
+        ArgumentOutOfRangeException.ThrowIfNegative(maxHeight);
+        if (maxHeight == 0 || bgr.Empty() || bgr.Rows + Layout(bgr.Cols, detections, headerLines).BandHeight <= maxHeight)
+            return Annotate(bgr, detections, headerLines, marks);
+        // The band's height depends on the width (text size, legend rows): a few rounds settle the frame's height.
+        var height = maxHeight;
+        int width = bgr.Cols;
+        for (var round = 0; round < 4; round++)
+        {
+            width = Math.Max(1, (int)Math.Round(bgr.Cols * (double)height / bgr.Rows));
+            var next = Math.Max(1, maxHeight - Layout(width, detections, headerLines).BandHeight);
+            if (next == height) break;
+            height = next;
+            width = Math.Max(1, (int)Math.Round(bgr.Cols * (double)height / bgr.Rows));
+        }
+        float fx = (float)width / bgr.Cols, fy = (float)height / bgr.Rows;
+        var scaled = detections.Select(d => d with { Box = new BoxF(d.Box.X1 * fx, d.Box.Y1 * fy, d.Box.X2 * fx, d.Box.Y2 * fy) }).ToList();
+        using var resizer = new FrameResizer();
+        return Annotate(resizer.Resize(bgr, width, height), scaled, headerLines, marks);
+    }
+
     /// <summary>Returns a new BGR image: a header band (text lines, then a legend of the labels present) on top of
     /// the field with every detection boxed. Boxes are in the field's pixels. <paramref name="marks"/> (one per
     /// detection, optional): cells already counted in an earlier field are boxed thin and grey.</summary>
@@ -50,12 +84,7 @@ public sealed class FieldAnnotator
         if (bgr.Empty() || bgr.Type() != MatType.CV_8UC3) throw new ArgumentException("Expected a non-empty 8-bit BGR image.", nameof(bgr));
         if (marks is not null && marks.Count != detections.Count) throw new ArgumentException("One mark per detection.", nameof(marks));
 
-        var fontScale = Math.Clamp(bgr.Width / 1400.0, 0.4, 1.2);
-        var thickness = Math.Max(1, (int)Math.Round(fontScale * 2));
-        var lineHeight = (int)Math.Ceiling(28 * fontScale) + 6;
-        var legend = _labels.Concat(detections.Select(d => d.Label).Where(l => !_labels.Contains(l)).Distinct()).ToArray();
-        var legendRows = LayoutLegend(legend, bgr.Width, fontScale, thickness);
-        var bandHeight = lineHeight * (headerLines.Count + legendRows.Count) + 8;
+        var (fontScale, thickness, lineHeight, legendRows, bandHeight) = Layout(bgr.Width, detections, headerLines);
 
         var canvas = new Mat();
         try
@@ -112,6 +141,18 @@ public sealed class FieldAnnotator
     }
 
     /// <summary>Header lines for a counted field: session, field, target progress, then group and label totals.</summary>
+    /// <summary>Text size, line height, legend rows and the header band's height for a field <paramref name="width"/> wide.</summary>
+    private (double FontScale, int Thickness, int LineHeight, List<List<(string Label, int X)>> LegendRows, int BandHeight) Layout(int width,
+        IReadOnlyList<Detection.Detection> detections, IReadOnlyList<string> headerLines)
+    {
+        var fontScale = Math.Clamp(width / 1400.0, 0.4, 1.2);
+        var thickness = Math.Max(1, (int)Math.Round(fontScale * 2));
+        var lineHeight = (int)Math.Ceiling(28 * fontScale) + 6;
+        var legend = _labels.Concat(detections.Select(d => d.Label).Where(l => !_labels.Contains(l)).Distinct()).ToArray();
+        var legendRows = LayoutLegend(legend, width, fontScale, thickness);
+        return (fontScale, thickness, lineHeight, legendRows, lineHeight * (headerLines.Count + legendRows.Count) + 8);
+    }
+
     public static IReadOnlyList<string> HeaderFor(CountsSnapshot counts, long fieldId)
     {
         ArgumentNullException.ThrowIfNull(counts);

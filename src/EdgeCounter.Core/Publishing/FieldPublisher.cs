@@ -124,7 +124,7 @@ public sealed class FieldPublisher : IFieldOutcomeSink, IFieldResultKeeper
         {
             try
             {
-                using var annotated = _annotator.Annotate(field.Image, detections, FieldAnnotator.HeaderFor(result.Counts, tally.FieldId), marks);
+                using var annotated = _annotator.AnnotateAtHeight(field.Image, detections, FieldAnnotator.HeaderFor(result.Counts, tally.FieldId), _options.ImageHeight, marks);
                 var jpeg = JpegBudgetEncoder.Encode(annotated, _options.MaxImageBytes, _options.ImageHeight, _options.ImageQuality);
                 _publisher.EnqueueFieldImage(jpeg.Bytes);
                 LatestImage = jpeg.Bytes;

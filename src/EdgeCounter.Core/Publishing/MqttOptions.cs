@@ -64,8 +64,9 @@ public sealed class MqttOptions
     /// <summary>Publish P/field/image at all.</summary>
     public bool PublishImages { get; set; } = true;
 
-    /// <summary>The annotated field on P/field/image (and /latest.jpg) is scaled down to at most this height: small
-    /// snapshots keep dashboards quick. 0: full resolution.</summary>
+    /// <summary>The annotated field on P/field/image (and /latest.jpg) is scaled down to at most this height, header
+    /// band included, before its boxes are drawn (so they stay legible): small snapshots keep dashboards quick.
+    /// 0: full resolution.</summary>
     public int ImageHeight { get; set; } = 480;
 
     /// <summary>JPEG quality of that image (lowered further only to stay under <see cref="MaxImageBytes"/>).</summary>

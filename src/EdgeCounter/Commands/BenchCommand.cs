@@ -170,11 +170,11 @@ public static class BenchCommand
 
         cancellationToken.ThrowIfCancellationRequested();
         progress.WriteLine("bench: annotation + JPEG ...");
-        StageBench.AnnotateAndEncode(report, smallFrame, smallResult.Detections, detector.Model.Labels, "640x480", settings.Mqtt.MaxImageBytes, TimeSpan.FromSeconds(Part(0.05)));
-        StageBench.AnnotateAndEncode(report, largeFrame, largeResult.Detections, detector.Model.Labels, "2560x1920", settings.Mqtt.MaxImageBytes, TimeSpan.FromSeconds(Part(0.05)));
+        StageBench.AnnotateAndEncode(report, smallFrame, smallResult.Detections, detector.Model.Labels, "640x480", settings.Mqtt, TimeSpan.FromSeconds(Part(0.05)));
+        StageBench.AnnotateAndEncode(report, largeFrame, largeResult.Detections, detector.Model.Labels, "2560x1920", settings.Mqtt, TimeSpan.FromSeconds(Part(0.05)));
 
         progress.WriteLine("bench: sustained capture rate ...");
-        await SustainedFpsBench.RunAsync(report, detector, settings.Fields, settings.Mqtt.MaxImageBytes, TimeSpan.FromSeconds(Part(0.5)), cancellationToken);
+        await SustainedFpsBench.RunAsync(report, detector, settings.Fields, settings.Mqtt, TimeSpan.FromSeconds(Part(0.5)), cancellationToken);
         report.Add("Process", "RSS at the end of the bench (all phases)", "rss_end_mb", EndToEndBench.ResidentMegabytes(), "MB", "includes the 2560x1920 runs; the service figure is rss_mb");
         report.SetTargets(BenchTargets.Check(report, detector.ExecutionProvider, settings.Detector.ModelPath));
         return report;

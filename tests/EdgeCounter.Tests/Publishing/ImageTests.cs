@@ -63,6 +63,45 @@ public class ImageTests
     }
 
     [Fact]
+    public void A_large_frame_is_annotated_at_the_published_height_with_its_boxes_scaled_and_drawn_at_that_size()
+    {
+        using var field = new Mat(1920, 2560, MatType.CV_8UC3, Scalar.All(255));
+        var annotator = new FieldAnnotator(Labels);
+        var cell = new global::EdgeCounter.Detection.Detection("lymphocyte", "WBC", 0.8f, new BoxF(400, 800, 800, 1200));
+        string[] header = ["field 9", "WBC 1"];
+
+        using var annotated = annotator.AnnotateAtHeight(field, [cell], header, 480);
+
+        // Frame and band together fill the 480 lines (within the rounding of the frame's size to whole pixels).
+        Assert.InRange(annotated.Height, 476, 480);
+        var width = annotated.Width;
+        int Band(int w)
+        {
+            using var line = new Mat(1, w, MatType.CV_8UC3, Scalar.All(255));
+            using var a = annotator.Annotate(line, [cell], header);
+            return a.Height - 1;
+        }
+        var height = annotated.Height - Band(width);
+        Assert.Equal(Math.Round(2560.0 * height / 1920), width, 0);
+        // The same picture as a frame of that size annotated directly, the box at the scaled coordinates: lines and
+        // text as thick as on a small camera's picture, not a 2560-wide drawing shrunk.
+        float fx = width / 2560f, fy = height / 1920f;
+        using var small = new Mat(height, width, MatType.CV_8UC3, Scalar.All(255));
+        using var reference = annotator.Annotate(small, [cell with { Box = new BoxF(400 * fx, 800 * fy, 800 * fx, 1200 * fy) }], header);
+        Assert.Equal(reference.Size(), annotated.Size());
+        using var diff = new Mat();
+        Cv2.Absdiff(annotated, reference, diff);
+        Assert.Equal(0, Cv2.CountNonZero(diff.Reshape(1)));
+
+        // A frame that fits with its band, or no cap, is annotated as it is.
+        using var thumbnail = new Mat(240, 320, MatType.CV_8UC3, Scalar.All(255));
+        using var same = annotator.AnnotateAtHeight(thumbnail, [cell], header, 480);
+        Assert.Equal(320, same.Width);
+        using var uncapped = annotator.AnnotateAtHeight(field, [cell], header, 0);
+        Assert.Equal(2560, uncapped.Width);
+    }
+
+    [Fact]
     public void A_field_with_no_cells_and_empty_header_lines_is_still_annotated()
     {
         using var field = new Mat(120, 160, MatType.CV_8UC3, Scalar.All(200));

@@ -114,7 +114,7 @@ public static class StageBench
 
     /// <summary>What the reporter does for each field's picture: annotate, then JPEG under the broker's byte budget.</summary>
     public static void AnnotateAndEncode(BenchReport report, Mat frame, IReadOnlyList<Detection.Detection> detections, IReadOnlyList<string> labels,
-        string name, int maxImageBytes, TimeSpan budget)
+        string name, MqttOptions image, TimeSpan budget)
     {
         var annotator = new FieldAnnotator(labels);
         string[] header =
@@ -123,13 +123,16 @@ public static class StageBench
             "WBC 37  granulocyte 24",
             "neutrophil 21  eosinophil 2  basophil 1  lymphocyte 11  monocyte 2  RBC 1304  Platelets 96",
         ];
-        var bytes = 0;
+        var encoding = default(JpegEncoding);
+        // As the field publisher makes P/field/image: annotated at the published height, then the JPEG under the budget.
         var samples = Samples.Measure(() =>
         {
-            using var annotated = annotator.Annotate(frame, detections, header);
-            bytes = JpegBudgetEncoder.Encode(annotated, maxImageBytes).Bytes.Length;
+            using var annotated = annotator.AnnotateAtHeight(frame, detections, header, image.ImageHeight);
+            encoding = JpegBudgetEncoder.Encode(annotated, image.MaxImageBytes, image.ImageHeight, image.ImageQuality);
         }, budget, warmup: 2, minIterations: 5);
-        report.Add("Annotation + JPEG", $"{name} ({frame.Cols}x{frame.Rows})", $"annotate_jpeg_ms_{name}", samples.Median, "ms", $"{bytes / 1024} KiB, {detections.Count} boxes");
+        var bytes = encoding!.Bytes.Length;
+        report.Add("Annotation + JPEG", $"{name} ({frame.Cols}x{frame.Rows})", $"annotate_jpeg_ms_{name}", samples.Median, "ms",
+            $"{bytes / 1024} KiB, {encoding.Width}x{encoding.Height} at quality {encoding.Quality} (Mqtt:ImageHeight {image.ImageHeight}), {detections.Count} boxes");
     }
 
     /// <summary>

@@ -17,7 +17,7 @@ namespace EdgeCounter.Commands.Bench;
 /// </summary>
 public static class SustainedFpsBench
 {
-    public static async Task RunAsync(BenchReport report, ICellDetector detector, FieldOptions fieldOptions, int maxImageBytes, TimeSpan duration,
+    public static async Task RunAsync(BenchReport report, ICellDetector detector, FieldOptions fieldOptions, MqttOptions image, TimeSpan duration,
         CancellationToken cancellationToken)
     {
         const double cameraFps = 30;
@@ -38,8 +38,8 @@ public static class SustainedFpsBench
                     {
                         using var field = await buffer.TakeAsync(stop.Token).ConfigureAwait(false);
                         var result = detector.Detect(field.Image);
-                        using var annotated = annotator.Annotate(field.Image, result.Detections, ["bench"]);
-                        JpegBudgetEncoder.Encode(annotated, maxImageBytes);
+                        using var annotated = annotator.AnnotateAtHeight(field.Image, result.Detections, ["bench"], image.ImageHeight);
+                        JpegBudgetEncoder.Encode(annotated, image.MaxImageBytes, image.ImageHeight, image.ImageQuality);
                         Interlocked.Increment(ref detected);
                     }
                 }
