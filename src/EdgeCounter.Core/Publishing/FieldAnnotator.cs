@@ -84,14 +84,14 @@ public sealed class FieldAnnotator
         if (bgr.Empty() || bgr.Type() != MatType.CV_8UC3) throw new ArgumentException("Expected a non-empty 8-bit BGR image.", nameof(bgr));
         if (marks is not null && marks.Count != detections.Count) throw new ArgumentException("One mark per detection.", nameof(marks));
 
-        var (fontScale, thickness, lineHeight, legendRows, bandHeight) = Layout(bgr.Width, detections, headerLines);
+        var (fontScale, thickness, lineHeight, lines, legendRows, bandHeight) = Layout(bgr.Width, detections, headerLines);
 
         var canvas = new Mat();
         try
         {
             Cv2.CopyMakeBorder(bgr, canvas, bandHeight, 0, 0, 0, BorderTypes.Constant, new Scalar(30, 30, 30));
             var y = lineHeight;
-            foreach (var line in headerLines)
+            foreach (var line in lines)
             {
                 // OpenCV refuses empty text (e.g. no totals yet at the first field).
                 if (!string.IsNullOrEmpty(line))
@@ -142,15 +142,38 @@ public sealed class FieldAnnotator
 
     /// <summary>Header lines for a counted field: session, field, target progress, then group and label totals.</summary>
     /// <summary>Text size, line height, legend rows and the header band's height for a field <paramref name="width"/> wide.</summary>
-    private (double FontScale, int Thickness, int LineHeight, List<List<(string Label, int X)>> LegendRows, int BandHeight) Layout(int width,
+    private (double FontScale, int Thickness, int LineHeight, List<string> Lines, List<List<(string Label, int X)>> LegendRows, int BandHeight) Layout(int width,
         IReadOnlyList<Detection.Detection> detections, IReadOnlyList<string> headerLines)
     {
         var fontScale = Math.Clamp(width / 1400.0, 0.4, 1.2);
         var thickness = Math.Max(1, (int)Math.Round(fontScale * 2));
         var lineHeight = (int)Math.Ceiling(28 * fontScale) + 6;
+        var lines = headerLines.SelectMany(l => WrapLine(l, width, fontScale, thickness)).ToList();
         var legend = _labels.Concat(detections.Select(d => d.Label).Where(l => !_labels.Contains(l)).Distinct()).ToArray();
         var legendRows = LayoutLegend(legend, width, fontScale, thickness);
-        return (fontScale, thickness, lineHeight, legendRows, lineHeight * (headerLines.Count + legendRows.Count) + 8);
+        return (fontScale, thickness, lineHeight, lines, legendRows, lineHeight * (lines.Count + legendRows.Count) + 8);
+    }
+
+    /// <summary>A header line too wide for the picture, broken at its two-space separators (between "RBC 538" and
+    /// "Platelets 50", never inside one): a narrow picture keeps every total in view instead of cutting the line.</summary>
+    private static IEnumerable<string> WrapLine(string line, int width, double fontScale, int thickness)
+    {
+        if (string.IsNullOrEmpty(line)) { yield return line; yield break; }
+        int Width(string text) => Cv2.GetTextSize(text, HersheyFonts.HersheySimplex, fontScale, thickness, out _).Width;
+        var room = width - 16;
+        if (Width(line) <= room) { yield return line; yield break; }
+        var current = "";
+        foreach (var part in line.Split("  ", StringSplitOptions.RemoveEmptyEntries))
+        {
+            var joined = current.Length == 0 ? part : $"{current}  {part}";
+            if (current.Length > 0 && Width(joined) > room)
+            {
+                yield return current;
+                current = part;
+            }
+            else current = joined;
+        }
+        if (current.Length > 0) yield return current;
     }
 
     public static IReadOnlyList<string> HeaderFor(CountsSnapshot counts, long fieldId)

@@ -102,6 +102,35 @@ public class ImageTests
     }
 
     [Fact]
+    public void A_header_line_too_wide_for_the_picture_wraps_at_its_separators_instead_of_being_cut()
+    {
+        var annotator = new FieldAnnotator(Labels);
+        const string totals = "neutrophil 18  eosinophil 1  lymphocyte 13  monocyte 4  RBC 538  Platelets 50";
+        int Band(int width, string line, out Mat annotated)
+        {
+            using var field = new Mat(100, width, MatType.CV_8UC3, Scalar.All(255));
+            annotated = annotator.Annotate(field, [], ["field 14", line]);
+            return annotated.Height - field.Height;
+        }
+
+        var shortBand = Band(320, "RBC 538", out var shortPicture);
+        var longBand = Band(320, totals, out var wrapped);
+        var wideBand = Band(1400, totals, out var wide);
+        var wideShortBand = Band(1400, "RBC 538", out var wideShort);
+        using (shortPicture) using (wrapped) using (wide) using (wideShort)
+        {
+            Assert.True(longBand > shortBand, $"band {longBand} for the long line, {shortBand} for a short one");
+            Assert.Equal(wideShortBand, wideBand); // wide enough: one line
+            // Nothing is drawn in the band's last columns: the text stops inside the picture.
+            using var edge = new Mat(wrapped, new Rect(320 - 6, 0, 6, longBand));
+            using var grey = new Mat();
+            Cv2.CvtColor(edge, grey, ColorConversionCodes.BGR2GRAY);
+            Cv2.MinMaxLoc(grey, out _, out double brightest);
+            Assert.True(brightest < 60, $"text reaches the right edge (brightest {brightest})");
+        }
+    }
+
+    [Fact]
     public void A_field_with_no_cells_and_empty_header_lines_is_still_annotated()
     {
         using var field = new Mat(120, 160, MatType.CV_8UC3, Scalar.All(200));
