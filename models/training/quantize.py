@@ -196,6 +196,8 @@ def fold_input_normalisation(g):
         if div.op_type != "Div" or div.input[0] not in producer or producer[div.input[0]].op_type != "Sub":
             continue
         sub = producer[div.input[0]]
+        if sub.input[1] not in inits or div.input[1] not in inits:
+            continue  # a normalisation computed from the input itself (the subtype stage's per-crop statistics)
         x = sub.input[0]
         mean = numpy_helper.to_array(inits[sub.input[1]]).ravel().astype(np.float64)
         std = numpy_helper.to_array(inits[div.input[1]]).ravel().astype(np.float64)
@@ -239,6 +241,7 @@ def main():
     p = sub.add_parser("probe"); p.add_argument("src"); p.add_argument("dst")
     q = sub.add_parser("quantize"); q.add_argument("src"); q.add_argument("dst"); q.add_argument("ranges", nargs="+")
     s = sub.add_parser("sidecar"); s.add_argument("src"); s.add_argument("dst"); s.add_argument("--calibration", nargs="+", default=[])
+    s.add_argument("--stage", help="the subtype stage the INT8 detector names (its own INT8 stage)")
     a = ap.parse_args()
     if a.cmd == "probe":
         probe(a.src, a.dst)
@@ -249,6 +252,8 @@ def main():
         side["name"] = side["name"] + "-int8"
         side["quantisation"] = {"method": "static QDQ: activations uint8 (mean min/max over calibration fields; the heads' last convolutions: extremes), Conv weights int8 per channel, biases int32",
                                 "calibration": a.calibration, "from": os.path.basename(a.src).replace(".labels.json", ".onnx")}
+        if a.stage:
+            side["subtypes"]["stage"] = a.stage
         json.dump(side, open(a.dst, "w"), indent=2)
         print(f"sidecar -> {a.dst}")
 

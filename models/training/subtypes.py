@@ -327,14 +327,44 @@ def write_parity(net, temperature, cfg, cells, out_dir):
     return {"dir": os.path.relpath(out_dir, REPO), "cells": len(boxes)}
 
 
+def write_calibration_crops(cfg, out, per_source):
+    """Crops of training-split cells of every stage source, the same number per class (a random pick, seeded), as
+    the C# stage makes them: what the INT8 stage's activation ranges are measured on. Never the held-out cells."""
+    det_cfg = json.load(open(resolve(cfg["sources_from"])))
+    pseudo_dir = resolve(det_cfg.get("pseudo_dir", "models/training/pseudo"))
+    os.makedirs(out, exist_ok=True)
+    for src in det_cfg["sources"]:
+        if src["name"] not in cfg["sources"]:
+            continue
+        if src["kind"] == "synth":
+            ensure_synth(src)
+        by_class = {}
+        for c in cells_from_source(src, "train", pseudo_dir):
+            by_class.setdefault(c.label, []).append(c)
+        rng = np.random.default_rng(5)
+        n = 0
+        for label, cells in sorted(by_class.items()):
+            for k in rng.permutation(len(cells))[: max(1, per_source // len(by_class))]:
+                crop = cell_crop(cells[k].image, cells[k].box, cfg["size"], cfg["context"])
+                cv2.imwrite(os.path.join(out, f"{src['name']}_{CLASSES[label]}_{n:03d}.png"), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR))
+                n += 1
+        print(f"{src['name']}: {n} calibration crops -> {out}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--config", required=True)
     ap.add_argument("--iterations", type=int)
     ap.add_argument("--minutes", type=float)
     ap.add_argument("--scratch", metavar="DIR", help="write the model, sidecar, metrics and log into DIR, not models/")
+    ap.add_argument("--calibration-crops", metavar="DIR", help="only write crops of training-split cells into DIR, as the "
+                    "stage sees them (PNG, 'size' square), for the INT8 stage's calibration (quantize.sh), and stop")
+    ap.add_argument("--per-source", type=int, default=48, help="--calibration-crops: about this many crops per source")
     args = ap.parse_args()
     cfg = json.load(open(resolve(args.config)))
+    if args.calibration_crops:
+        write_calibration_crops(cfg, resolve(args.calibration_crops), args.per_source)
+        return
     if args.iterations:
         cfg["iterations"] = args.iterations
     if args.minutes:
