@@ -3,6 +3,7 @@ using System.Runtime.InteropServices;
 using EdgeCounter.Commands.Bench;
 using EdgeCounter.Hosting;
 using Microsoft.Extensions.Configuration;
+using OpenCvSharp;
 
 namespace EdgeCounter.Commands;
 
@@ -137,32 +138,15 @@ public static class BenchCommand
                 new Samples(inference).Median, "ms", $"n={timing.Count}");
         }
 
-        cancellationToken.ThrowIfCancellationRequested();
-        progress.WriteLine("bench: detector at 2560x1920 ...");
-        // A 2560x1920 sensor resized to 1024x768 for the model (factor 0.4): with the model at 0.1 um/px that is a camera
-        // at 0.04 um/px, through the same rule as the service (Source:MicrometresPerPixel / model scale).
-        var largeCameraScale = 0.4 * (detector.Labels.MicrometresPerPixel ?? 0.1);
-        var (large, largeNext) = StageBench.RenderPair(2560, 1920, largeCameraScale);
-        largeNext.Dispose();
-        using var largeFrame = large;
-        Detection.DetectionResult largeResult;
-        using (var scaled = StageBench.LoadDetector(settings.Detector, cameraMicrometresPerPixel: largeCameraScale))
-            largeResult = StageBench.Detector(report, scaled, largeFrame, "2560x1920",
-                $"2560x1920 camera at {largeCameraScale:0.###} um/px, resized to the model's {detector.Labels.MicrometresPerPixel ?? 0.1:0.###} um/px",
-                TimeSpan.FromSeconds(Part(0.2)));
-        // A 1920x1080 sensor at half the model's pixel size (0.05 um/px with the shipped model): 960x540 for the model,
-        // the whole-factor shrink.
-        cancellationToken.ThrowIfCancellationRequested();
-        progress.WriteLine("bench: detector at 1920x1080 ...");
-        var hdCameraScale = 0.5 * (detector.Labels.MicrometresPerPixel ?? 0.1);
-        var (hd, hdNext) = StageBench.RenderPair(1920, 1080, hdCameraScale);
-        hdNext.Dispose();
-        using var hdFrame = hd;
-        Detection.DetectionResult hdResult;
-        using (var scaled = StageBench.LoadDetector(settings.Detector, cameraMicrometresPerPixel: hdCameraScale))
-            hdResult = StageBench.Detector(report, scaled, hdFrame, "1920x1080",
-                $"1920x1080 camera at {hdCameraScale:0.###} um/px, resized to the model's {detector.Labels.MicrometresPerPixel ?? 0.1:0.###} um/px",
-                TimeSpan.FromSeconds(Part(0.1)));
+        // Large cameras, through the same rule as the service (Source:MicrometresPerPixel / model scale): a 2560x1920
+        // sensor resized to 1024x768 for the model (factor 0.4: with the model at 0.1 um/px a camera at 0.04 um/px), and a
+        // 1920x1080 one at half the model's pixel size (960x540, the whole-factor shrink).
+        var modelScale = detector.Labels.MicrometresPerPixel ?? 0.1;
+        var largeCameraScale = 0.4 * modelScale;
+        var (largeFrame, largeResult) = CameraDetector(report, settings.Detector, 2560, 1920, largeCameraScale, modelScale, TimeSpan.FromSeconds(Part(0.2)), progress, cancellationToken);
+        using var disposeLarge = largeFrame;
+        var (hdFrame, hdResult) = CameraDetector(report, settings.Detector, 1920, 1080, 0.5 * modelScale, modelScale, TimeSpan.FromSeconds(Part(0.1)), progress, cancellationToken);
+        using var disposeHd = hdFrame;
 
         // Full resolution: 16x the pixels of 640x480. Only when a few runs fit in the budget.
         var fullEstimateMs = 16 * (report["inference_ms_640x480"] ?? double.PositiveInfinity);
@@ -193,6 +177,29 @@ public static class BenchCommand
         report.Add("Process", "RSS at the end of the bench (all phases)", "rss_end_mb", EndToEndBench.ResidentMegabytes(), "MB", "includes the 2560x1920 runs; the service figure is rss_mb");
         report.SetTargets(BenchTargets.Check(report, detector.ExecutionProvider, settings.Detector.ModelPath));
         return report;
+    }
+
+    /// <summary>The detector's figures for a camera of this size and pixel scale (its own session, resized as the
+    /// service resizes it); the frame (the caller disposes it) and the last result, for the annotation figures.</summary>
+    private static (Mat Frame, Detection.DetectionResult Result) CameraDetector(BenchReport report, Detection.DetectorOptions options, int width, int height,
+        double cameraScale, double modelScale, TimeSpan budget, TextWriter progress, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        progress.WriteLine($"bench: detector at {width}x{height} ...");
+        var (frame, next) = StageBench.RenderPair(width, height, cameraScale);
+        next.Dispose();
+        try
+        {
+            using var scaled = StageBench.LoadDetector(options, cameraMicrometresPerPixel: cameraScale);
+            var result = StageBench.Detector(report, scaled, frame, $"{width}x{height}",
+                $"{width}x{height} camera at {cameraScale:0.###} um/px, resized to the model's {modelScale:0.###} um/px", budget);
+            return (frame, result);
+        }
+        catch
+        {
+            frame.Dispose();
+            throw;
+        }
     }
 
     private static string MachineDescription()
