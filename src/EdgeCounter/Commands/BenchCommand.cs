@@ -125,6 +125,11 @@ public static class BenchCommand
         using var smallFrame = small;
         var smallResult = StageBench.Detector(report, detector, smallFrame, "640x480", "640x480 camera at 0.1 um/px (no resize)", TimeSpan.FromSeconds(Part(0.2)));
 
+        // A field with white cells, so that the subtype stage (one crop per white cell) is in the figure too.
+        using (var whiteField = StageBench.FieldWithWhiteCells(2))
+            StageBench.Detector(report, detector, whiteField, "640x480_white_cells", "640x480 field with white cells (the subtype stage at work)",
+                TimeSpan.FromSeconds(Part(0.1)));
+
         // The same with one intra-op thread: what inference costs when it leaves the other core to capture.
         if (settings.Detector.EffectiveIntraOpThreads != 1 && detector.ExecutionProvider == "CPU")
         {

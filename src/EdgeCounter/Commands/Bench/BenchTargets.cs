@@ -39,7 +39,7 @@ public static class BenchTargets
     public static readonly IReadOnlyList<BenchTarget> All =
     [
         new("inference_ms_640x480", "INT8 detector, 640x480 inference", 10, 6, "ms", TargetScope.CpuInt8),
-        new("detector_total_ms_640x480", "detector with its subtype stage, 640x480 field", 25, 25, "ms", TargetScope.Cpu),
+        new("detector_total_ms_640x480_white_cells", "detector with its subtype stage, 640x480 field with white cells", 25, 25, "ms", TargetScope.Cpu),
         new("detector_total_ms_2560x1920", "detector total, 2560x1920 camera", 35, 20, "ms", TargetScope.Cpu),
         new("inference_ms_640x480", "CUDA detector, 640x480 inference (H200)", 5, 2, "ms", TargetScope.Cuda, Strict: true),
         new("stop_to_publish_ms", "stop to field message, beyond debounce", 80, 40, "ms", TargetScope.Any),

@@ -23,6 +23,27 @@ public static class StageBench
         return (microscope.RenderFrame(10, out _), microscope.RenderFrame(11, out _));
     }
 
+    /// <summary>A still 640x480 field at 0.1 µm/px holding at least <paramref name="whiteCells"/> whole white cells
+    /// (the first such stop of the seed-7 microscope), for the detector's cost with its subtype stage at work.</summary>
+    public static Mat FieldWithWhiteCells(int whiteCells)
+    {
+        using var microscope = new SimulatedMicroscope(new MicroscopeOptions
+        {
+            Seed = 7, Width = 640, Height = 480, FramesPerSecond = 30, MicrometresPerPixel = 0.1,
+            StopDuration = TimeSpan.FromSeconds(5), StopDurationJitter = TimeSpan.Zero, DefocusProbability = 0,
+        });
+        static bool White(CellType t) => t is >= CellType.Neutrophil and <= CellType.Monocyte;
+        // One frame in the middle of each 5 s stop (150 frames at 30 fps), until one holds enough white cells inside it.
+        for (var i = 0; i < 60; i++)
+        {
+            var frame = microscope.RenderFrame(10 + 150 * i, out var truth);
+            if (!truth.Moving && truth.Cells.Count(c => White(c.Type) && c.Box.X >= 0 && c.Box.Y >= 0 && c.Box.X + c.Box.Width <= 640 && c.Box.Y + c.Box.Height <= 480) >= whiteCells)
+                return frame;
+            frame.Dispose();
+        }
+        throw new InvalidOperationException($"no simulated field with {whiteCells} white cells in 60 stops");
+    }
+
     /// <summary>Motion + focus scoring of alternating frames, as the capture loop does; also managed bytes allocated per frame.</summary>
     public static void Scoring(BenchReport report, string name, int width, int height, double micrometresPerPixel, int scoringWidth, TimeSpan budget)
     {
