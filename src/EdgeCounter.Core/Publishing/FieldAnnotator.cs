@@ -55,17 +55,17 @@ public sealed class FieldAnnotator
         ArgumentOutOfRangeException.ThrowIfNegative(maxHeight);
         if (maxHeight == 0 || bgr.Empty() || bgr.Rows + Layout(bgr.Cols, detections, headerLines).BandHeight <= maxHeight)
             return Annotate(bgr, detections, headerLines, marks);
-        // The band's height depends on the width (text size, legend rows): a few rounds settle the frame's height.
+        // The band's height depends on the width (text size, legend rows): a few rounds settle the frame's height. Should
+        // they not, the picture is a few lines over and the JPEG encoder's own height cap takes them off.
+        int WidthAt(int h) => Math.Max(1, (int)Math.Round(bgr.Cols * (double)h / bgr.Rows));
         var height = maxHeight;
-        int width = bgr.Cols;
         for (var round = 0; round < 4; round++)
         {
-            width = Math.Max(1, (int)Math.Round(bgr.Cols * (double)height / bgr.Rows));
-            var next = Math.Max(1, maxHeight - Layout(width, detections, headerLines).BandHeight);
+            var next = Math.Max(1, maxHeight - Layout(WidthAt(height), detections, headerLines).BandHeight);
             if (next == height) break;
             height = next;
-            width = Math.Max(1, (int)Math.Round(bgr.Cols * (double)height / bgr.Rows));
         }
+        var width = WidthAt(height);
         float fx = (float)width / bgr.Cols, fy = (float)height / bgr.Rows;
         var scaled = detections.Select(d => d with { Box = new BoxF(d.Box.X1 * fx, d.Box.Y1 * fy, d.Box.X2 * fx, d.Box.Y2 * fy) }).ToList();
         using var resizer = new FrameResizer();
@@ -140,7 +140,6 @@ public sealed class FieldAnnotator
         }
     }
 
-    /// <summary>Header lines for a counted field: session, field, target progress, then group and label totals.</summary>
     /// <summary>Text size, line height, legend rows and the header band's height for a field <paramref name="width"/> wide.</summary>
     private (double FontScale, int Thickness, int LineHeight, List<string> Lines, List<List<(string Label, int X)>> LegendRows, int BandHeight) Layout(int width,
         IReadOnlyList<Detection.Detection> detections, IReadOnlyList<string> headerLines)
@@ -176,6 +175,7 @@ public sealed class FieldAnnotator
         if (current.Length > 0) yield return current;
     }
 
+    /// <summary>Header lines for a counted field: session, field, target progress, then group and label totals.</summary>
     public static IReadOnlyList<string> HeaderFor(CountsSnapshot counts, long fieldId)
     {
         ArgumentNullException.ThrowIfNull(counts);
