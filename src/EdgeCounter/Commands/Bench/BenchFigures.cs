@@ -77,7 +77,7 @@ public sealed class BenchReport
     {
         foreach (var (key, value) in _facts) writer.WriteLine($"{key,-22} {value}");
         writer.WriteLine();
-        var whatWidth = Math.Max(20, _figures.Select(f => f.What.Length).DefaultIfEmpty(0).Max());
+        var whatWidth = Math.Max(20, _figures.Select(f => f.What.Length).Concat(_targets.Select(t => TargetLabel(t).Length)).DefaultIfEmpty(0).Max());
         string? group = null;
         foreach (var f in _figures)
         {
@@ -96,9 +96,11 @@ public sealed class BenchReport
         {
             var value = double.IsFinite(t.Value) ? t.Value.ToString("0.00", CultureInfo.InvariantCulture) : "n/a";
             var ratio = t.RatioToFp32Cpu is { } r ? $"{r.ToString("0.00", CultureInfo.InvariantCulture)}x fp32 CPU" : "";
-            writer.WriteLine($"  {$"{t.Target.What} ({t.Target.Key})".PadRight(whatWidth)} {value,10} {t.Target.Unit,-9} {t.Target.Bounds,-14} {t.Verdict,-12} {ratio}");
+            writer.WriteLine($"  {TargetLabel(t).PadRight(whatWidth)} {value,10} {t.Target.Unit,-9} {t.Target.Bounds,-14} {t.Verdict,-12} {ratio}");
         }
     }
+
+    private static string TargetLabel(TargetResult t) => $"{t.Target.What} ({t.Target.Key})";
 
     /// <summary>Flat JSON: facts as strings, figures as numbers (null when not measured), keyed by snake_case names.</summary>
     public void WriteJson(Stream stream)
