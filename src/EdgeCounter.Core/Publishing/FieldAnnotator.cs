@@ -72,6 +72,17 @@ public sealed class FieldAnnotator
         return Annotate(resizer.Resize(bgr, width, height), scaled, headerLines, marks);
     }
 
+    /// <summary>The field's picture as P/field/image carries it: annotated at <see cref="MqttOptions.ImageHeight"/>
+    /// (<see cref="AnnotateAtHeight"/>), then a JPEG at <see cref="MqttOptions.ImageQuality"/> under
+    /// <see cref="MqttOptions.MaxImageBytes"/>. The field publisher and the bench both make it here.</summary>
+    public JpegEncoding Picture(Mat bgr, IReadOnlyList<Detection.Detection> detections, IReadOnlyList<string> headerLines, MqttOptions options,
+        IReadOnlyList<DetectionMark>? marks = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        using var annotated = AnnotateAtHeight(bgr, detections, headerLines, options.ImageHeight, marks);
+        return JpegBudgetEncoder.Encode(annotated, options.MaxImageBytes, options.ImageHeight, options.ImageQuality);
+    }
+
     /// <summary>Returns a new BGR image: a header band (text lines, then a legend of the labels present) on top of
     /// the field with every detection boxed. Boxes are in the field's pixels. <paramref name="marks"/> (one per
     /// detection, optional): cells already counted in an earlier field are boxed thin and grey.</summary>

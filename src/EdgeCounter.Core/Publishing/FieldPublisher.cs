@@ -124,8 +124,7 @@ public sealed class FieldPublisher : IFieldOutcomeSink, IFieldResultKeeper
         {
             try
             {
-                using var annotated = _annotator.AnnotateAtHeight(field.Image, detections, FieldAnnotator.HeaderFor(result.Counts, tally.FieldId), _options.ImageHeight, marks);
-                var jpeg = JpegBudgetEncoder.Encode(annotated, _options.MaxImageBytes, _options.ImageHeight, _options.ImageQuality);
+                var jpeg = _annotator.Picture(field.Image, detections, FieldAnnotator.HeaderFor(result.Counts, tally.FieldId), _options, marks);
                 _publisher.EnqueueFieldImage(jpeg.Bytes);
                 LatestImage = jpeg.Bytes;
             }

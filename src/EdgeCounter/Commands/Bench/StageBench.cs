@@ -15,23 +15,22 @@ public static class StageBench
     /// <summary>Two consecutive still frames of the simulated microscope at a camera size and pixel scale.</summary>
     public static (Mat First, Mat Second) RenderPair(int width, int height, double micrometresPerPixel, ulong seed = 7)
     {
-        using var microscope = new SimulatedMicroscope(new MicroscopeOptions
-        {
-            Seed = seed, Width = width, Height = height, FramesPerSecond = 30, MicrometresPerPixel = micrometresPerPixel,
-            StopDuration = TimeSpan.FromSeconds(5), StopDurationJitter = TimeSpan.Zero, DefocusProbability = 0,
-        });
+        using var microscope = StillMicroscope(width, height, micrometresPerPixel, seed);
         return (microscope.RenderFrame(10, out _), microscope.RenderFrame(11, out _));
     }
+
+    /// <summary>The bench's simulated microscope: 30 fps, 5 s stops without jitter, always in focus.</summary>
+    private static SimulatedMicroscope StillMicroscope(int width, int height, double micrometresPerPixel, ulong seed) => new(new MicroscopeOptions
+    {
+        Seed = seed, Width = width, Height = height, FramesPerSecond = 30, MicrometresPerPixel = micrometresPerPixel,
+        StopDuration = TimeSpan.FromSeconds(5), StopDurationJitter = TimeSpan.Zero, DefocusProbability = 0,
+    });
 
     /// <summary>A still 640x480 field at 0.1 µm/px holding at least <paramref name="whiteCells"/> whole white cells
     /// (the first such stop of the seed-7 microscope), for the detector's cost with its subtype stage at work.</summary>
     public static Mat FieldWithWhiteCells(int whiteCells)
     {
-        using var microscope = new SimulatedMicroscope(new MicroscopeOptions
-        {
-            Seed = 7, Width = 640, Height = 480, FramesPerSecond = 30, MicrometresPerPixel = 0.1,
-            StopDuration = TimeSpan.FromSeconds(5), StopDurationJitter = TimeSpan.Zero, DefocusProbability = 0,
-        });
+        using var microscope = StillMicroscope(640, 480, 0.1, seed: 7);
         static bool White(CellType t) => t is >= CellType.Neutrophil and <= CellType.Monocyte;
         // One frame in the middle of each 5 s stop (150 frames at 30 fps), until one holds enough white cells inside it.
         for (var i = 0; i < 60; i++)
@@ -125,7 +124,7 @@ public static class StageBench
         var input = $"model input {geometry.PaddedWidth}x{geometry.PaddedHeight}";
         report.Add(group, "pre-processing", $"preprocess_ms_{name}", new Samples(pre).Median, "ms", input);
         // The subtype stage runs once per white cell and its time counts as inference: say how many the field has.
-        var stageClass = detector.SubtypeStage is null || detector.Labels.SubtypeOf is null ? null : detector.Labels.SubtypeOf;
+        var stageClass = detector.SubtypeStage is null ? null : detector.Labels.SubtypeOf;
         var stageCells = stageClass is null ? "" : $", subtype stage on {last!.Detections.Count(d => d.Class == stageClass)} white cells";
         report.Add(group, "inference", $"inference_ms_{name}", new Samples(inference).Median, "ms", $"p95 {new Samples(inference).P95:0.0}, n={inference.Count}{stageCells}");
         report.Add(group, "post-processing (decode + NMS)", $"postprocess_ms_{name}", new Samples(post).Median, "ms", $"{last!.Detections.Count} detections");
@@ -145,12 +144,7 @@ public static class StageBench
             "neutrophil 21  eosinophil 2  basophil 1  lymphocyte 11  monocyte 2  RBC 1304  Platelets 96",
         ];
         var encoding = default(JpegEncoding);
-        // As the field publisher makes P/field/image: annotated at the published height, then the JPEG under the budget.
-        var samples = Samples.Measure(() =>
-        {
-            using var annotated = annotator.AnnotateAtHeight(frame, detections, header, image.ImageHeight);
-            encoding = JpegBudgetEncoder.Encode(annotated, image.MaxImageBytes, image.ImageHeight, image.ImageQuality);
-        }, budget, warmup: 2, minIterations: 5);
+        var samples = Samples.Measure(() => encoding = annotator.Picture(frame, detections, header, image), budget, warmup: 2, minIterations: 5);
         var bytes = encoding!.Bytes.Length;
         report.Add("Annotation + JPEG", $"{name} ({frame.Cols}x{frame.Rows})", $"annotate_jpeg_ms_{name}", samples.Median, "ms",
             $"{bytes / 1024} KiB, {encoding.Width}x{encoding.Height} at quality {encoding.Quality} (Mqtt:ImageHeight {image.ImageHeight}), {detections.Count} boxes");

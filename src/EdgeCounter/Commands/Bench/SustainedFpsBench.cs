@@ -38,8 +38,7 @@ public static class SustainedFpsBench
                     {
                         using var field = await buffer.TakeAsync(stop.Token).ConfigureAwait(false);
                         var result = detector.Detect(field.Image);
-                        using var annotated = annotator.AnnotateAtHeight(field.Image, result.Detections, ["bench"], image.ImageHeight);
-                        JpegBudgetEncoder.Encode(annotated, image.MaxImageBytes, image.ImageHeight, image.ImageQuality);
+                        annotator.Picture(field.Image, result.Detections, ["bench"], image);
                         Interlocked.Increment(ref detected);
                     }
                 }
