@@ -327,17 +327,24 @@ def write_parity(net, temperature, cfg, cells, out_dir):
     return {"dir": os.path.relpath(out_dir, REPO), "cells": len(boxes)}
 
 
-def write_calibration_crops(cfg, out, per_source):
-    """Crops of training-split cells of every stage source, the same number per class (a random pick, seeded), as
-    the C# stage makes them: what the INT8 stage's activation ranges are measured on. Never the held-out cells."""
+def stage_sources(cfg):
+    """The detector recipe's sources that the stage trains on (cfg["sources"]), each with the pseudo-label folder;
+    simulator fields are written first where a fresh clone has none."""
     det_cfg = json.load(open(resolve(cfg["sources_from"])))
     pseudo_dir = resolve(det_cfg.get("pseudo_dir", "models/training/pseudo"))
-    os.makedirs(out, exist_ok=True)
     for src in det_cfg["sources"]:
         if src["name"] not in cfg["sources"]:
             continue
         if src["kind"] == "synth":
-            ensure_synth(src)
+            ensure_synth(src)  # a fresh clone has no simulator fields until the C# simulator writes them
+        yield src, pseudo_dir
+
+
+def write_calibration_crops(cfg, out, per_source):
+    """Crops of training-split cells of every stage source, the same number per class (a random pick, seeded), as
+    the C# stage makes them: what the INT8 stage's activation ranges are measured on. Never the held-out cells."""
+    os.makedirs(out, exist_ok=True)
+    for src, pseudo_dir in stage_sources(cfg):
         by_class = {}
         for c in cells_from_source(src, "train", pseudo_dir):
             by_class.setdefault(c.label, []).append(c)
@@ -384,13 +391,9 @@ def main():
     log.info("config %s: %s", args.config, json.dumps(cfg))
 
     det_cfg = json.load(open(resolve(cfg["sources_from"])))
-    pseudo_dir = resolve(det_cfg.get("pseudo_dir", "models/training/pseudo"))
+    pseudo_dir = resolve(det_cfg.get("pseudo_dir", "models/training/pseudo"))  # also the style images' below
     train, val = [], {}
-    for src in det_cfg["sources"]:
-        if src["name"] not in cfg["sources"]:
-            continue
-        if src["kind"] == "synth":
-            ensure_synth(src)  # a fresh clone has no simulator fields until the C# simulator writes them
+    for src, _ in stage_sources(cfg):
         tr = cells_from_source(src, "train", pseudo_dir)
         va = cells_from_source(src, "val", pseudo_dir)
         train += tr
