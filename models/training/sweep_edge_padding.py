@@ -22,12 +22,10 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-import data as D  # noqa: E402
 import evaluate as E  # noqa: E402
-import export as X  # noqa: E402
 import train as T  # noqa: E402
-from cellnet import CLASSES, ExportWrapper, decode, one_cell_rules  # noqa: E402
-from weights_from_onnx import rebuild  # noqa: E402
+from cellnet import CLASSES, decode, one_cell_rules  # noqa: E402
+from sweep_rules import pooled_validation  # noqa: E402
 
 log = logging.getLogger("sweep-edge")
 
@@ -59,24 +57,11 @@ def main():
     ap.add_argument("--json", help="write the figures here")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
-    cfg = json.load(open(T.resolve(args.config)))
-    torch.set_num_threads(cfg.get("threads", 2))
-    net = rebuild(T.resolve(args.onnx), cfg).eval()
-    wrapper = ExportWrapper(net, cfg.get("tta", 0), X.test_scales(cfg)).eval()
+    cfg, wrapper, val_sets = pooled_validation(args.onnx, args.config)
     sidecar = json.load(open(os.path.splitext(T.resolve(args.onnx))[0] + ".labels.json"))
     shipped = [sidecar["scoreThresholds"][c] for c in CLASSES]
     diameter = sidecar["redCellDiameterPx"]
-
-    pseudo_dir = T.resolve(cfg.get("pseudo_dir", "models/training/pseudo"))
-    val_sets = {}
-    for src in cfg["sources"]:
-        if src["kind"] == "synth":
-            T.ensure_synth({k: v for k, v in src.items() if not k.startswith("train_")})  # validation fields only
-        ss = T.at_model_scale(D.load_source(src, "val", pseudo_dir, T.REPO), src, cfg)
-        if ss:
-            val_sets[src["name"]] = ss
-    log.info("pooled validation: %s; shipped thresholds %s; red cell %.1f px", {k: len(v) for k, v in val_sets.items()},
-             shipped, diameter)
+    log.info("shipped thresholds %s; red cell %.1f px", shipped, diameter)
     rules = one_cell_rules(cfg)
 
     result = {}

@@ -28,20 +28,13 @@ from weights_from_onnx import rebuild  # noqa: E402
 log = logging.getLogger("sweep")
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("onnx")
-    ap.add_argument("config")
-    ap.add_argument("--containment", type=float, nargs="+", default=[0.5, 0.6, 0.7, 0.8, 0.9, 1.0],
-                    help="values to try (1.0: the rule off)")
-    ap.add_argument("--json", help="write the figures here")
-    args = ap.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
-    cfg = json.load(open(T.resolve(args.config)))
+def pooled_validation(onnx_path, config_path):
+    """A graph's weights (rebuilt, wrapped as the service runs them) and the pooled validation set of a recipe config,
+    at the model's scale: what a sweep of a decode choice reads."""
+    cfg = json.load(open(T.resolve(config_path)))
     torch.set_num_threads(cfg.get("threads", 2))
-    net = rebuild(T.resolve(args.onnx), cfg).eval()
+    net = rebuild(T.resolve(onnx_path), cfg).eval()
     wrapper = ExportWrapper(net, cfg.get("tta", 0), X.test_scales(cfg)).eval()
-
     pseudo_dir = T.resolve(cfg.get("pseudo_dir", "models/training/pseudo"))
     val_sets = {}
     for src in cfg["sources"]:
@@ -51,6 +44,19 @@ def main():
         if ss:
             val_sets[src["name"]] = ss
     log.info("pooled validation: %s", {k: len(v) for k, v in val_sets.items()})
+    return cfg, wrapper, val_sets
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("onnx")
+    ap.add_argument("config")
+    ap.add_argument("--containment", type=float, nargs="+", default=[0.5, 0.6, 0.7, 0.8, 0.9, 1.0],
+                    help="values to try (1.0: the rule off)")
+    ap.add_argument("--json", help="write the figures here")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
+    cfg, wrapper, val_sets = pooled_validation(args.onnx, args.config)
 
     values = [None if c >= 1.0 else c for c in args.containment]
     t = time.time()
