@@ -160,6 +160,12 @@ public class EvalCommandTests : IDisposable
             Assert.Equal(CountError.Percent(counted.GetValueOrDefault(cls), truthCount), perClass["countErrorPct"]!.GetValue<double>(), 4);
             Assert.Equal(100.0 * (perClass["truePositives"]!.GetValue<int>() + perClass["falsePositives"]!.GetValue<int>() - truthCount) / truthCount,
                 perClass["countErrorPct"]!.GetValue<double>(), 4);
+            // Recall split by the image's edge: the two parts hold every labelled cell and every hit.
+            var cut = perClass["cutByFrame"]!;
+            var whole = perClass["whole"]!;
+            Assert.Equal(truthCount, cut["groundTruth"]!.GetValue<int>() + whole["groundTruth"]!.GetValue<int>());
+            static int Found(JsonNode part) => part["recall"] is { } r ? (int)Math.Round(r.GetValue<double>() * part["groundTruth"]!.GetValue<int>()) : 0;
+            Assert.Equal(perClass["truePositives"]!.GetValue<int>(), Found(cut) + Found(whole));
         }
 
         var kept = DatasetName(truth[0].Class);

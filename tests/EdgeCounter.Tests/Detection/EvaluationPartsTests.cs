@@ -135,6 +135,30 @@ public class BoxMatcherTests
     }
 
     [Fact]
+    public void FrameEdgeRecallSplitsTruthTouchingTheImageEdge()
+    {
+        // 100x80 image: a cell cut by the left edge (found), one cut by the bottom (missed), two whole (one found),
+        // and a difficult cut cell that counts neither way.
+        var truth = new[]
+        {
+            new BoxF(0, 10, 20, 30), new BoxF(40, 70, 60, 80), new BoxF(30, 20, 50, 40), new BoxF(60, 20, 80, 40), new BoxF(80, 0, 100, 20),
+        };
+        var ignore = new[] { false, false, false, false, true };
+        var dets = new (float, BoxF)[] { (0.9f, new BoxF(0, 11, 19, 30)), (0.8f, new BoxF(31, 20, 50, 41)), (0.7f, new BoxF(80, 0, 100, 20)) };
+        var recall = new FrameEdgeRecall();
+        recall.Add(dets, truth, 100, 80, ignore: ignore);
+        Assert.Equal((2, 1, 2, 1), (recall.CutTruth, recall.CutFound, recall.WholeTruth, recall.WholeFound));
+        Assert.Equal(0.5, recall.CutRecall, 9);
+        Assert.Equal(0.5, recall.WholeRecall, 9);
+        // A box 3 px inside the edge is still taken as cut (detectors do not always draw a cut cell to the edge);
+        // 4 px in is whole.
+        var near = new FrameEdgeRecall();
+        near.Add([], [new BoxF(3, 10, 20, 30), new BoxF(4, 10, 20, 30)], 100, 80);
+        Assert.Equal((1, 1), (near.CutTruth, near.WholeTruth));
+        Assert.True(double.IsNaN(new FrameEdgeRecall().CutRecall));
+    }
+
+    [Fact]
     public void ConfusionMatrixCountsAccuracy()
     {
         var m = new ConfusionMatrix(["a", "b"]);

@@ -61,6 +61,37 @@ public static class BoxMatcher
     }
 }
 
+/// <summary>
+/// Recall at the operating threshold split by whether the labelled cell touches the image's edge (cut by the frame,
+/// <see cref="BoxF.IsCutBy(float, float)"/>) or lies whole inside it. Labs differ in whether they label cut cells
+/// (BCCD leaves most of them out, draaslan boxes them down to slivers), so a count error is read with this split.
+/// </summary>
+public sealed class FrameEdgeRecall
+{
+    public int CutTruth { get; private set; }
+    public int CutFound { get; private set; }
+    public int WholeTruth { get; private set; }
+    public int WholeFound { get; private set; }
+    public double CutRecall => CutTruth == 0 ? double.NaN : (double)CutFound / CutTruth;
+    public double WholeRecall => WholeTruth == 0 ? double.NaN : (double)WholeFound / WholeTruth;
+
+    /// <summary>Adds one image: its detections at the operating threshold and its truth (ignored truth, VOC
+    /// "difficult", counts neither way), matched as <see cref="BoxMatcher.Accumulate"/> matches them.</summary>
+    public void Add(IReadOnlyList<(float Score, BoxF Box)> detections, IReadOnlyList<BoxF> truth, float imageWidth, float imageHeight,
+        double iouThreshold = 0.5, IReadOnlyList<bool>? ignore = null)
+    {
+        var found = new bool[truth.Count];
+        foreach (var g in BoxMatcher.Match(detections, truth, iouThreshold))
+            if (g >= 0) found[g] = true;
+        for (var g = 0; g < truth.Count; g++)
+        {
+            if (ignore?[g] == true) continue;
+            if (truth[g].IsCutBy(imageWidth, imageHeight)) { CutTruth++; if (found[g]) CutFound++; }
+            else { WholeTruth++; if (found[g]) WholeFound++; }
+        }
+    }
+}
+
 /// <summary>A confusion matrix over named categories (rows: truth, columns: prediction).</summary>
 public sealed class ConfusionMatrix(IReadOnlyList<string> categories)
 {

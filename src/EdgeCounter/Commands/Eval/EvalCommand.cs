@@ -20,7 +20,7 @@ public static class EvalCommand
           EdgeCounter eval --voc DIR | --points DIR | --crops DIR | --suite [options]
             --voc DIR            boxes, Pascal VOC layout (Annotations/, JPEGImages/, ImageSets/Main/), e.g.
                                  ../shared/datasets/bccd: COCO AP, AP50, AP75, per-class AP50, precision/recall,
-                                 count error, WBC subtype accuracy
+                                 count error, recall of cells cut by the image's edge / whole, WBC subtype accuracy
             --points DIR         cell centres (images/N.jpg, points/N.txt with "x y type" lines, splits/NAME.txt),
                                  e.g. ../shared/datasets/chula-rbc12: recall per class and per point type (a point
                                  is found inside a detected box of its class, one point per box, best score first)

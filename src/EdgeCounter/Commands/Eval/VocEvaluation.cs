@@ -49,6 +49,7 @@ internal static class VocEvaluation
         var evaluatedNames = evaluated.Select(i => classes[i]).ToList();
         var coco = new CocoEvaluator(evaluatedNames, settings.MaxDets);
         var atOperating = evaluated.Select(_ => new OperatingPointCounts()).ToArray();
+        var byEdge = evaluated.Select(_ => new FrameEdgeRecall()).ToArray();
         var countError = new double[evaluated.Count];
         var countBias = new double[evaluated.Count];
         var truthTotal = new double[evaluated.Count];
@@ -62,7 +63,7 @@ internal static class VocEvaluation
         if (difficult > 0)
             logger.LogInformation("{Count} objects are marked difficult: ignored in AP and precision/recall (VOC protocol), kept in the count errors", difficult);
 
-        await foreach (var (image, _, result) in DetectEachAsync(dataset.Images, i => i.ImagePath, detector, redCells, logger, cancellationToken))
+        await foreach (var (image, size, result) in DetectEachAsync(dataset.Images, i => i.ImagePath, detector, redCells, logger, cancellationToken))
         {
             times.Add(result);
 
@@ -87,6 +88,7 @@ internal static class VocEvaluation
                 var t = truth.Where(x => x.Class == c).ToList();
                 var op = dets.Where(x => x.Class == c && x.Operating).Select(x => (x.Score, x.Box)).ToList();
                 BoxMatcher.Accumulate(atOperating[c], op, t.Select(x => x.Box).ToList(), ignore: t.Select(x => x.Difficult).ToList());
+                byEdge[c].Add(op, t.Select(x => x.Box).ToList(), size.Width, size.Height, ignore: t.Select(x => x.Difficult).ToList());
                 countError[c] += Math.Abs(op.Count - t.Count);
                 countBias[c] += op.Count - t.Count;
                 truthTotal[c] += t.Count;
@@ -97,7 +99,7 @@ internal static class VocEvaluation
         var n = Math.Max(1, times.Count);
         var counts = Enumerable.Range(0, evaluated.Count)
             .Select(c => new SetCount(countError[c] / n, countBias[c] / n, truthTotal[c] / n, CountError.Percent(truthTotal[c] + countBias[c], truthTotal[c]))).ToArray();
-        return new VocReport(dataset, onnx, detector.PixelScale, redCells, coco.Evaluate(), evaluatedNames, atOperating, counts,
+        return new VocReport(dataset, onnx, detector.PixelScale, redCells, coco.Evaluate(), evaluatedNames, atOperating, byEdge, counts,
             evaluated.Select(i => ThresholdFor(classes[i], pairing, onnx)).ToArray(),
             subtypes, times, wall.Elapsed, settings.MaxDets, settings.OnlyText);
     }
@@ -203,7 +205,7 @@ internal static class VocEvaluation
 
     private sealed record VocReport(
         VocDataset Dataset, OnnxCellDetector Detector, PixelScaleStatus Scale, RedCellSizes RedCells, CocoSummary Coco, IReadOnlyList<string> Classes,
-        OperatingPointCounts[] AtOperating, SetCount[] Counts, float?[] Thresholds,
+        OperatingPointCounts[] AtOperating, FrameEdgeRecall[] ByEdge, SetCount[] Counts, float?[] Thresholds,
         SubtypeTruth? Subtypes, IReadOnlyList<DetectionResult> Times, TimeSpan Wall, int MaxDets, string OnlyText)
     {
         private static double Mean(IEnumerable<double> values) { var l = values.ToList(); return l.Count == 0 ? double.NaN : l.Average(); }
@@ -227,6 +229,9 @@ internal static class VocEvaluation
                             $"{F(k.MaePerImage, "0.00"),9} {F(k.BiasPerImage, "+0.00;-0.00"),5} {F(k.TruthPerImage, "0.0"),7} {F(k.ErrorPct, "+0.0;-0.0") + "%",7}");
             }
             o.WriteLine($"  mean count MAE per image: {F(Mean(Counts.Select(k => k.MaePerImage)), "0.00")}; error: counted at the operating threshold - truth, over the whole set, % of truth");
+            o.WriteLine("  recall of labelled cells cut by the image's edge / whole (labs differ in labelling cut cells): " +
+                        string.Join(" · ", Enumerable.Range(0, Classes.Count).Select(c =>
+                            $"{Classes[c]} {F(ByEdge[c].CutRecall)} of {ByEdge[c].CutTruth} / {F(ByEdge[c].WholeRecall)} of {ByEdge[c].WholeTruth}")));
             if (Subtypes is { } s)
             {
                 var cm = s.Confusion;
@@ -263,6 +268,8 @@ internal static class VocEvaluation
                     ["truePositives"] = AtOperating[c].TruePositives, ["falsePositives"] = AtOperating[c].FalsePositives, ["missed"] = AtOperating[c].Missed,
                     ["countMAE"] = Round(k.MaePerImage), ["countBias"] = Round(k.BiasPerImage), ["groundTruthPerImage"] = Round(k.TruthPerImage),
                     ["countErrorPct"] = Round(k.ErrorPct),
+                    ["cutByFrame"] = new JsonObject { ["groundTruth"] = ByEdge[c].CutTruth, ["recall"] = Round(ByEdge[c].CutRecall) },
+                    ["whole"] = new JsonObject { ["groundTruth"] = ByEdge[c].WholeTruth, ["recall"] = Round(ByEdge[c].WholeRecall) },
                 };
             }
             var json = new JsonObject
