@@ -146,7 +146,7 @@ public class BoxMatcherTests
         var ignore = new[] { false, false, false, false, true };
         var dets = new (float, BoxF)[] { (0.9f, new BoxF(0, 11, 19, 30)), (0.8f, new BoxF(31, 20, 50, 41)), (0.7f, new BoxF(80, 0, 100, 20)) };
         var recall = new FrameEdgeRecall();
-        recall.Add(dets, truth, 100, 80, ignore: ignore);
+        recall.Add(BoxMatcher.Match(dets, truth), truth, 100, 80, ignore);
         Assert.Equal((2, 1, 2, 1), (recall.CutTruth, recall.CutFound, recall.WholeTruth, recall.WholeFound));
         Assert.Equal(0.5, recall.CutRecall, 9);
         Assert.Equal(0.5, recall.WholeRecall, 9);

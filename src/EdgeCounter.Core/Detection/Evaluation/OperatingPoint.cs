@@ -47,8 +47,9 @@ public static class BoxMatcher
     /// <summary>
     /// Adds one image's matches to <paramref name="counts"/>. Truth marked in <paramref name="ignore"/> (VOC "difficult")
     /// is neither missed when not found nor a hit when found, and a detection on it is not a false positive.
+    /// Returns the match (<see cref="Match"/>) for figures that split it further.
     /// </summary>
-    public static void Accumulate(OperatingPointCounts counts, IReadOnlyList<(float Score, BoxF Box)> detections, IReadOnlyList<BoxF> truth,
+    public static int[] Accumulate(OperatingPointCounts counts, IReadOnlyList<(float Score, BoxF Box)> detections, IReadOnlyList<BoxF> truth,
         double iouThreshold = 0.5, IReadOnlyList<bool>? ignore = null)
     {
         var m = Match(detections, truth, iouThreshold);
@@ -58,6 +59,7 @@ public static class BoxMatcher
         counts.TruePositives += tp;
         counts.FalsePositives += detections.Count - tp - onIgnored;
         counts.Missed += realTruth - tp;
+        return m;
     }
 }
 
@@ -75,13 +77,13 @@ public sealed class FrameEdgeRecall
     public double CutRecall => CutTruth == 0 ? double.NaN : (double)CutFound / CutTruth;
     public double WholeRecall => WholeTruth == 0 ? double.NaN : (double)WholeFound / WholeTruth;
 
-    /// <summary>Adds one image: its detections at the operating threshold and its truth (ignored truth, VOC
-    /// "difficult", counts neither way), matched as <see cref="BoxMatcher.Accumulate"/> matches them.</summary>
-    public void Add(IReadOnlyList<(float Score, BoxF Box)> detections, IReadOnlyList<BoxF> truth, float imageWidth, float imageHeight,
-        double iouThreshold = 0.5, IReadOnlyList<bool>? ignore = null)
+    /// <summary>Adds one image: its truth (ignored truth, VOC "difficult", counts neither way) and, per detection at
+    /// the operating threshold, the truth box it matched (<see cref="BoxMatcher.Match"/>, as
+    /// <see cref="BoxMatcher.Accumulate"/> returns it), or -1.</summary>
+    public void Add(IReadOnlyList<int> matchOfDetection, IReadOnlyList<BoxF> truth, float imageWidth, float imageHeight, IReadOnlyList<bool>? ignore = null)
     {
         var found = new bool[truth.Count];
-        foreach (var g in BoxMatcher.Match(detections, truth, iouThreshold))
+        foreach (var g in matchOfDetection)
             if (g >= 0) found[g] = true;
         for (var g = 0; g < truth.Count; g++)
         {

@@ -27,7 +27,8 @@ public static class StageBench
     });
 
     /// <summary>A still 640x480 field at 0.1 µm/px holding at least <paramref name="whiteCells"/> whole white cells
-    /// (the first such stop of the seed-7 microscope), for the detector's cost with its subtype stage at work.</summary>
+    /// (not cut by the frame: the truth's boxes are clipped to it, so its <c>Truncated</c> flag says so; the first such
+    /// stop of the seed-7 microscope), for the detector's cost with its subtype stage at work.</summary>
     public static Mat FieldWithWhiteCells(int whiteCells)
     {
         using var microscope = StillMicroscope(640, 480, 0.1, seed: 7);
@@ -36,7 +37,7 @@ public static class StageBench
         for (var i = 0; i < 60; i++)
         {
             var frame = microscope.RenderFrame(10 + 150 * i, out var truth);
-            if (!truth.Moving && truth.Cells.Count(c => White(c.Type) && c.Box.X >= 0 && c.Box.Y >= 0 && c.Box.X + c.Box.Width <= 640 && c.Box.Y + c.Box.Height <= 480) >= whiteCells)
+            if (!truth.Moving && truth.Cells.Count(c => White(c.Type) && !c.Truncated) >= whiteCells)
                 return frame;
             frame.Dispose();
         }

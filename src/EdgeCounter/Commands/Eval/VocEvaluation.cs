@@ -87,8 +87,10 @@ internal static class VocEvaluation
             {
                 var t = truth.Where(x => x.Class == c).ToList();
                 var op = dets.Where(x => x.Class == c && x.Operating).Select(x => (x.Score, x.Box)).ToList();
-                BoxMatcher.Accumulate(atOperating[c], op, t.Select(x => x.Box).ToList(), ignore: t.Select(x => x.Difficult).ToList());
-                byEdge[c].Add(op, t.Select(x => x.Box).ToList(), size.Width, size.Height, ignore: t.Select(x => x.Difficult).ToList());
+                var boxes = t.Select(x => x.Box).ToList();
+                var ignored = t.Select(x => x.Difficult).ToList();
+                var match = BoxMatcher.Accumulate(atOperating[c], op, boxes, ignore: ignored);
+                byEdge[c].Add(match, boxes, size.Width, size.Height, ignored);
                 countError[c] += Math.Abs(op.Count - t.Count);
                 countBias[c] += op.Count - t.Count;
                 truthTotal[c] += t.Count;
